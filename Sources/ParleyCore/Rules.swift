@@ -1,0 +1,157 @@
+/// Bounds on what one client can make the server store or return.
+public struct ChatLimits: Sendable, Equatable {
+    public var maxMessageChars = 4000
+    public var maxClientIDChars = 64
+    public var maxGroupMembers = 1000
+    public var maxTitleChars = 100
+    public var maxDisplayNameChars = 64
+    public var historyPageMax = 200
+    public var historyPageDefault = 50
+    public var conversationPageMax = 100
+    public var conversationPageDefault = 30
+
+    public init() {}
+}
+
+/// Which slice of a conversation's history a client asks for.
+public enum HistoryWindow: Sendable, Equatable {
+    /// Messages with seq > n, oldest first: catching up after a reconnect.
+    case after(Int64)
+    /// The messages just before seq n: scrolling back.
+    case before(Int64)
+    /// Messages with ts >= t, oldest first.
+    case since(Millis)
+    /// The newest messages: opening a conversation.
+    case latest
+}
+
+/// Input validation. Every function either returns the normalised value or
+/// throws a `ChatError` a client can act on.
+public enum Validation {
+    /// A handle is 3 to 32 characters of `a-z 0-9 _ . -`; upper-case letters
+    /// are accepted and kept for display, and uniqueness ignores case.
+    /// Returns the case-folded key that uniqueness and lookups use.
+    public static func handleKey(_ handle: String) throws(ChatError) -> String {
+        let count = handle.utf8.count
+        guard (3...32).contains(count) else {
+            throw .invalidRequest("handle must be 3 to 32 characters")
+        }
+        for byte in handle.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+                continue
+            default:
+                throw .invalidRequest("handle may contain only a-z, 0-9, '_', '.' and '-'")
+            }
+        }
+        return handle.lowercased()
+    }
+
+    public static func password(_ password: String) throws(ChatError) {
+        guard password.count >= 8 else { throw .invalidRequest("password must have at least 8 characters") }
+        guard password.utf8.count <= 1024 else { throw .invalidRequest("password is longer than 1024 bytes") }
+    }
+
+    public static func displayName(_ name: String?, handle: String, limits: ChatLimits) throws(ChatError) -> String {
+        guard let name else { return handle }
+        let trimmed = name.trimmingWhitespace()
+        guard !trimmed.isEmpty else { return handle }
+        guard trimmed.count <= limits.maxDisplayNameChars else {
+            throw .invalidRequest("display_name must be at most \(limits.maxDisplayNameChars) characters")
+        }
+        guard !trimmed.unicodeScalars.contains(where: \.isControl) else {
+            throw .invalidRequest("display_name must not contain control characters")
+        }
+        return String(trimmed)
+    }
+
+    public static func groupTitle(_ title: String?, limits: ChatLimits) throws(ChatError) -> String {
+        let trimmed = (title ?? "").trimmingWhitespace()
+        guard !trimmed.isEmpty else { throw .invalidRequest("a group needs a title") }
+        guard trimmed.count <= limits.maxTitleChars else {
+            throw .invalidRequest("title must be at most \(limits.maxTitleChars) characters")
+        }
+        guard !trimmed.unicodeScalars.contains(where: \.isControl) else {
+            throw .invalidRequest("title must not contain control characters")
+        }
+        return String(trimmed)
+    }
+
+    /// Message text is stored exactly as sent; it only has to say something
+    /// and fit. Length counts characters as people see them, not bytes.
+    public static func messageText(_ text: String?, limits: ChatLimits) throws(ChatError) {
+        guard let text else { throw .invalidRequest("text is required") }
+        guard !text.trimmingWhitespace().isEmpty else { throw .invalidRequest("text must not be empty") }
+        // Cheap bound first: a string can't have more characters than bytes.
+        if text.utf8.count > limits.maxMessageChars, text.count > limits.maxMessageChars {
+            throw .tooLarge("text is longer than \(limits.maxMessageChars) characters")
+        }
+    }
+
+    public static func clientID(_ clientID: String?, limits: ChatLimits) throws(ChatError) -> String {
+        guard let clientID, !clientID.isEmpty else { throw .invalidRequest("client_id is required") }
+        guard clientID.count <= limits.maxClientIDChars else {
+            throw .invalidRequest("client_id must be at most \(limits.maxClientIDChars) characters")
+        }
+        return clientID
+    }
+
+    public static func pageSize(_ limit: Int?, default defaultSize: Int, max maxSize: Int) throws(ChatError) -> Int {
+        guard let limit else { return defaultSize }
+        guard limit >= 1 else { throw .invalidRequest("limit must be at least 1") }
+        return min(limit, maxSize)
+    }
+
+    /// Exactly one of after / before / since_ts, or none for the newest page.
+    public static func historyWindow(after: Int64?, before: Int64?, sinceTS: Millis?) throws(ChatError) -> HistoryWindow {
+        switch (after, before, sinceTS) {
+        case (nil, nil, nil): return .latest
+        case (let after?, nil, nil):
+            guard after >= 0 else { throw .invalidRequest("after must be 0 or more") }
+            return .after(after)
+        case (nil, let before?, nil):
+            guard before >= 1 else { throw .invalidRequest("before must be 1 or more") }
+            return .before(before)
+        case (nil, nil, let since?):
+            return .since(since)
+        default:
+            throw .invalidRequest("give at most one of after, before and since_ts")
+        }
+    }
+}
+
+/// Who may change a conversation's membership.
+public enum MembershipPolicy {
+    public static func checkAdd(kind: ConversationKind, actor: UserKey, owner: UserKey?) throws(ChatError) {
+        guard kind == .group else { throw .forbidden("a direct conversation always has exactly its two people") }
+        guard actor == owner else { throw .forbidden("only the owner can add members") }
+    }
+
+    /// The owner removes anyone; anyone removes themself.
+    public static func checkRemove(kind: ConversationKind, actor: UserKey, target: UserKey, owner: UserKey?) throws(ChatError) {
+        guard kind == .group else { throw .forbidden("a direct conversation always has exactly its two people") }
+        guard actor == target || actor == owner else {
+            throw .forbidden("only the owner can remove other members")
+        }
+    }
+
+    /// When the owner leaves, the longest-standing remaining member inherits the
+    /// group, so it is never left without someone who can manage it.
+    public static func nextOwner(remainingByJoinOrder: [UserKey]) -> UserKey? {
+        remainingByJoinOrder.first
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> Substring {
+        let scalars = Substring(self).unicodeScalars
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return Substring(scalars[start...end])
+    }
+}
+
+extension Unicode.Scalar {
+    var isControl: Bool { properties.generalCategory == .control }
+}

@@ -1,0 +1,265 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyCore
+import ParleyStore
+import Synchronization
+
+/// One WebSocket connection: a reader task that handles client frames in
+/// order, and a writer task that drains the session's outbox to the socket.
+/// Whichever ends first ends the other.
+final class GatewayConnection: Sendable {
+    enum HeaderAuth: Sendable {
+        case absent
+        case invalid
+        case valid(Identity)
+    }
+
+    private enum Phase {
+        case awaitingAuth
+        case authenticated(ClientSession, Identity)
+    }
+
+    private enum Task: Sendable { case reader, writer, authTimer }
+
+    private let gateway: WebSocketGateway
+    private let logger: Logger
+    private let outbox: Outbox
+    private let phase = Mutex(Phase.awaitingAuth)
+    private let sendWindow: SendWindow
+
+    init(gateway: WebSocketGateway, logger: Logger) {
+        self.gateway = gateway
+        self.logger = logger
+        self.outbox = Outbox(limit: gateway.settings.maxQueuedBytes)
+        self.sendWindow = SendWindow(limit: gateway.settings.maxSendsInFlight)
+    }
+
+    private var chat: ChatService { gateway.chat }
+
+    private var session: (ClientSession, Identity)? {
+        phase.withLock {
+            if case .authenticated(let session, let identity) = $0 { return (session, identity) }
+            return nil
+        }
+    }
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, headerAuth: HeaderAuth) async {
+        switch headerAuth {
+        case .absent: break
+        case .invalid: outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
+        case .valid(let identity): await start(identity)
+        }
+        await withTaskGroup(of: Task.self) { group in
+            group.addTask {
+                await self.write(to: outbound)
+                return .writer
+            }
+            group.addTask {
+                await self.read(inbound)
+                return .reader
+            }
+            if session == nil {
+                let timeout = gateway.settings.authTimeout
+                group.addTask {
+                    try? await _Concurrency.Task.sleep(for: timeout)
+                    if self.session == nil {
+                        self.outbox.close(code: CloseCode.unauthenticated, reason: "authentication timeout")
+                    }
+                    return .authTimer
+                }
+            }
+            while let finished = await group.next(), finished == .authTimer {}
+            group.cancelAll()
+        }
+        if let (session, _) = session {
+            chat.hub.unregister(session)
+        }
+        outbox.finish()
+    }
+
+    /// Registers the session with the hub, then sends `ready`. Registering
+    /// first means no message committed after the snapshot can be missed;
+    /// one committed in between may arrive both live and within `last_seq`,
+    /// which clients de-duplicate by seq. Events wait behind `ready`.
+    private func start(_ identity: Identity) async {
+        let session = ClientSession(id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox)
+        outbox.hold()
+        phase.withLock { $0 = .authenticated(session, identity) }
+        chat.hub.register(session)
+        // A revocation that landed between the token check and registering
+        // found no session to close: look again now that there is one.
+        if gateway.tokens.isRevoked(identity.tokenID) {
+            outbox.close(code: CloseCode.unauthenticated, reason: "token revoked", discardingQueued: true)
+            return
+        }
+        do {
+            let marks = try await chat.store.readMarks(of: identity.account.key)
+            outbox.release(first: ServerFrame.ready(sessionID: session.id, user: identity.account.user, marks: marks))
+        } catch {
+            logger.error("cannot load the session snapshot", metadata: ["error": "\(error)"])
+            outbox.close(code: 1011, reason: "server error", discardingQueued: true)
+        }
+    }
+
+    // MARK: Writing
+
+    private func write(to outbound: WebSocketOutboundWriter) async {
+        do {
+            while true {
+                switch await outbox.next() {
+                case .frames(let frames):
+                    for frame in frames {
+                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
+                    }
+                case .close(let code, let reason):
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                    return
+                case .finished:
+                    return
+                }
+            }
+        } catch {
+            logger.debug("write failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Reading
+
+    private func read(_ inbound: WebSocketInboundStream) async {
+        do {
+            for try await message in inbound.messages(maxSize: gateway.settings.maxFrameBytes) {
+                if outbox.isClosing { break }
+                switch message {
+                case .text(let text):
+                    await handle(text)
+                case .binary:
+                    reply(ServerFrame.error(re: nil, .invalidRequest("binary frames are not supported: send JSON in text frames")))
+                }
+            }
+        } catch {
+            logger.debug("read failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func reply(_ frame: ByteBuffer) {
+        outbox.send(frame)
+    }
+
+    private func handle(_ text: String) async {
+        let frame: ClientFrame
+        switch ClientFrame.decode(text) {
+        case .success(let decoded): frame = decoded
+        case .failure(let failure):
+            reply(ServerFrame.error(re: failure.re, failure.error))
+            return
+        }
+        guard let (session, identity) = session else {
+            await authenticate(frame)
+            return
+        }
+        if gateway.now() >= identity.expiresTS {
+            outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
+            return
+        }
+        do {
+            try await dispatch(frame, session: session)
+        } catch {
+            reply(ServerFrame.error(re: frame.id, ChatError.from(error, logger: logger)))
+        }
+    }
+
+    private func authenticate(_ frame: ClientFrame) async {
+        guard frame.type == "auth" else {
+            reply(ServerFrame.error(re: frame.id, ChatError(.unauthorized, "authenticate first: {\"type\":\"auth\",\"token\":\"...\"}")))
+            return
+        }
+        guard let token = frame.token else {
+            reply(ServerFrame.error(re: frame.id, .invalidRequest("token is required")))
+            return
+        }
+        do {
+            await start(try await gateway.tokens.authenticate(token))
+        } catch {
+            outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
+        }
+    }
+
+    private func dispatch(_ frame: ClientFrame, session: ClientSession) async throws {
+        let account = session.account
+        switch frame.type {
+        case "send":
+            await sendWindow.acquire()
+            let outbox = self.outbox, window = sendWindow, re = frame.id, logger = self.logger
+            chat.send(
+                conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: account, origin: session
+            ) { result in
+                window.release()
+                switch result {
+                case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
+                case .failure(let error): outbox.send(ServerFrame.error(re: re, ChatError.from(error, logger: logger)))
+                }
+            }
+        case "history":
+            let conversationID = try frame.require(frame.conversationID, "conversation_id")
+            let page = try await chat.history(
+                conversationID: conversationID, viewer: account, after: frame.after, before: frame.before,
+                sinceTS: frame.sinceTS, limit: frame.limit)
+            reply(ServerFrame.history(re: frame.id, conversationID: conversationID, page: page, viewer: account.user))
+        case "read":
+            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq)
+            reply(ServerFrame.ok(re: frame.id))
+        case "ping":
+            reply(ServerFrame.pong(re: frame.id))
+        case "auth":
+            throw ChatError.invalidRequest("this socket is already authenticated")
+        default:
+            throw ChatError.invalidRequest("unknown frame type '\(frame.type.prefix(64))'")
+        }
+    }
+}
+
+/// Bounds the sends of one session that wait for their commit: the reader
+/// waits here instead of queueing without limit.
+final class SendWindow: Sendable {
+    private struct State {
+        var inFlight = 0
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Only the connection's reader calls this, so there is at most one waiter.
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let admitted = state.withLock { state in
+                if state.inFlight < limit {
+                    state.inFlight += 1
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if admitted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                // The slot passes straight to the waiting reader.
+                state.waiter = nil
+                return waiter
+            }
+            state.inFlight -= 1
+            return nil
+        }
+        waiter?.resume()
+    }
+}

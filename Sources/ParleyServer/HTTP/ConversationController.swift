@@ -1,0 +1,140 @@
+import Hummingbird
+import ParleyCore
+import ParleyStore
+
+/// `/v1/conversations…`: conversations, membership, history, HTTP send, read marks.
+struct ConversationController {
+    let chat: ChatService
+
+    struct Create: Decodable {
+        let kind: String
+        let with: String?
+        let title: String?
+        let members: [String]?
+    }
+
+    struct MemberBody: Decodable {
+        let userID: String
+        enum CodingKeys: String, CodingKey { case userID = "user_id" }
+    }
+
+    struct SendBody: Decodable {
+        let text: String?
+        let clientID: String?
+        enum CodingKeys: String, CodingKey {
+            case text
+            case clientID = "client_id"
+        }
+    }
+
+    struct ReadBody: Decodable {
+        let seq: Int64
+    }
+
+    func addRoutes(to router: some RouterMethods<ParleyRequestContext>) {
+        router.post("conversations", use: create)
+        router.get("conversations", use: list)
+        router.get("conversations/:id", use: show)
+        router.post("conversations/:id/members", use: addMember)
+        router.delete("conversations/:id/members/:user_id", use: removeMember)
+        router.get("conversations/:id/messages", use: history)
+        router.post("conversations/:id/messages", use: send)
+        router.post("conversations/:id/read", use: read)
+    }
+
+    @Sendable func create(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await request.decodeJSON(Create.self, context: context)
+        switch ConversationKind(rawValue: body.kind) {
+        case .direct:
+            let (conversation, created) = try await chat.openDirect(owner: identity.account, with: body.with)
+            return conversationResponse(conversation, viewer: identity.account, status: created ? .created : .ok)
+        case .group:
+            let conversation = try await chat.createGroup(owner: identity.account, title: body.title, memberIDs: body.members)
+            return conversationResponse(conversation, viewer: identity.account, status: .created)
+        case nil:
+            throw ChatError.invalidRequest("kind must be \"direct\" or \"group\"")
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let page = try await chat.conversations(
+            of: identity.account, limit: try request.queryInt("limit"), cursor: request.uri.queryParameters.get("cursor"))
+        let hub = chat.hub
+        return jsonResponse { w in
+            w.key("conversations")
+            w.beginArray()
+            for conversation in page.conversations {
+                w.conversation(conversation, viewer: identity.account, isOnline: hub.isOnline)
+            }
+            w.endArray()
+            w.field("next_cursor", page.nextCursor?.token)
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let conversation = try await chat.conversation(id: try context.parameters.require("id"), viewer: identity.account)
+        return conversationResponse(conversation, viewer: identity.account, status: .ok)
+    }
+
+    @Sendable func addMember(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await request.decodeJSON(MemberBody.self, context: context)
+        _ = try await chat.addMember(
+            conversationID: try context.parameters.require("id"), actor: identity.account, userID: body.userID)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func removeMember(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        _ = try await chat.removeMember(
+            conversationID: try context.parameters.require("id"), actor: identity.account,
+            userID: try context.parameters.require("user_id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func history(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let page = try await chat.history(
+            conversationID: try context.parameters.require("id"), viewer: identity.account,
+            after: try request.queryInt("after", as: Int64.self), before: try request.queryInt("before", as: Int64.self),
+            sinceTS: try request.queryInt("since_ts", as: Int64.self), limit: try request.queryInt("limit"))
+        return jsonResponse { w in
+            w.key("messages")
+            w.messages(page.messages, viewer: identity.account.user)
+            w.field("has_more", page.hasMore)
+        }
+    }
+
+    @Sendable func send(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await request.decodeJSON(SendBody.self, context: context)
+        let outcome = try await chat.send(
+            conversationID: try context.parameters.require("id"), text: body.text, clientID: body.clientID,
+            from: identity.account)
+        // A retry of a stored client_id is not an error: it answers with the
+        // original message, 200 instead of 201, and says so.
+        return jsonResponse(outcome.duplicate ? .ok : .created) { w in
+            w.key("message")
+            w.message(outcome.message, showClientID: true)
+            w.field("duplicate", outcome.duplicate)
+        }
+    }
+
+    @Sendable func read(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await request.decodeJSON(ReadBody.self, context: context)
+        _ = try await chat.markRead(conversationID: try context.parameters.require("id"), reader: identity.account, seq: body.seq)
+        return Response(status: .noContent)
+    }
+
+    private func conversationResponse(_ conversation: Conversation, viewer: Account, status: HTTPResponse.Status) -> Response {
+        let hub = chat.hub
+        return jsonResponse(status) { w in
+            w.key("conversation")
+            w.conversation(conversation, viewer: viewer, isOnline: hub.isOnline)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import ParleyCore
+
+/// One client → server WebSocket frame. Every field but `type` is optional
+/// here; each frame type checks the ones it needs, so that a missing field is
+/// answered with a message naming it.
+struct ClientFrame: Decodable, Sendable {
+    let type: String
+    let id: String?
+    let token: String?
+    let conversationID: String?
+    let text: String?
+    let clientID: String?
+    let seq: Int64?
+    let after: Int64?
+    let before: Int64?
+    let sinceTS: Int64?
+    let limit: Int?
+    let userIDs: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case type, id, token, text, seq, after, before, limit
+        case conversationID = "conversation_id"
+        case clientID = "client_id"
+        case sinceTS = "since_ts"
+        case userIDs = "user_ids"
+    }
+
+    static let maxIDLength = 64
+
+    /// Decodes a frame. On failure, the error carries the frame's `id` when
+    /// that much could be read, so that even a bad frame gets an answer the
+    /// client can match.
+    static func decode(_ text: String) -> Result<ClientFrame, FrameError> {
+        let data = Data(text.utf8)
+        do {
+            let frame = try JSONDecoder().decode(ClientFrame.self, from: data)
+            if let id = frame.id, id.count > maxIDLength {
+                return .failure(FrameError(re: nil, error: .invalidRequest("id must be at most \(maxIDLength) characters")))
+            }
+            return .success(frame)
+        } catch {
+            let re = (try? JSONDecoder().decode(Envelope.self, from: data))?.id.flatMap { $0.count <= maxIDLength ? $0 : nil }
+            return .failure(FrameError(re: re, error: .invalidRequest(describe(error))))
+        }
+    }
+
+    /// Just the `id`, for answering frames that fail to decode as a whole.
+    private struct Envelope: Decodable {
+        let id: String?
+    }
+
+    func require<T>(_ value: T?, _ field: StaticString) throws(ChatError) -> T {
+        guard let value else { throw .invalidRequest("\(field) is required") }
+        return value
+    }
+}
+
+struct FrameError: Error {
+    let re: String?
+    let error: ChatError
+}
+
+/// Turns a decoding failure into a sentence a client developer can act on.
+func describe(_ error: any Error) -> String {
+    func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.isEmpty ? "the body" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case DecodingError.keyNotFound(let key, let context):
+        return "\(path(context.codingPath + [key])) is required"
+    case DecodingError.typeMismatch(let type, let context):
+        return "\(path(context.codingPath)) must be \(expected(type))"
+    case DecodingError.valueNotFound(let type, let context):
+        return "\(path(context.codingPath)) must be \(expected(type)), not null"
+    case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
+        return "\(path(context.codingPath)) is not valid: \(context.debugDescription)"
+    default:
+        return "not valid JSON"
+    }
+}
+
+private func expected(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type, is Int64.Type: "an integer"
+    case is Bool.Type: "true or false"
+    case is [String].Type, is [Any].Type: "an array"
+    default: "an object"
+    }
+}

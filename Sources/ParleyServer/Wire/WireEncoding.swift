@@ -1,0 +1,159 @@
+import NIOCore
+import ParleyCore
+import ParleyStore
+
+/// The wire shapes of the domain types (docs/PROTOCOL.md, "Objects").
+extension JSONWriter {
+    /// `user`: `{id, handle, display_name}`: never a row key, never an e-mail.
+    mutating func user(_ user: User) {
+        beginObject()
+        field("id", user.id)
+        field("handle", user.handle)
+        field("display_name", user.displayName)
+        endObject()
+    }
+
+    /// `message`. `client_id` only goes to the sender's own sessions.
+    mutating func message(_ message: Message, showClientID: Bool) {
+        beginObject()
+        field("id", message.id)
+        field("conversation_id", message.conversationID)
+        field("seq", message.seq)
+        key("sender")
+        user(message.sender)
+        field("text", message.text)
+        field("ts", message.ts)
+        if showClientID { field("client_id", message.clientID) }
+        endObject()
+    }
+
+    mutating func message(_ message: Message, viewer: User) {
+        self.message(message, showClientID: message.sender.id == viewer.id)
+    }
+
+    mutating func messages(_ messages: [Message], viewer: User) {
+        beginArray()
+        for message in messages { self.message(message, viewer: viewer) }
+        endArray()
+    }
+
+    /// `conversation`, as `viewer` sees it: their own `read_seq` and `unread`,
+    /// and each member's presence as this node knows it.
+    mutating func conversation(_ conversation: Conversation, viewer: Account, isOnline: (UserKey) -> Bool) {
+        beginObject()
+        field("id", conversation.id)
+        field("kind", conversation.kind.rawValue)
+        field("title", conversation.title)
+        if let owner = conversation.owner { field("owner_id", owner.id) }
+        key("members")
+        beginArray()
+        for member in conversation.members {
+            beginObject()
+            key("user")
+            user(member.account.user)
+            field("online", isOnline(member.account.key))
+            endObject()
+        }
+        endArray()
+        field("last_seq", conversation.lastSeq)
+        field("read_seq", conversation.readSeq(of: viewer.key))
+        field("unread", conversation.unread(of: viewer.key))
+        if let last = conversation.lastMessage {
+            key("last_message")
+            message(last, viewer: viewer.user)
+        }
+        field("created_ts", conversation.createdTS)
+        field("last_activity_ts", conversation.lastActivityTS)
+        endObject()
+    }
+
+    mutating func error(_ error: ChatError) {
+        field("code", error.code.rawValue)
+        field("message", error.message)
+        if let retry = error.retryAfterMs { field("retry_after_ms", retry) }
+    }
+}
+
+/// Server → client WebSocket frames, each encoded once into a shareable buffer.
+enum ServerFrame {
+    static func encode(_ body: (inout JSONWriter) -> Void) -> ByteBuffer {
+        var writer = JSONWriter()
+        writer.beginObject()
+        body(&writer)
+        writer.endObject()
+        return writer.buffer
+    }
+
+    static func ready(sessionID: String, user: User, marks: [ReadMark]) -> ByteBuffer {
+        encode { w in
+            w.field("type", "ready")
+            w.field("session_id", sessionID)
+            w.key("user")
+            w.user(user)
+            w.key("conversations")
+            w.beginArray()
+            for mark in marks {
+                w.beginObject()
+                w.field("id", mark.conversationID)
+                w.field("last_seq", mark.lastSeq)
+                w.field("read_seq", mark.readSeq)
+                w.field("unread", mark.unread)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    static func message(_ message: Message, showClientID: Bool) -> ByteBuffer {
+        encode { w in
+            w.field("type", "message")
+            w.key("message")
+            w.message(message, showClientID: showClientID)
+        }
+    }
+
+    static func ack(re: String?, outcome: AppendOutcome) -> ByteBuffer {
+        encode { w in
+            w.field("type", "ack")
+            w.field("re", re)
+            w.field("conversation_id", outcome.message.conversationID)
+            w.field("seq", outcome.message.seq)
+            w.field("message_id", outcome.message.id)
+            w.field("ts", outcome.message.ts)
+            w.field("duplicate", outcome.duplicate)
+        }
+    }
+
+    static func history(re: String?, conversationID: String, page: HistoryPage, viewer: User) -> ByteBuffer {
+        encode { w in
+            w.field("type", "history")
+            w.field("re", re)
+            w.field("conversation_id", conversationID)
+            w.key("messages")
+            w.messages(page.messages, viewer: viewer)
+            w.field("has_more", page.hasMore)
+        }
+    }
+
+    static func ok(re: String?) -> ByteBuffer {
+        encode { w in
+            w.field("type", "ok")
+            w.field("re", re)
+        }
+    }
+
+    static func pong(re: String?) -> ByteBuffer {
+        encode { w in
+            w.field("type", "pong")
+            w.field("re", re)
+        }
+    }
+
+    static func error(re: String?, _ error: ChatError) -> ByteBuffer {
+        encode { w in
+            w.field("type", "error")
+            w.field("re", re)
+            w.error(error)
+        }
+    }
+}

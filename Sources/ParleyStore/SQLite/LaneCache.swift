@@ -1,0 +1,120 @@
+import GRDB
+import ParleyCore
+
+/// The hot state of conversations, kept by the write lane so that appending a
+/// message needs no read: the last seq, and who the members are.
+///
+/// Confined to the lane's writer (GRDB's writer queue); never touched
+/// elsewhere, hence `@unchecked Sendable`. It is exact because every write to
+/// the database goes through the lane; after a failed commit it is dropped.
+final class LaneCache: @unchecked Sendable {
+    final class ConversationState {
+        let key: Int64
+        let publicID: String
+        let kind: ConversationKind
+        var owner: UserKey?
+        var lastSeq: Int64
+        var lastActivityTS: Millis
+        /// In join order. Handed out with every appended message as its
+        /// recipients; arrays are copy-on-write, so that costs no copy.
+        var members: [UserKey]
+        var lastPosition: Int64
+        var isDirty = false
+
+        init(key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis, members: [UserKey], lastPosition: Int64) {
+            self.key = key
+            self.publicID = publicID
+            self.kind = kind
+            self.owner = owner
+            self.lastSeq = lastSeq
+            self.lastActivityTS = lastActivityTS
+            self.members = members
+            self.lastPosition = lastPosition
+        }
+
+        func isMember(_ user: UserKey) -> Bool { members.contains(user) }
+    }
+
+    private struct ReadMarkKey: Hashable {
+        let conversation: Int64
+        let user: UserKey
+    }
+
+    private var conversations: [String: ConversationState] = [:]
+    private var dirtyConversations: [ConversationState] = []
+    /// Read marks moved by sending, written once per batch.
+    private var dirtyReadMarks: [ReadMarkKey: Int64] = [:]
+    private let capacity: Int
+
+    init(capacity: Int = 100_000) {
+        self.capacity = capacity
+    }
+
+    func conversation(publicID: String, _ db: Database) throws -> ConversationState? {
+        if let state = conversations[publicID] { return state }
+        guard OpaqueID.isWellFormed(publicID) else { return nil }
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, kind, owner_id, last_seq, last_activity_ts FROM conversations WHERE public_id = ?"),
+            arguments: [publicID]
+        ) else { return nil }
+        let key: Int64 = row[0]
+        let members = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT user_id, position FROM members WHERE conversation_id = ? ORDER BY position"),
+            arguments: [key]
+        )
+        let state = ConversationState(
+            key: key,
+            publicID: publicID,
+            kind: ConversationKind(rawValue: row[1]) ?? .group,
+            owner: (row[2] as Int64?).map(UserKey.init),
+            lastSeq: row[3],
+            lastActivityTS: row[4],
+            members: members.map { UserKey($0[0]) },
+            lastPosition: members.last?[1] ?? 0
+        )
+        conversations[publicID] = state
+        return state
+    }
+
+    /// Records a message appended in the current batch; the conversation row
+    /// and the sender's read mark are written once, at the end of the batch.
+    func didAppend(to state: ConversationState, seq: Int64, ts: Millis, sender: UserKey) {
+        state.lastSeq = seq
+        state.lastActivityTS = ts
+        if !state.isDirty {
+            state.isDirty = true
+            dirtyConversations.append(state)
+        }
+        dirtyReadMarks[ReadMarkKey(conversation: state.key, user: sender)] = seq
+    }
+
+    func flushDirty(_ db: Database) throws {
+        if !dirtyConversations.isEmpty {
+            let update = try db.cachedStatement(sql: "UPDATE conversations SET last_seq = ?, last_activity_ts = ? WHERE id = ?")
+            for state in dirtyConversations {
+                try update.execute(arguments: [state.lastSeq, state.lastActivityTS, state.key])
+                state.isDirty = false
+            }
+            dirtyConversations.removeAll(keepingCapacity: true)
+        }
+        if !dirtyReadMarks.isEmpty {
+            let update = try db.cachedStatement(
+                sql: "UPDATE members SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ? AND user_id = ?")
+            for (key, seq) in dirtyReadMarks {
+                try update.execute(arguments: [seq, key.conversation, key.user.rawValue])
+            }
+            dirtyReadMarks.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Called at the start of a batch, when nothing is dirty.
+    func trimIfLarge() {
+        if conversations.count > capacity { conversations.removeAll(keepingCapacity: true) }
+    }
+
+    func reset() {
+        conversations.removeAll()
+        dirtyConversations.removeAll()
+        dirtyReadMarks.removeAll()
+    }
+}

@@ -1,0 +1,478 @@
+import Foundation
+import GRDB
+import ParleyCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedded store: one SQLite file in WAL mode.
+///
+/// Reads go to GRDB's pool of reader connections and run in parallel with
+/// writes. Every write goes through the `WriteLane`, which commits in batches
+/// with `synchronous = FULL`: a completion or a returned call means the data
+/// is on disk.
+public final class SQLiteChatStore: ChatStore {
+    private let pool: DatabasePool
+    private let lane: WriteLane
+    private let lock: DatabaseFileLock
+    private let now: @Sendable () -> Millis
+    private let limits: ChatLimits
+
+    /// Opens (creating if needed) the database at `path` and brings its schema
+    /// up to date. Refuses to open a file another Parley process is using: the
+    /// write lane's cache is exact only if this process is the only writer.
+    public init(path: String, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis) throws {
+        self.lock = try DatabaseFileLock(path: path + ".lock")
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            // FULL: a commit is fsynced before it returns, so an ack survives
+            // power loss, not only a crash of the process.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        configuration.busyMode = .timeout(5)
+        configuration.maximumReaderCount = 8
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+        self.lane = WriteLane(pool: pool, cache: LaneCache())
+        self.now = now
+        self.limits = limits
+    }
+
+    public func close() async throws {
+        await lane.close()
+        try pool.close()
+    }
+
+    // MARK: Accounts and tokens
+
+    public func createAccount(_ request: NewAccount) async throws -> Account {
+        let now = self.now()
+        return try await lane.perform { db, _ in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE handle_key = ?", arguments: [request.handleKey]) == true {
+                throw ChatError.conflict("the handle '\(request.handle)' is taken")
+            }
+            let publicID = OpaqueID.make()
+            try db.execute(
+                sql: """
+                    INSERT INTO users (public_id, handle, handle_key, display_name, password_hash, created_ts)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [publicID, request.handle, request.handleKey, request.displayName, request.passwordHash, now])
+            return Account(
+                key: UserKey(db.lastInsertedRowID),
+                user: User(id: publicID, handle: request.handle, displayName: request.displayName))
+        }
+    }
+
+    public func credentials(handleKey: String) async throws -> StoredCredentials? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT id, public_id, handle, display_name, password_hash FROM users WHERE handle_key = ?",
+                arguments: [handleKey]
+            ).map { StoredCredentials(account: Rows.account($0), passwordHash: $0[4]) }
+        }
+    }
+
+    public func account(id: String) async throws -> Account? {
+        guard OpaqueID.isWellFormed(id) else { return nil }
+        return try await pool.read { db in try Rows.account(publicID: id, db) }
+    }
+
+    public func account(handleKey: String) async throws -> Account? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE handle_key = ?", arguments: [handleKey]
+            ).map(Rows.account)
+        }
+    }
+
+    public func recordToken(_ token: TokenRecord) async throws {
+        try await lane.perform { db, _ in
+            try db.execute(
+                sql: "INSERT INTO tokens (id, user_id, issued_ts, expires_ts) VALUES (?, ?, ?, ?)",
+                arguments: [token.id, token.user.rawValue, token.issuedTS, token.expiresTS])
+        }
+    }
+
+    public func revokeToken(id: String) async throws -> Bool {
+        let now = self.now()
+        return try await lane.perform { db, _ in
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, ?) WHERE id = ?", arguments: [now, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func revokedTokenIDs() async throws -> [String] {
+        let now = self.now()
+        return try await pool.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM tokens WHERE revoked_ts IS NOT NULL AND expires_ts > ?", arguments: [now])
+        }
+    }
+
+    // MARK: Conversations
+
+    public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
+        let now = self.now()
+        return try await lane.perform { db, _ in
+            guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
+            guard other.key != owner.key else {
+                throw ChatError.invalidRequest("a direct conversation needs two different people")
+            }
+            let pair = [owner.key.rawValue, other.key.rawValue].sorted()
+            let directKey = "\(pair[0]):\(pair[1])"
+            if let key = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE direct_key = ?", arguments: [directKey]) {
+                return (try Rows.conversation(key: key, db), false)
+            }
+            let key = try Self.insertConversation(
+                kind: .direct, title: nil, owner: nil, directKey: directKey, members: [owner.key, other.key], now: now, db)
+            return (try Rows.conversation(key: key, db), true)
+        }
+    }
+
+    public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
+        let now = self.now()
+        return try await lane.perform { db, _ in
+            var members = [owner.key]
+            for id in memberIDs {
+                guard let account = try Rows.account(publicID: id, db) else {
+                    throw ChatError.notFound("user '\(id)' not found")
+                }
+                if !members.contains(account.key) { members.append(account.key) }
+            }
+            let key = try Self.insertConversation(
+                kind: .group, title: title, owner: owner.key, directKey: nil, members: members, now: now, db)
+            return try Rows.conversation(key: key, db)
+        }
+    }
+
+    private static func insertConversation(
+        kind: ConversationKind, title: String?, owner: UserKey?, directKey: String?, members: [UserKey], now: Millis, _ db: Database
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO conversations (public_id, kind, title, owner_id, direct_key, created_ts, last_activity_ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [OpaqueID.make(), kind.rawValue, title, owner?.rawValue, directKey, now, now])
+        let key = db.lastInsertedRowID
+        let insertMember = try db.cachedStatement(
+            sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq) VALUES (?, ?, ?, ?, 0)")
+        for (index, member) in members.enumerated() {
+            try insertMember.execute(arguments: [key, member.rawValue, index + 1, now])
+        }
+        return key
+    }
+
+    public func conversation(id: String, viewer: UserKey) async throws -> Conversation {
+        try await pool.read { db in
+            guard let key = try Rows.conversationKey(publicID: id, member: viewer, db) else {
+                throw ChatError.conversationNotFound
+            }
+            return try Rows.conversation(key: key, db)
+        }
+    }
+
+    public func conversations(of viewer: UserKey, limit: Int, after cursor: ConversationCursor?) async throws -> ConversationPage {
+        try await pool.read { db in
+            var sql = """
+                SELECT c.id FROM members m JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.user_id = ?
+                """
+            var arguments: StatementArguments = [viewer.rawValue]
+            if let cursor {
+                sql += " AND (c.last_activity_ts < ? OR (c.last_activity_ts = ? AND c.public_id < ?))"
+                arguments += [cursor.lastActivityTS, cursor.lastActivityTS, cursor.conversationID]
+            }
+            sql += " ORDER BY c.last_activity_ts DESC, c.public_id DESC LIMIT ?"
+            arguments += [limit + 1]
+            let keys = try Int64.fetchAll(db, sql: sql, arguments: arguments)
+            let page = try keys.prefix(limit).map { try Rows.conversation(key: $0, db) }
+            let next = keys.count > limit ? page.last.map {
+                ConversationCursor(lastActivityTS: $0.lastActivityTS, conversationID: $0.id)
+            } : nil
+            return ConversationPage(conversations: page, nextCursor: next)
+        }
+    }
+
+    public func readMarks(of user: UserKey) async throws -> [ReadMark] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.public_id, c.last_seq, m.read_seq
+                    FROM members m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE m.user_id = ?
+                    ORDER BY c.last_activity_ts DESC
+                    """,
+                arguments: [user.rawValue]
+            ).map { ReadMark(conversationID: $0[0], lastSeq: $0[1], readSeq: $0[2]) }
+        }
+    }
+
+    public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
+        let now = self.now()
+        let maxMembers = limits.maxGroupMembers
+        return try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
+            guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
+            guard !state.isMember(subject.key) else {
+                return MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject)
+            }
+            guard state.members.count < maxMembers else {
+                throw ChatError.forbidden("a group has at most \(maxMembers) members")
+            }
+            // A newcomer starts with nothing unread; the history stays readable.
+            try db.execute(
+                sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq) VALUES (?, ?, ?, ?, ?)",
+                arguments: [state.key, subject.key.rawValue, state.lastPosition + 1, now, state.lastSeq])
+            let conversation = try Rows.conversation(key: state.key, db)
+            state.members.append(subject.key)
+            state.lastPosition += 1
+            return MembershipChange(kind: .added, conversation: conversation, subject: subject)
+        }
+    }
+
+    public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
+        try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            guard let subject = try Rows.account(publicID: userID, db), state.isMember(subject.key) else {
+                throw ChatError.notFound("that user is not a member of this conversation")
+            }
+            try MembershipPolicy.checkRemove(kind: state.kind, actor: actor, target: subject.key, owner: state.owner)
+            try db.execute(
+                sql: "DELETE FROM members WHERE conversation_id = ? AND user_id = ?",
+                arguments: [state.key, subject.key.rawValue])
+            let remaining = state.members.filter { $0 != subject.key }
+            var owner = state.owner
+            if owner == subject.key {
+                owner = MembershipPolicy.nextOwner(remainingByJoinOrder: remaining)
+                try db.execute(
+                    sql: "UPDATE conversations SET owner_id = ? WHERE id = ?", arguments: [owner?.rawValue, state.key])
+            }
+            let conversation = try Rows.conversation(key: state.key, db)
+            state.members = remaining
+            state.owner = owner
+            return MembershipChange(kind: .removed, conversation: conversation, subject: subject)
+        }
+    }
+
+    /// The lane's state of a conversation the actor is a member of.
+    private static func memberState(
+        _ conversationID: String, _ actor: UserKey, _ cache: LaneCache, _ db: Database
+    ) throws -> LaneCache.ConversationState {
+        guard let state = try cache.conversation(publicID: conversationID, db), state.isMember(actor) else {
+            throw ChatError.conversationNotFound
+        }
+        return state
+    }
+
+    // MARK: Messages
+
+    public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void) {
+        lane.submit(AppendJob(request: request, now: now, completion: completion))
+    }
+
+    public func history(conversationID: String, viewer: UserKey, window: HistoryWindow, limit: Int) async throws -> HistoryPage {
+        try await pool.read { db in
+            guard let key = try Rows.conversationKey(publicID: conversationID, member: viewer, db) else {
+                throw ChatError.conversationNotFound
+            }
+            let (condition, value, newestFirst): (String, Int64?, Bool) =
+                switch window {
+                case .after(let seq): ("m.seq > ?", seq, false)
+                case .before(let seq): ("m.seq < ?", seq, true)
+                case .since(let ts): ("m.ts >= ?", ts, false)
+                case .latest: ("1", nil, true)
+                }
+            var arguments: StatementArguments = [conversationID, key]
+            if let value { arguments += [value] }
+            arguments += [limit + 1]
+            let rows = try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    \(Rows.messageColumns) WHERE m.conversation_id = ? AND \(condition)
+                    ORDER BY m.seq \(newestFirst ? "DESC" : "ASC") LIMIT ?
+                    """),
+                arguments: arguments)
+            var messages = rows.prefix(limit).map(Rows.message)
+            if newestFirst { messages.reverse() }
+            return HistoryPage(messages: messages, hasMore: rows.count > limit)
+        }
+    }
+
+    public func markRead(conversationID: String, reader: UserKey, seq: Int64) async throws -> ReadMarkChange {
+        try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, reader, cache, db)
+            let current = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ?"),
+                arguments: [state.key, reader.rawValue]) ?? 0
+            let target = min(seq, state.lastSeq)
+            guard target > current else {
+                return ReadMarkChange(
+                    mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current), moved: false)
+            }
+            try db.execute(
+                sql: "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?",
+                arguments: [target, state.key, reader.rawValue])
+            return ReadMarkChange(
+                mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target), moved: true)
+        }
+    }
+}
+
+/// Appends one message. Runs without a savepoint: every refusal is decided
+/// before anything is written, so a refused message never touches the batch.
+private struct AppendJob: LaneJob {
+    let request: AppendRequest
+    let now: @Sendable () -> Millis
+    let completion: @Sendable (Result<AppendOutcome, any Error>) -> Void
+
+    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void {
+        let completion = self.completion
+        let sender = request.sender
+        guard let state = try cache.conversation(publicID: request.conversationID, db), state.isMember(sender.key) else {
+            return { completion(.failure(ChatError.conversationNotFound)) }
+        }
+        let seq = state.lastSeq + 1
+        // Times never go backwards within a conversation, even if the clock does.
+        let ts = max(now(), state.lastActivityTS)
+        let messageID = OpaqueID.make()
+        try db.cachedStatement(sql: """
+            INSERT INTO messages (public_id, conversation_id, seq, sender_id, text, ts, client_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING
+            """
+        ).execute(arguments: [messageID, state.key, seq, sender.key.rawValue, request.text, ts, request.clientID])
+
+        if db.changesCount == 0 {
+            // The same client_id was stored before: answer with the original.
+            guard let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT public_id, seq, text, ts FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
+                arguments: [state.key, sender.key.rawValue, request.clientID])
+            else { throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "conflicting message vanished") }
+            let original = Message(
+                id: row[0], conversationID: state.publicID, seq: row[1], sender: sender.user, text: row[2], ts: row[3],
+                clientID: request.clientID)
+            return { completion(.success(AppendOutcome(message: original, duplicate: true, recipients: []))) }
+        }
+
+        cache.didAppend(to: state, seq: seq, ts: ts, sender: sender.key)
+        let outcome = AppendOutcome(
+            message: Message(
+                id: messageID, conversationID: state.publicID, seq: seq, sender: sender.user, text: request.text, ts: ts,
+                clientID: request.clientID),
+            duplicate: false,
+            recipients: state.members)
+        return { completion(.success(outcome)) }
+    }
+
+    func abandon(_ error: any Error) {
+        completion(.failure(error))
+    }
+}
+
+/// Decoding rows into domain values, shared by reads and lane jobs.
+enum Rows {
+    static func account(_ row: Row) -> Account {
+        Account(key: UserKey(row[0]), user: User(id: row[1], handle: row[2], displayName: row[3]))
+    }
+
+    static func account(publicID: String, _ db: Database) throws -> Account? {
+        guard OpaqueID.isWellFormed(publicID) else { return nil }
+        return try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, public_id, handle, display_name FROM users WHERE public_id = ?"),
+            arguments: [publicID]
+        ).map(account)
+    }
+
+    /// The row key of a conversation, if `member` belongs to it.
+    static func conversationKey(publicID: String, member: UserKey, _ db: Database) throws -> Int64? {
+        guard OpaqueID.isWellFormed(publicID) else { return nil }
+        return try Int64.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?
+                WHERE c.public_id = ?
+                """),
+            arguments: [member.rawValue, publicID])
+    }
+
+    static let messageColumns = """
+        SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id
+        FROM messages m JOIN users u ON u.id = m.sender_id
+        """
+
+    /// Reads a row selected with `messageColumns` (whose first parameter is
+    /// the conversation's public id).
+    static func message(_ row: Row) -> Message {
+        Message(
+            id: row[0], conversationID: row[1], seq: row[2],
+            sender: User(id: row[4], handle: row[5], displayName: row[6]),
+            text: row[7], ts: row[8], clientID: row[9])
+    }
+
+    static func conversation(key: Int64, _ db: Database) throws -> Conversation {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT public_id, kind, title, owner_id, last_seq, created_ts, last_activity_ts
+                FROM conversations WHERE id = ?
+                """),
+            arguments: [key])
+        else { throw ChatError.conversationNotFound }
+        let publicID: String = row[0]
+        let members = try Row.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT u.id, u.public_id, u.handle, u.display_name, m.read_seq
+                FROM members m JOIN users u ON u.id = m.user_id
+                WHERE m.conversation_id = ? ORDER BY m.position
+                """),
+            arguments: [key]
+        ).map { Member(account: account($0), readSeq: $0[4]) }
+        let ownerKey = (row[3] as Int64?).map(UserKey.init)
+        let lastSeq: Int64 = row[4]
+        let lastMessage = lastSeq == 0 ? nil : try Row.fetchOne(
+            db.cachedStatement(sql: "\(messageColumns) WHERE m.conversation_id = ? AND m.seq = ?"),
+            arguments: [publicID, key, lastSeq]
+        ).map(message)
+        return Conversation(
+            id: publicID,
+            kind: ConversationKind(rawValue: row[1]) ?? .group,
+            title: row[2],
+            owner: members.first { $0.account.key == ownerKey }?.account.user,
+            members: members,
+            lastSeq: lastSeq,
+            lastMessage: lastMessage,
+            createdTS: row[5],
+            lastActivityTS: row[6])
+    }
+}
+
+/// Wall-clock milliseconds.
+public enum SystemClock {
+    @Sendable public static func millis() -> Millis {
+        Millis((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}
+
+/// An exclusive advisory lock held for the life of the store.
+final class DatabaseFileLock: Sendable {
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ChatError(.unavailable, "cannot open lock file \(path): errno \(errno)")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(descriptor)
+            throw ChatError(.unavailable, "the database is in use by another Parley process (lock file \(path))")
+        }
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        Glibc.close(descriptor)
+    }
+}

@@ -1,0 +1,72 @@
+import GRDB
+
+/// The SQLite schema, as an append-only list of migrations: never edit a
+/// migration that has shipped, add a new one.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: accounts, tokens, conversations, messages") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    public_id TEXT NOT NULL UNIQUE,
+                    handle TEXT NOT NULL,
+                    handle_key TEXT NOT NULL UNIQUE,
+                    display_name TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    created_ts INTEGER NOT NULL,
+                    last_seen_ts INTEGER
+                );
+
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id),
+                    issued_ts INTEGER NOT NULL,
+                    expires_ts INTEGER NOT NULL,
+                    revoked_ts INTEGER
+                );
+                CREATE INDEX tokens_revoked ON tokens(expires_ts) WHERE revoked_ts IS NOT NULL;
+
+                CREATE TABLE conversations (
+                    id INTEGER PRIMARY KEY,
+                    public_id TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL CHECK (kind IN ('direct', 'group')),
+                    title TEXT,
+                    owner_id INTEGER REFERENCES users(id),
+                    -- "low:high" user row ids: one direct conversation per pair.
+                    direct_key TEXT UNIQUE,
+                    last_seq INTEGER NOT NULL DEFAULT 0,
+                    created_ts INTEGER NOT NULL,
+                    last_activity_ts INTEGER NOT NULL
+                );
+
+                CREATE TABLE members (
+                    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+                    user_id INTEGER NOT NULL REFERENCES users(id),
+                    -- Join order within the conversation: 1, 2, 3 …
+                    position INTEGER NOT NULL,
+                    joined_ts INTEGER NOT NULL,
+                    read_seq INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (conversation_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX members_by_user ON members(user_id, conversation_id);
+
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY,
+                    public_id TEXT NOT NULL,
+                    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+                    seq INTEGER NOT NULL,
+                    sender_id INTEGER NOT NULL REFERENCES users(id),
+                    text TEXT NOT NULL,
+                    ts INTEGER NOT NULL,
+                    client_id TEXT NOT NULL,
+                    UNIQUE (conversation_id, seq),
+                    UNIQUE (conversation_id, sender_id, client_id)
+                );
+                -- ts never decreases within a conversation, so this serves since_ts.
+                CREATE INDEX messages_by_ts ON messages(conversation_id, ts);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,160 @@
+import Dispatch
+import GRDB
+import ParleyCore
+import Synchronization
+
+/// One unit of work for the write lane.
+protocol LaneJob: Sendable {
+    /// Runs inside the batch transaction, on the writer. Returns what to do
+    /// once the batch has committed. Throwing means the database itself
+    /// failed: the whole batch is rolled back and every job is abandoned.
+    /// Refusals (not a member, bad input) are not thrown: they are part of
+    /// the returned completion.
+    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void
+    /// The batch this job was in did not commit.
+    func abandon(_ error: any Error)
+}
+
+/// Serialises every write to the SQLite file and commits whatever queued up
+/// while the previous commit was in progress as one transaction: group commit,
+/// one fsync for many messages, and no timer adding latency when idle.
+///
+/// SQLite allows one writer at a time anyway; doing all writes here lets the
+/// lane keep the hot state of conversations (last seq, members) in memory,
+/// exact, without re-reading it for every message.
+final class WriteLane: Sendable {
+    private struct Queue {
+        var pending: [any LaneJob] = []
+        var draining = false
+        var closed = false
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let pool: DatabasePool
+    private let queue = Mutex(Queue())
+    /// Only ever touched inside `drain`, which GRDB runs on its writer queue.
+    private let cache: LaneCache
+    private let maxBatch: Int
+
+    init(pool: DatabasePool, cache: LaneCache, maxBatch: Int = 4096) {
+        self.pool = pool
+        self.cache = cache
+        self.maxBatch = maxBatch
+    }
+
+    func submit(_ job: some LaneJob) {
+        let start: Bool? = queue.withLock { queue in
+            guard !queue.closed else { return nil }
+            queue.pending.append(job)
+            if queue.draining { return false }
+            queue.draining = true
+            return true
+        }
+        switch start {
+        case nil: job.abandon(ChatError(.unavailable, "the server is shutting down"))
+        case true?: pool.asyncWriteWithoutTransaction { db in self.drain(db) }
+        case false?: break
+        }
+    }
+
+    /// Runs a job that returns a value, inside a savepoint so that a refusal
+    /// undoes its partial writes without touching the rest of the batch.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (Database, LaneCache) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(SavepointJob(body: body, continuation: continuation))
+        }
+    }
+
+    /// Refuses new work and waits for what is queued to commit.
+    func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = queue.withLock { queue in
+                queue.closed = true
+                if queue.draining || !queue.pending.isEmpty {
+                    queue.idleWaiters.append(continuation)
+                    return false
+                }
+                return true
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    private func drain(_ db: Database) {
+        while true {
+            let batch: [any LaneJob] = queue.withLock { queue in
+                guard !queue.pending.isEmpty else {
+                    queue.draining = false
+                    return []
+                }
+                if queue.pending.count <= maxBatch {
+                    defer { queue.pending.removeAll(keepingCapacity: true) }
+                    return queue.pending
+                }
+                defer { queue.pending.removeFirst(maxBatch) }
+                return Array(queue.pending.prefix(maxBatch))
+            }
+            if batch.isEmpty { break }
+            commit(batch, db)
+        }
+        let waiters = queue.withLock { queue in
+            // A submit may have restarted draining between the two locks.
+            guard !queue.draining else { return [CheckedContinuation<Void, Never>]() }
+            defer { queue.idleWaiters = [] }
+            return queue.idleWaiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    private func commit(_ batch: [any LaneJob], _ db: Database) {
+        var completions: [@Sendable () -> Void] = []
+        completions.reserveCapacity(batch.count)
+        do {
+            cache.trimIfLarge()
+            try db.beginTransaction(.immediate)
+            for job in batch {
+                completions.append(try job.perform(db, cache))
+            }
+            try cache.flushDirty(db)
+            try db.commit()
+        } catch {
+            try? db.rollback()
+            // The cache may hold changes that just rolled back: forget it all
+            // and reload from the database on demand.
+            cache.reset()
+            for job in batch { job.abandon(error) }
+            return
+        }
+        for completion in completions { completion() }
+    }
+}
+
+private struct SavepointJob<T: Sendable>: LaneJob {
+    let body: @Sendable (Database, LaneCache) throws -> T
+    let continuation: CheckedContinuation<T, any Error>
+
+    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void {
+        // Let the body read what earlier jobs of this batch wrote.
+        try cache.flushDirty(db)
+        let result: Result<T, any Error>
+        do {
+            var value: T?
+            try db.inSavepoint {
+                value = try body(db, cache)
+                return .commit
+            }
+            result = .success(value!)
+        } catch let error as ChatError {
+            result = .failure(error)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            result = .failure(error)
+        }
+        // Any other error is the database failing: let the batch roll back.
+        let continuation = self.continuation
+        return { continuation.resume(with: result) }
+    }
+
+    func abandon(_ error: any Error) {
+        continuation.resume(throwing: error)
+    }
+}
