@@ -74,8 +74,8 @@ struct Serve: AsyncParsableCommand {
         let host = configuration.host
         let database = configuration.databasePath
         let app = try await buildApplication(configuration, logger: logger) { port in
-            print("Parley is listening on http://\(host):\(port) (database: \(database))")
-            fflush(stdout)
+            // Written unbuffered: scripts and tests wait for this line.
+            FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))
         }
         try await app.runService()
     }

@@ -68,8 +68,9 @@ struct ChatService: Sendable {
     func createGroup(owner: Account, title: String?, memberIDs: [String]?) async throws -> Conversation {
         let title = try Validation.groupTitle(title, limits: limits)
         let memberIDs = memberIDs ?? []
+        // The owner is a member too.
         guard memberIDs.count < limits.maxGroupMembers else {
-            throw ChatError.invalidRequest("a group has at most \(limits.maxGroupMembers) members")
+            throw ChatError.forbidden("a group has at most \(limits.maxGroupMembers) members")
         }
         return try await store.createGroup(owner: owner, title: title, memberIDs: memberIDs)
     }

@@ -21,7 +21,10 @@ final class GatewayConnection: Sendable {
         case authenticated(ClientSession, Identity)
     }
 
-    private enum Task: Sendable { case reader, writer, authTimer }
+    private enum Task: Sendable { case reader, writer, watchdog, closeGrace }
+
+    /// How long a client has to answer our close frame before the socket is dropped.
+    static let closeGrace: Duration = .seconds(5)
 
     private let gateway: WebSocketGateway
     private let logger: Logger
@@ -60,23 +63,45 @@ final class GatewayConnection: Sendable {
                 await self.read(inbound)
                 return .reader
             }
-            if session == nil {
-                let timeout = gateway.settings.authTimeout
-                group.addTask {
-                    try? await _Concurrency.Task.sleep(for: timeout)
-                    if self.session == nil {
-                        self.outbox.close(code: CloseCode.unauthenticated, reason: "authentication timeout")
-                    }
-                    return .authTimer
-                }
+            group.addTask {
+                await self.watchDeadlines()
+                return .watchdog
             }
-            while let finished = await group.next(), finished == .authTimer {}
+            var finished = await group.next()
+            while finished == .watchdog { finished = await group.next() }
+            if finished == .writer {
+                // We sent a close frame: the reader ends when the client
+                // answers it (the closing handshake), or after a grace period.
+                group.addTask {
+                    try? await _Concurrency.Task.sleep(for: Self.closeGrace)
+                    return .closeGrace
+                }
+                while let next = await group.next(), next != .reader, next != .closeGrace {}
+            }
             group.cancelAll()
         }
         if let (session, _) = session {
             chat.hub.unregister(session)
         }
         outbox.finish()
+    }
+
+    /// Closes the socket if it has not authenticated in time, and later when
+    /// its token expires, even if the client never sends another frame.
+    private func watchDeadlines() async {
+        if session == nil {
+            try? await _Concurrency.Task.sleep(for: gateway.settings.authTimeout)
+            guard !_Concurrency.Task.isCancelled else { return }
+            guard session != nil else {
+                outbox.close(code: CloseCode.unauthenticated, reason: "authentication timeout")
+                return
+            }
+        }
+        guard let (_, identity) = session else { return }
+        let remaining = identity.expiresTS - gateway.now()
+        if remaining > 0 { try? await _Concurrency.Task.sleep(for: .milliseconds(remaining)) }
+        guard !_Concurrency.Task.isCancelled else { return }
+        outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
     }
 
     /// Registers the session with the hub, then sends `ready`. Registering
@@ -155,12 +180,8 @@ final class GatewayConnection: Sendable {
             reply(ServerFrame.error(re: failure.re, failure.error))
             return
         }
-        guard let (session, identity) = session else {
+        guard let (session, _) = session else {
             await authenticate(frame)
-            return
-        }
-        if gateway.now() >= identity.expiresTS {
-            outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
             return
         }
         do {

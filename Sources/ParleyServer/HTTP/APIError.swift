@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ParleyCore
 
 /// Gives every failure the contract's shape:
@@ -61,6 +62,8 @@ extension ChatError {
             default:
                 return ChatError(error.status.code >= 500 ? .internalError : .invalidRequest, error.body ?? error.status.reasonPhrase)
             }
+        case is NIOTooManyBytesError:
+            return .tooLarge("the request body is larger than the server accepts")
         case is DecodingError:
             return .invalidRequest(describe(error))
         default:

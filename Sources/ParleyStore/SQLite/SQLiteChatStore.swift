@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ParleyCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,7 @@ public final class SQLiteChatStore: ChatStore {
     public func close() async throws {
         await lane.close()
         try pool.close()
+        lock.release()
     }
 
     // MARK: Accounts and tokens
@@ -456,9 +458,9 @@ public enum SystemClock {
     }
 }
 
-/// An exclusive advisory lock held for the life of the store.
+/// An exclusive advisory lock held until the store closes.
 final class DatabaseFileLock: Sendable {
-    private let descriptor: Int32
+    private let descriptor: Mutex<Int32?>
 
     init(path: String) throws {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -469,10 +471,17 @@ final class DatabaseFileLock: Sendable {
             Glibc.close(descriptor)
             throw ChatError(.unavailable, "the database is in use by another Parley process (lock file \(path))")
         }
-        self.descriptor = descriptor
+        self.descriptor = Mutex(descriptor)
+    }
+
+    func release() {
+        descriptor.withLock { descriptor in
+            if let open = descriptor { Glibc.close(open) }
+            descriptor = nil
+        }
     }
 
     deinit {
-        Glibc.close(descriptor)
+        release()
     }
 }
