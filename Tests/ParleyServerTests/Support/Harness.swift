@@ -1,0 +1,161 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ParleyServer
+import Testing
+
+/// A fresh database directory and a configuration pointing into it.
+struct TestDatabase: ~Copyable {
+    let directory: URL
+    var configuration: ServerConfiguration
+
+    static let jwtSecret = "test-secret-that-is-long-enough-for-hs256!"
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        configuration = ServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.databasePath = directory.appendingPathComponent("parley.sqlite").path
+        configuration.jwtSecret = Self.jwtSecret
+        configuration.bcryptCost = 10
+        configuration.authTimeout = .milliseconds(800)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A user created through the API.
+struct TestUser: Sendable {
+    let id: String
+    let handle: String
+    let token: String
+}
+
+/// A running server and an HTTP client for it.
+struct Harness: Sendable {
+    typealias Transport = @Sendable (HTTPRequest.Method, String, HTTPFields, ByteBuffer?) async throws -> (HTTPResponse.Status, HTTPFields, ByteBuffer)
+
+    let port: Int
+    let transport: Transport
+
+    init(port: Int, transport: @escaping Transport) {
+        self.port = port
+        self.transport = transport
+    }
+
+    /// A harness for a server running elsewhere (a child process) on `port`.
+    init(port: Int) {
+        self.port = port
+        self.transport = { method, path, headers, body in
+            try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                let response = try await client.execute(
+                    TestClient.Request(path, method: method, authority: "localhost", headers: headers, body: body))
+                return (response.head.status, response.head.headerFields, response.body ?? ByteBuffer())
+            }
+        }
+    }
+
+    /// Runs `body` against a live server on a loopback port.
+    static func live<T: Sendable>(
+        _ configuration: ServerConfiguration, _ body: @Sendable (Harness) async throws -> T
+    ) async throws -> T {
+        var logger = Logger(label: "parley-test")
+        logger.logLevel = .warning
+        let app = try await buildApplication(configuration, logger: logger)
+        return try await app.test(.live) { client in
+            let harness = Harness(port: client.port!) { method, path, headers, body in
+                try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+                    (response.status, response.headers, response.body)
+                }
+            }
+            return try await body(harness)
+        }
+    }
+
+    static func live<T: Sendable>(_ body: @Sendable (Harness) async throws -> T) async throws -> T {
+        let database = try TestDatabase()
+        return try await live(database.configuration, body)
+    }
+
+    struct Reply: Sendable {
+        let status: HTTPResponse.Status
+        let body: JSON
+        let headers: HTTPFields
+    }
+
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: [String: Any]? = nil, rawBody: String? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        var body: ByteBuffer?
+        if let json {
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+            headers[.contentType] = "application/json"
+        } else if let rawBody {
+            body = ByteBuffer(string: rawBody)
+        }
+        let (status, responseHeaders, responseBody) = try await transport(method, path, headers, body)
+        let parsed = responseBody.readableBytes == 0 ? JSON.null : try JSON.parse(Data(buffer: responseBody))
+        return Reply(status: status, body: parsed, headers: responseHeaders)
+    }
+
+    func signUp(_ handle: String, displayName: String? = nil, password: String = "correct horse battery") async throws -> TestUser {
+        var body: [String: Any] = ["handle": handle, "password": password]
+        if let displayName { body["display_name"] = displayName }
+        let reply = try await request(.post, "/v1/accounts", json: body)
+        guard reply.status == .created, let id = reply.body["user"]["id"].string, let token = reply.body["token"].string else {
+            throw TestFailure("sign-up of \(handle) failed: \(reply.status) \(reply.body)")
+        }
+        return TestUser(id: id, handle: handle, token: token)
+    }
+
+    func logIn(_ handle: String, password: String = "correct horse battery") async throws -> String {
+        let reply = try await request(.post, "/v1/tokens", json: ["handle": handle, "password": password])
+        guard reply.status == .ok, let token = reply.body["token"].string else {
+            throw TestFailure("log-in of \(handle) failed: \(reply.status) \(reply.body)")
+        }
+        return token
+    }
+
+    /// Opens (or finds) the direct conversation and returns its id.
+    func direct(_ owner: TestUser, _ other: TestUser) async throws -> String {
+        let reply = try await request(.post, "/v1/conversations", token: owner.token, json: ["kind": "direct", "with": other.id])
+        guard let id = reply.body["conversation"]["id"].string else {
+            throw TestFailure("direct conversation failed: \(reply.status) \(reply.body)")
+        }
+        return id
+    }
+
+    func group(_ owner: TestUser, title: String = "Team", members: [TestUser]) async throws -> String {
+        let reply = try await request(
+            .post, "/v1/conversations", token: owner.token, json: ["kind": "group", "title": title, "members": members.map(\.id)])
+        guard reply.status == .created, let id = reply.body["conversation"]["id"].string else {
+            throw TestFailure("group creation failed: \(reply.status) \(reply.body)")
+        }
+        return id
+    }
+
+    func socket(_ user: TestUser) async throws -> (TestSocket, JSON) {
+        try await TestSocket.ready(port: port, token: user.token)
+    }
+
+    func history(_ user: TestUser, _ conversation: String, query: String = "after=0&limit=200") async throws -> [JSON] {
+        let reply = try await request(.get, "/v1/conversations/\(conversation)/messages?\(query)", token: user.token)
+        guard reply.status == .ok else { throw TestFailure("history failed: \(reply.status) \(reply.body)") }
+        return reply.body["messages"].array
+    }
+}
+
+/// True for ids the server hands out: 22 characters of base64url.
+func isOpaqueID(_ value: JSON) -> Bool {
+    guard let string = value.string, string.count == 22 else { return false }
+    return string.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+}

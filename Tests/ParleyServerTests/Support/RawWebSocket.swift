@@ -1,0 +1,56 @@
+import NIOCore
+import NIOPosix
+
+/// A bare WebSocket handshake over a plain TCP socket, for the one case
+/// HummingbirdWSClient cannot observe reliably: a server that refuses right
+/// after the upgrade. When the close frame arrives in the same read as the
+/// `101` response, that client (hummingbird-websocket 2.8.1) loses both the
+/// frame and the end of the connection and waits forever (seen in about half
+/// of 100 concurrent tries here; a Python client saw 500 of 500).
+enum RawWebSocket {
+    struct Outcome: Sendable {
+        let status: Int?
+        let closeCode: Int?
+        let closeReason: String?
+    }
+
+    /// Upgrades with `headers`, then reads until the server's close frame or
+    /// the end of the connection.
+    static func refusal(port: Int, path: String = "/v1/ws", headers: [(String, String)] = []) async throws -> Outcome {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            for (name, value) in headers { request += "\(name): \(value)\r\n" }
+            try await outbound.write(ByteBuffer(string: request + "\r\n"))
+
+            var received = ByteBuffer()
+            var status: Int?
+            var iterator = inbound.makeAsyncIterator()
+            while true {
+                if status == nil, let headEnd = received.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) {
+                    let head = received.readString(length: headEnd.upperBound - received.readerIndex) ?? ""
+                    status = Int(head.split(separator: " ").dropFirst().first ?? "")
+                }
+                if status != nil, let frame = closeFrame(in: received) { return Outcome(status: status, closeCode: frame.0, closeReason: frame.1) }
+                guard var chunk = try await iterator.next() else { return Outcome(status: status, closeCode: nil, closeReason: nil) }
+                received.writeBuffer(&chunk)
+            }
+        }
+    }
+
+    /// The code and reason of a complete close frame at the start of `buffer`.
+    private static func closeFrame(in buffer: ByteBuffer) -> (Int, String)? {
+        let bytes = Array(buffer.readableBytesView)
+        guard bytes.count >= 2, bytes[0] & 0x0F == 0x8 else { return nil }
+        let length = Int(bytes[1] & 0x7F)
+        guard length < 126, bytes.count >= 2 + length, length >= 2 else { return nil }
+        let code = Int(bytes[2]) << 8 | Int(bytes[3])
+        return (code, String(decoding: bytes[4..<(2 + length)], as: UTF8.self))
+    }
+}

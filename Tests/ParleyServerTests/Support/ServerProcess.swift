@@ -1,0 +1,68 @@
+import Foundation
+
+/// The real `parley` binary, run as a child process, so that a test can kill
+/// it with SIGKILL and start it again on the same database.
+final class ServerProcess: Sendable {
+    let port: Int
+    private let process: Process
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = process
+    }
+
+    /// `parley` is built beside the test bundle (the test target depends on it).
+    static var binary: URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+        ]
+        for directory in candidates {
+            let url = directory.appendingPathComponent("parley")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return candidates[0].appendingPathComponent("parley")
+    }
+
+    static func start(database: String, arguments: [String] = []) async throws -> ServerProcess {
+        let output = URL(fileURLWithPath: database + ".stdout-\(UUID().uuidString.prefix(8))")
+        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
+            throw TestFailure("cannot create \(output.path)")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = [
+            "serve", "--port", "0", "--database", database, "--jwt-secret", TestDatabase.jwtSecret, "--bcrypt-cost", "10",
+            "--log-level", "warning",
+        ] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.standardError
+        try process.run()
+        // The server prints "Parley is listening on http://HOST:PORT …" once bound.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                let port = Int(text[range].split(separator: ":").last!)!
+                return ServerProcess(port: port, process: process)
+            }
+            guard process.isRunning else { throw TestFailure("parley exited early: \(text)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        throw TestFailure("parley did not start within 30 s")
+    }
+
+    /// SIGKILL: no shutdown code runs, exactly like a crash or power cut of
+    /// the process.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
