@@ -83,6 +83,8 @@ public enum Validation {
     public static func messageText(_ text: String?, limits: ChatLimits) throws(ChatError) {
         guard let text else { throw .invalidRequest("text is required") }
         guard !text.trimmingWhitespace().isEmpty else { throw .invalidRequest("text must not be empty") }
+        // SQLite text ends at a NUL; refusing it keeps "stored exactly as sent" true.
+        guard !text.utf8.contains(0) else { throw .invalidRequest("text must not contain U+0000 (NUL)") }
         // Cheap bound first: a string can't have more characters than bytes.
         if text.utf8.count > limits.maxMessageChars, text.count > limits.maxMessageChars {
             throw .tooLarge("text is longer than \(limits.maxMessageChars) characters")
@@ -91,6 +93,8 @@ public enum Validation {
 
     public static func clientID(_ clientID: String?, limits: ChatLimits) throws(ChatError) -> String {
         guard let clientID, !clientID.isEmpty else { throw .invalidRequest("client_id is required") }
+        // Two ids differing only after a NUL would be stored as one: refuse it.
+        guard !clientID.utf8.contains(0) else { throw .invalidRequest("client_id must not contain U+0000 (NUL)") }
         guard clientID.count <= limits.maxClientIDChars else {
             throw .invalidRequest("client_id must be at most \(limits.maxClientIDChars) characters")
         }

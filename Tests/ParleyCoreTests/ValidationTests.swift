@@ -60,6 +60,7 @@ struct ValidationTests {
         #expect(code(" \n\t\u{3000} ") == .invalidRequest)
         #expect(code(String(repeating: "a", count: 4001)) == .tooLarge)
         #expect(code(String(repeating: "é", count: 4001)) == .tooLarge)
+        #expect(code("nul\u{0}inside") == .invalidRequest)
     }
 
     @Test("client ids: required, at most 64 characters")
@@ -68,6 +69,7 @@ struct ValidationTests {
         #expect(try Validation.clientID(String(repeating: "c", count: 64), limits: limits).count == 64)
         #expect(throws: ChatError.self) { try Validation.clientID(nil, limits: limits) }
         #expect(throws: ChatError.self) { try Validation.clientID("", limits: limits) }
+        #expect(throws: ChatError.self) { try Validation.clientID("k\u{0}1", limits: limits) }
         #expect(throws: ChatError.self) { try Validation.clientID(String(repeating: "c", count: 65), limits: limits) }
     }
 
