@@ -85,7 +85,10 @@ struct Harness: Sendable {
 
     struct Reply: Sendable {
         let status: HTTPResponse.Status
+        /// The parsed body; `.null` when it is empty or not JSON.
         let body: JSON
+        /// The exact bytes, for comparing bodies and checking empty ones.
+        let raw: String
         let headers: HTTPFields
     }
 
@@ -103,8 +106,8 @@ struct Harness: Sendable {
             body = ByteBuffer(string: rawBody)
         }
         let (status, responseHeaders, responseBody) = try await transport(method, path, headers, body)
-        let parsed = responseBody.readableBytes == 0 ? JSON.null : try JSON.parse(Data(buffer: responseBody))
-        return Reply(status: status, body: parsed, headers: responseHeaders)
+        let raw = String(buffer: responseBody)
+        return Reply(status: status, body: (try? JSON.parse(raw)) ?? .null, raw: raw, headers: responseHeaders)
     }
 
     func signUp(_ handle: String, displayName: String? = nil, password: String = "correct horse battery") async throws -> TestUser {
