@@ -67,8 +67,9 @@ struct ChatService: Sendable {
 
     func createGroup(owner: Account, title: String?, memberIDs: [String]?) async throws -> Conversation {
         let title = try Validation.groupTitle(title, limits: limits)
-        let memberIDs = memberIDs ?? []
-        // The owner is a member too.
+        // Each person once; the owner is a member already.
+        var seen: Set<String> = [owner.user.id]
+        let memberIDs = (memberIDs ?? []).filter { seen.insert($0).inserted }
         guard memberIDs.count < limits.maxGroupMembers else {
             throw ChatError.forbidden("a group has at most \(limits.maxGroupMembers) members")
         }
