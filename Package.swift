@@ -57,6 +57,7 @@ let package = Package(
             name: "ParleyServerTests",
             dependencies: [
                 "ParleyServer",
+                "ParleyStore",
                 // Built so that tests can run the real binary and kill it.
                 "parley",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,0 +1,121 @@
+import Foundation
+import ParleyServer
+import ParleyStore
+import Testing
+
+/// What happens on a fresh start: the signing key, password hashing, the
+/// database lock, and the `parley` command's options.
+@Suite("Set-up and the command")
+struct SetupTests {
+    @Test("without a configured secret, a signing key is made on first start, kept owner-only, and reused after a restart")
+    func generatedKey() async throws {
+        var database = try TestDatabase()
+        database.configuration.jwtSecret = nil
+        let configuration = database.configuration
+        let keyPath = configuration.databasePath + ".jwt-key"
+        let token = try await Harness.live(configuration) { h in try await h.signUp("alice").token }
+
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let key = try String(contentsOfFile: keyPath, encoding: .utf8)
+        #expect(key.trimmingCharacters(in: .whitespacesAndNewlines).count >= 43, "at least 32 bytes of base64url")
+
+        let status = try await Harness.live(configuration) { h in try await h.request(.get, "/v1/me", token: token).status }
+        #expect(status == .ok, "the same key signs after a restart")
+        #expect(try String(contentsOfFile: keyPath, encoding: .utf8) == key)
+    }
+
+    @Test("a secret shorter than 32 bytes, or a damaged key file, is refused at start")
+    func badSecrets() async throws {
+        var database = try TestDatabase()
+        database.configuration.jwtSecret = "too short"
+        let short = database.configuration
+        await #expect(throws: (any Error).self) { _ = try await buildApplication(short) }
+
+        database.configuration.jwtSecret = nil
+        try "not base64url!".write(toFile: database.configuration.databasePath + ".jwt-key", atomically: true, encoding: .utf8)
+        let damaged = database.configuration
+        await #expect(throws: (any Error).self) { _ = try await buildApplication(damaged) }
+    }
+
+    @Test("passwords are stored as bcrypt hashes at the configured cost, never as given")
+    func bcryptCost() async throws {
+        var database = try TestDatabase()
+        database.configuration.bcryptCost = 11
+        let configuration = database.configuration
+        try await Harness.live(configuration) { h in _ = try await h.signUp("alice", password: "correct horse battery") }
+        let store = try SQLiteChatStore(path: configuration.databasePath)
+        let stored = try #require(try await store.credentials(handleKey: "alice"))
+        try await store.close()
+        #expect(stored.passwordHash.hasPrefix("$2b$11$"))
+        #expect(!stored.passwordHash.contains("correct horse battery"))
+    }
+
+    @Test("a second server cannot open a database that one is using")
+    func databaseLock() async throws {
+        let database = try TestDatabase()
+        let configuration = database.configuration
+        try await Harness.live(configuration) { _ in
+            await #expect(throws: (any Error).self) { _ = try await buildApplication(configuration) }
+        }
+        // Released once the first one has stopped.
+        try await Harness.live(configuration) { h in _ = try await h.signUp("alice") }
+    }
+
+    // MARK: The command
+
+    /// Runs `parley` to completion (for options it refuses at once).
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = ServerProcess.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test("options it cannot honour are refused with a message, before anything starts", arguments: [
+        (["--bcrypt-cost", "9"], [String: String](), "bcrypt cost"),
+        (["--database", "postgres://localhost/parley"], [:], "PostgreSQL"),
+        (["--auth-timeout", "0"], [:], "auth timeout"),
+        (["--log-level", "loud"], [:], "log level"),
+        ([], ["PARLEY_PORT": "eighty"], "PARLEY_PORT"),
+    ])
+    func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) throws {
+        let database = try TestDatabase()
+        let result = try run(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
+        #expect(result.status != 0)
+        #expect(result.output.contains(expected), "output: \(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: database.configuration.databasePath), "no database was created")
+    }
+
+    @Test("with no subcommand it serves; settings come from the environment, and a flag wins over it")
+    func environmentAndDefaults() async throws {
+        let database = try TestDatabase()
+        let path = database.configuration.databasePath
+        // PARLEY_PORT=1 would fail to bind: the flag must win.
+        let process = Process()
+        process.executableURL = ServerProcess.binary
+        process.arguments = ["--port", "0"]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "PARLEY_PORT": "1", "PARLEY_DATABASE": path, "PARLEY_JWT_SECRET": TestDatabase.jwtSecret, "PARLEY_BCRYPT_COST": "10",
+            "PARLEY_LOG_LEVEL": "warning",
+        ]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(line.contains("listening on http://127.0.0.1:"), "output: \(line)")
+        #expect(line.contains("database: \(path)"))
+        #expect(FileManager.default.fileExists(atPath: path), "PARLEY_DATABASE was used and the file created")
+    }
+}
