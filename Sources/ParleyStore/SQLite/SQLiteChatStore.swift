@@ -42,9 +42,12 @@ public final class SQLiteChatStore: ChatStore {
 
     public func close() async throws {
         await lane.close()
+        defer { lock.release() }
         try pool.close()
-        lock.release()
     }
+
+    /// How the write lane has batched its work so far.
+    public var writeStatistics: WriteStatistics { lane.statistics }
 
     // MARK: Accounts and tokens
 

@@ -28,6 +28,7 @@ final class WriteLane: Sendable {
         var draining = false
         var closed = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var statistics = WriteStatistics()
     }
 
     private let pool: DatabasePool
@@ -65,6 +66,8 @@ final class WriteLane: Sendable {
         }
     }
 
+    var statistics: WriteStatistics { queue.withLock { $0.statistics } }
+
     /// Refuses new work and waits for what is queued to commit.
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -87,6 +90,8 @@ final class WriteLane: Sendable {
                     queue.draining = false
                     return []
                 }
+                queue.statistics.transactions += 1
+                queue.statistics.jobs += min(queue.pending.count, maxBatch)
                 if queue.pending.count <= maxBatch {
                     defer { queue.pending.removeAll(keepingCapacity: true) }
                     return queue.pending
@@ -127,6 +132,15 @@ final class WriteLane: Sendable {
         }
         for completion in completions { completion() }
     }
+}
+
+/// Counts of the lane's work: with group commit, `jobs` grows faster than
+/// `transactions` whenever writes arrive concurrently.
+public struct WriteStatistics: Sendable, Equatable {
+    /// Transactions begun (one fsync each when they commit).
+    public var transactions = 0
+    /// Writes they carried: messages, read marks, and every other write.
+    public var jobs = 0
 }
 
 private struct SavepointJob<T: Sendable>: LaneJob {

@@ -1,0 +1,52 @@
+import Foundation
+import ParleyCore
+import ParleyStore
+import Testing
+
+/// SQLite only: concurrent writes share transactions, so one fsync
+/// acknowledges many messages. Correctness alone can't show this (a lane
+/// committing one job at a time would pass every other test), so this looks
+/// at the lane's own counts.
+@Suite("SQLite group commit", .timeLimit(.minutes(1)))
+struct SQLiteGroupCommitTests {
+    @Test("appends submitted together are committed in far fewer transactions than messages")
+    func concurrentAppendsShareTransactions() async throws {
+        let database = try SQLiteTestDatabase()
+        defer { Task { await database.destroy() } }
+        let store = try SQLiteChatStore(path: database.path)
+        let people = try await store.makeAccounts("ann", "bob")
+        let group = try await store.makeGroup(people[0], [people[1]])
+        let before = store.writeStatistics
+
+        let count = 500
+        let recorder = CompletionRecorder()
+        for index in 0..<count {
+            recorder.submit(
+                store, AppendRequest(conversationID: group.id, sender: people[index % 2], text: "m\(index)", clientID: "c\(index)"), tag: index)
+        }
+        try await recorder.waitForCompletions(count)
+
+        let after = store.writeStatistics
+        #expect(after.jobs - before.jobs == count)
+        // Submitting 500 appends takes microseconds, a commit (with its fsync)
+        // far longer: the writer cannot commit them one at a time.
+        #expect(after.transactions - before.transactions < count / 10, "\(after.transactions - before.transactions) transactions for \(count) messages")
+        #expect(try await store.allMessages(of: group.id, viewer: people[0].key).map(\.seq) == Array(1...Int64(count)))
+        try await store.close()
+    }
+
+    @Test("a lone write commits at once, in its own transaction: there is no batching timer")
+    func loneWriteCommitsAlone() async throws {
+        let database = try SQLiteTestDatabase()
+        defer { Task { await database.destroy() } }
+        let store = try SQLiteChatStore(path: database.path)
+        let people = try await store.makeAccounts("ann", "bob")
+        let group = try await store.makeGroup(people[0], [people[1]])
+        let before = store.writeStatistics
+        _ = try await store.send("alone", to: group.id, from: people[0])
+        let after = store.writeStatistics
+        #expect(after.transactions - before.transactions == 1)
+        #expect(after.jobs - before.jobs == 1)
+        try await store.close()
+    }
+}
