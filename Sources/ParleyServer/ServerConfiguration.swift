@@ -11,6 +11,8 @@ public struct ServerConfiguration: Sendable {
     /// `<database>.jwt-key`.
     public var jwtSecret: String?
     public var authTimeout: Duration = .seconds(5)
+    /// bcrypt cost of new password hashes. `parley serve` accepts 10 to 31;
+    /// lower values (down to 4) are for tests only.
     public var bcryptCost: UInt8 = 12
     public var tokenLifetime: Duration = .seconds(30 * 24 * 3600)
     public var maxFrameBytes = 64 * 1024

@@ -42,7 +42,9 @@ struct GatewayTests {
 
     @Test("no auth within the timeout closes with 4401, and a token in the query string does not count")
     func authTimeout() async throws {
-        try await Harness.live { h in
+        var database = try TestDatabase()
+        database.configuration.authTimeout = .milliseconds(500)
+        try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
             let socket = try await TestSocket.connect(port: h.port, path: "/v1/ws?token=\(alice.token)")
             let closed = try await socket.closed()

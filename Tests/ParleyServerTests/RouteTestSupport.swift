@@ -37,7 +37,7 @@ extension Harness {
 
     /// A fresh connection for one request: for bodies the server may refuse
     /// without reading them, which can end the connection.
-    var freshConnection: Harness { Harness(port: port) }
+    var freshConnection: Harness { Harness(port: port, closeAfterEachRequest: true) }
 
     /// Sends a message over HTTP and returns the stored `message` object.
     @discardableResult

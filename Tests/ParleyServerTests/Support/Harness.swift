@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
+import AsyncHTTPClient
+import HTTPTypes
+import NIOHTTP1
+import ServiceLifecycle
 import Logging
 import NIOCore
 import ParleyServer
@@ -21,8 +24,10 @@ struct TestDatabase: ~Copyable {
         configuration.port = 0
         configuration.databasePath = directory.appendingPathComponent("parley.sqlite").path
         configuration.jwtSecret = Self.jwtSecret
-        configuration.bcryptCost = 10
-        configuration.authTimeout = .milliseconds(800)
+        // bcrypt's minimum: hundreds of sign-ups at cost 10 in a debug build,
+        // queued on NIO's blocking pool, push requests past the test client's
+        // timeout (SetupTests checks that the configured cost is applied).
+        configuration.bcryptCost = 4
     }
 
     deinit {
@@ -38,8 +43,16 @@ struct TestUser: Sendable {
 }
 
 /// A running server and an HTTP client for it.
+///
+/// HTTP goes through AsyncHTTPClient, whose deadlines fail a request rather
+/// than leave it waiting. (HummingbirdTesting's live client was tried first:
+/// on this 2-core machine, a request that hit its timeout hung the test, and
+/// a test that ended before the client had connected left a connection open
+/// that the server's graceful shutdown then waited for forever.)
 struct Harness: Sendable {
     typealias Transport = @Sendable (HTTPRequest.Method, String, HTTPFields, ByteBuffer?) async throws -> (HTTPResponse.Status, HTTPFields, ByteBuffer)
+
+    static let requestTimeout: TimeAmount = .seconds(30)
 
     let port: Int
     let transport: Transport
@@ -49,32 +62,53 @@ struct Harness: Sendable {
         self.transport = transport
     }
 
-    /// A harness for a server running elsewhere (a child process) on `port`.
-    init(port: Int) {
-        self.port = port
-        self.transport = { method, path, headers, body in
-            try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
-                let response = try await client.execute(
-                    TestClient.Request(path, method: method, authority: "localhost", headers: headers, body: body))
-                return (response.head.status, response.head.headerFields, response.body ?? ByteBuffer())
+    /// A harness for a server on `port`, sending through `client`.
+    init(port: Int, client: HTTPClient = .shared, closeAfterEachRequest: Bool = false) {
+        self.init(port: port) { method, path, fields, body in
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            request.method = HTTPMethod(rawValue: method.rawValue)
+            for field in fields { request.headers.add(name: field.name.rawName, value: field.value) }
+            if closeAfterEachRequest { request.headers.replaceOrAdd(name: "connection", value: "close") }
+            if let body { request.body = .bytes(body) }
+            let response = try await client.execute(request, timeout: Self.requestTimeout)
+            let bytes = try await response.body.collect(upTo: 16 << 20)
+            var headers = HTTPFields()
+            for (name, value) in response.headers {
+                if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
             }
+            return (HTTPResponse.Status(code: Int(response.status.code)), headers, bytes)
         }
     }
 
-    /// Runs `body` against a live server on a loopback port.
+    /// Runs `body` against a live server on a loopback port, then shuts the
+    /// server down gracefully, as SIGTERM would.
     static func live<T: Sendable>(
         _ configuration: ServerConfiguration, _ body: @Sendable (Harness) async throws -> T
     ) async throws -> T {
         var logger = Logger(label: "parley-test")
         logger.logLevel = .warning
-        let app = try await buildApplication(configuration, logger: logger)
-        return try await app.test(.live) { client in
-            let harness = Harness(port: client.port!) { method, path, headers, body in
-                try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
-                    (response.status, response.headers, response.body)
-                }
+        let (ports, portSink) = AsyncStream<Int>.makeStream()
+        let app = try await buildApplication(configuration, logger: logger) { port in portSink.yield(port) }
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await services.run()
+                return nil
             }
-            return try await body(harness)
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body(Harness(port: port, client: client)))
+            } catch {
+                result = .failure(error)
+            }
+            // Close the client's connections first: graceful shutdown waits for them.
+            try await client.shutdown()
+            await services.triggerGracefulShutdown()
+            while try await group.next() != nil {}
+            return try result.get()
         }
     }
 
