@@ -37,4 +37,6 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
     /// that outsiders cannot probe which conversations exist.
     public static let conversationNotFound = ChatError(.notFound, "conversation not found")
     public static let userNotFound = ChatError(.notFound, "user not found")
+    /// One of the two blocked the other: no direct messages between them.
+    public static let blocked = ChatError(.blocked, "one of you has blocked the other")
 }

@@ -85,10 +85,12 @@ public struct Conversation: Sendable, Hashable {
     public let lastMessage: Message?
     public let createdTS: Millis
     public let lastActivityTS: Millis
+    /// Blocks between members: presence is hidden between those two.
+    public let blocks: BlockSet
 
     public init(
         id: String, kind: ConversationKind, title: String?, owner: User?, members: [Member],
-        lastSeq: Int64, lastMessage: Message?, createdTS: Millis, lastActivityTS: Millis
+        lastSeq: Int64, lastMessage: Message?, createdTS: Millis, lastActivityTS: Millis, blocks: BlockSet = .empty
     ) {
         self.id = id
         self.kind = kind
@@ -99,6 +101,7 @@ public struct Conversation: Sendable, Hashable {
         self.lastMessage = lastMessage
         self.createdTS = createdTS
         self.lastActivityTS = lastActivityTS
+        self.blocks = blocks
     }
 
     public func isMember(_ key: UserKey) -> Bool { members.contains { $0.account.key == key } }
@@ -130,4 +133,49 @@ public struct ReadMark: Sendable, Hashable {
     public var unread: Int64 { Self.unread(lastSeq: lastSeq, readSeq: readSeq) }
 
     public static func unread(lastSeq: Int64, readSeq: Int64) -> Int64 { max(0, lastSeq - readSeq) }
+}
+
+/// Who blocked whom among some set of users: both directions count, since a
+/// block in either direction stops presence and typing between the two.
+public struct BlockSet: Sendable, Hashable {
+    private var pairs: Set<Pair>
+
+    private struct Pair: Hashable {
+        let low: UserKey
+        let high: UserKey
+        init(_ a: UserKey, _ b: UserKey) {
+            (low, high) = a < b ? (a, b) : (b, a)
+        }
+    }
+
+    public static let empty = BlockSet()
+
+    public init() { pairs = [] }
+
+    public mutating func insert(blocker: UserKey, blocked: UserKey) {
+        pairs.insert(Pair(blocker, blocked))
+    }
+
+    /// True if either of the two blocked the other.
+    public func separates(_ a: UserKey, _ b: UserKey) -> Bool {
+        !pairs.isEmpty && pairs.contains(Pair(a, b))
+    }
+
+    public var isEmpty: Bool { pairs.isEmpty }
+}
+
+/// What one user may see of another's presence.
+public struct PresenceView: Sendable, Hashable {
+    public let account: Account
+    /// False when the viewer may not see this user's presence: they share no
+    /// conversation, or one blocked the other.
+    public let visible: Bool
+    /// When the user's last session closed; nil if never.
+    public let lastSeenTS: Millis?
+
+    public init(account: Account, visible: Bool, lastSeenTS: Millis?) {
+        self.account = account
+        self.visible = visible
+        self.lastSeenTS = lastSeenTS
+    }
 }

@@ -9,6 +9,14 @@ public struct ChatLimits: Sendable, Equatable {
     public var historyPageDefault = 50
     public var conversationPageMax = 100
     public var conversationPageDefault = 30
+    public var searchResultsMax = 20
+    public var searchQueryMaxChars = 64
+    /// User ids one `presence` request may ask about.
+    public var presenceQueryMax = 100
+    /// Users one user may block.
+    public var maxBlocks = 1000
+    /// At most one `typing` per user per conversation is relayed in this time.
+    public var typingInterval: Duration = .seconds(2)
 
     public init() {}
 }
@@ -101,6 +109,18 @@ public enum Validation {
         return clientID
     }
 
+    /// A search prefix: trimmed, not empty, bounded; returned lower-cased,
+    /// as the search keys are stored.
+    public static func searchPrefix(_ query: String?, limits: ChatLimits) throws(ChatError) -> String {
+        let trimmed = (query ?? "").trimmingWhitespace()
+        guard !trimmed.isEmpty else { throw .invalidRequest("q is required: the start of a handle or display name") }
+        guard trimmed.count <= limits.searchQueryMaxChars else {
+            throw .invalidRequest("q must be at most \(limits.searchQueryMaxChars) characters")
+        }
+        guard !trimmed.utf8.contains(0) else { throw .invalidRequest("q must not contain U+0000 (NUL)") }
+        return SearchKey.fold(String(trimmed))
+    }
+
     public static func pageSize(_ limit: Int?, default defaultSize: Int, max maxSize: Int) throws(ChatError) -> Int {
         guard let limit else { return defaultSize }
         guard limit >= 1 else { throw .invalidRequest("limit must be at least 1") }
@@ -122,6 +142,30 @@ public enum Validation {
         default:
             throw .invalidRequest("give at most one of after, before and since_ts")
         }
+    }
+}
+
+/// How names are compared in search: case-insensitively, whole Unicode.
+public enum SearchKey {
+    public static func fold(_ name: String) -> String { name.lowercased() }
+
+    /// The least string greater than every string that starts with `prefix`,
+    /// so that `key >= prefix AND key < successor` is an index range scan.
+    /// UTF-8 orders strings by code point, so bumping the last scalar works.
+    /// Nil when no such string exists (the prefix is all U+10FFFF).
+    public static func prefixSuccessor(_ prefix: String) -> String? {
+        var scalars = Array(prefix.unicodeScalars)
+        while let last = scalars.popLast() {
+            var next = last.value + 1
+            if next == 0xD800 { next = 0xE000 }  // skip the surrogate range
+            if let scalar = Unicode.Scalar(next) {
+                scalars.append(scalar)
+                var result = ""
+                result.unicodeScalars.append(contentsOf: scalars)
+                return result
+            }
+        }
+        return nil
     }
 }
 

@@ -13,18 +13,22 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let now: @Sendable () -> Millis = SystemClock.millis
-    let store = try SQLiteChatStore(path: configuration.databasePath, limits: configuration.limits, now: now)
+    let hub = Hub()
+    let store = try SQLiteChatStore(
+        path: configuration.databasePath, limits: configuration.limits, now: now, listener: ConversationEvents(hub: hub))
+    let secret: [UInt8]
     let tokens: TokenAuthority
     do {
-        let secret = try SigningSecret.resolve(configured: configuration.jwtSecret, databasePath: configuration.databasePath)
+        secret = try SigningSecret.resolve(configured: configuration.jwtSecret, databasePath: configuration.databasePath)
         tokens = try await TokenAuthority.make(
             secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now)
     } catch {
         try? await store.close()
         throw error
     }
-    let hub = Hub()
-    let chat = ChatService(store: store, hub: hub, limits: configuration.limits)
+    let chat = ChatService(
+        store: store, hub: hub, presence: PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger),
+        cursors: CursorSeal(secret: secret), limits: configuration.limits)
 
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())
@@ -38,6 +42,7 @@ public func buildApplication(
         limits: configuration.limits
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)
+    UserController(chat: chat).addRoutes(to: authenticated)
 
     let gateway = WebSocketGateway(
         chat: chat, tokens: tokens,

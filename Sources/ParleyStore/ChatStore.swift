@@ -7,6 +7,9 @@ import ParleyCore
 /// resolves them. Every conversation operation takes the acting user and
 /// answers `ChatError.conversationNotFound` alike for a conversation that does
 /// not exist and one the actor is not a member of.
+///
+/// Conversations created and membership changes are also reported, in commit
+/// order, to the store's `ConversationChangeListener`.
 public protocol ChatStore: Sendable {
     // MARK: Accounts and tokens
 
@@ -22,6 +25,25 @@ public protocol ChatStore: Sendable {
     /// Revoked tokens that have not expired yet: the only ones worth refusing,
     /// since expired ones fail on their own.
     func revokedTokenIDs() async throws -> [String]
+
+    // MARK: Users, presence and blocks
+
+    /// Users whose handle or display name starts with `prefix` (already
+    /// folded with `SearchKey.fold`): handle matches first, then display-name
+    /// matches, each user once.
+    func searchUsers(prefix: String, limit: Int) async throws -> [User]
+    /// What `viewer` may see of each user's presence, in the order asked;
+    /// unknown ids are left out.
+    func presence(of userIDs: [String], viewer: UserKey) async throws -> [PresenceView]
+    func presence(ofHandleKey handleKey: String, viewer: UserKey) async throws -> PresenceView?
+    /// Who sees `user`'s presence: everyone sharing a conversation with them,
+    /// but for users blocked either way.
+    func contacts(of user: UserKey) async throws -> [UserKey]
+    func recordLastSeen(_ user: UserKey, at ts: Millis) async throws
+    func block(_ blocker: Account, userID: String) async throws -> BlockChange
+    func unblock(_ blocker: Account, userID: String) async throws -> BlockChange
+    /// The users `user` blocked, most recent first.
+    func blockedUsers(of user: UserKey) async throws -> [User]
 
     // MARK: Conversations
 
@@ -45,14 +67,25 @@ public protocol ChatStore: Sendable {
     /// block: they run on the store's writer.
     func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void)
     func history(conversationID: String, viewer: UserKey, window: HistoryWindow, limit: Int) async throws -> HistoryPage
+    /// The members a `typing` from `typer` reaches: everyone else, but for
+    /// users blocked either way. Throws `conversationNotFound` for a non-member.
+    func typingRecipients(conversationID: String, typer: UserKey) async throws -> [UserKey]
     /// Moves the reader's mark forward, never back and never past the last seq.
-    func markRead(conversationID: String, reader: UserKey, seq: Int64) async throws -> ReadMarkChange
+    /// `afterCommit` sees the change in commit order with other writes, so
+    /// receipts built from it never overtake each other.
+    func markRead(
+        conversationID: String, reader: UserKey, seq: Int64, afterCommit: (@Sendable (ReadMarkChange) -> Void)?
+    ) async throws -> ReadMarkChange
 
     /// Waits for queued writes to finish, then closes the database.
     func close() async throws
 }
 
 extension ChatStore {
+    public func markRead(conversationID: String, reader: UserKey, seq: Int64) async throws -> ReadMarkChange {
+        try await markRead(conversationID: conversationID, reader: reader, seq: seq, afterCommit: nil)
+    }
+
     /// `append` for callers that can wait: HTTP handlers and tests.
     public func append(_ request: AppendRequest) async throws -> AppendOutcome {
         try await withCheckedThrowingContinuation { continuation in
@@ -123,24 +156,37 @@ public struct HistoryPage: Sendable, Equatable {
     public let hasMore: Bool
 }
 
-/// Position in a conversation list: the last conversation of the previous page.
+/// Position in a conversation list: the last conversation of the previous
+/// page, and the moment the first page was read. Later pages are ordered as of
+/// that moment, so conversations that move up meanwhile are neither skipped
+/// nor repeated.
+///
+/// It holds row ids: the server seals it before it leaves (`bytes` is the
+/// plain form).
 public struct ConversationCursor: Sendable, Hashable {
+    /// The last message and conversation row ids when the first page was read.
+    public let snapshotMessage: Int64
+    public let snapshotConversation: Int64
     public let lastActivityTS: Millis
     public let conversationID: String
 
-    public init(lastActivityTS: Millis, conversationID: String) {
+    public init(snapshotMessage: Int64, snapshotConversation: Int64, lastActivityTS: Millis, conversationID: String) {
+        self.snapshotMessage = snapshotMessage
+        self.snapshotConversation = snapshotConversation
         self.lastActivityTS = lastActivityTS
         self.conversationID = conversationID
     }
 
-    /// The wire form: opaque to clients, and carries no row id.
-    public var token: String { Base64URL.encode(Array("\(lastActivityTS):\(conversationID)".utf8)) }
+    public var bytes: [UInt8] {
+        Array("c1:\(snapshotMessage):\(snapshotConversation):\(lastActivityTS):\(conversationID)".utf8)
+    }
 
-    public init?(token: String) {
-        guard let bytes = Base64URL.decode(token) else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let ts = Millis(parts[0]), OpaqueID.isWellFormed(parts[1]) else { return nil }
-        self.init(lastActivityTS: ts, conversationID: String(parts[1]))
+    public init?(bytes: [UInt8]) {
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "c1", let message = Int64(parts[1]), let conversation = Int64(parts[2]),
+            let ts = Millis(parts[3]), OpaqueID.isWellFormed(parts[4])
+        else { return nil }
+        self.init(snapshotMessage: message, snapshotConversation: conversation, lastActivityTS: ts, conversationID: String(parts[4]))
     }
 }
 
@@ -161,4 +207,28 @@ public struct ReadMarkChange: Sendable {
     public let mark: ReadMark
     /// False when the requested seq was at or behind the current mark.
     public let moved: Bool
+    /// The conversation's members: who hears of the move.
+    public let members: [UserKey]
+}
+
+public struct BlockChange: Sendable {
+    public let subject: Account
+    /// False when it was already so (blocking twice, unblocking someone not blocked).
+    public let changed: Bool
+    /// Whether the two share a conversation: only then did they see each
+    /// other's presence.
+    public let shareConversation: Bool
+}
+
+/// A change to who is in a conversation, reported once committed.
+public enum ConversationChange: Sendable {
+    case created(Conversation)
+    case membership(MembershipChange)
+}
+
+/// Hears of conversation changes in commit order, relative to each other and
+/// to appended messages: a member added sees the change before any message
+/// committed after it. Called on the store's writer: must be quick.
+public protocol ConversationChangeListener: Sendable {
+    func committed(_ change: ConversationChange)
 }

@@ -339,7 +339,7 @@ struct AccountRouteTests {
             let routes: [(HTTPRequest.Method, String)] = [
                 (.get, "/"), (.get, "/v1"), (.get, "/v1/nothing"), (.get, "/v2/me"), (.post, "/v1/me"), (.put, "/v1/me"),
                 (.get, "/v1/accounts"), (.get, "/v1/tokens"), (.patch, "/v1/conversations"),
-                (.get, "/v1/conversations/\(unknownOpaqueID())/nothing"), (.get, "/v1/users?q=al"), (.get, "/v1/blocks"),
+                (.get, "/v1/conversations/\(unknownOpaqueID())/nothing"), (.post, "/v1/users"), (.post, "/v1/blocks"),
             ]
             for (method, path) in routes {
                 for token in [nil, alice.token] {

@@ -218,6 +218,19 @@ struct GatewayTests {
             #expect(try await h.request(.delete, "/v1/conversations/\(conversation)/members/\(leaver.id)", token: owner.token).status == .noContent)
             #expect(try await h.request(.post, "/v1/conversations/\(conversation)/members", token: owner.token, json: ["user_id": joiner.id]).status == .noContent)
 
+            // Everyone concerned hears of each change, in order.
+            for socket in [ownerSocket, staySocket] {
+                let removed = try await socket.next(type: "conversation")
+                #expect(removed["change"].string == "member_removed" && removed["user_id"].string == leaver.id)
+                let added = try await socket.next(type: "conversation")
+                #expect(added["change"].string == "member_added" && added["user_id"].string == joiner.id)
+            }
+            let gone = try await leaverSocket.next(type: "conversation")
+            #expect(gone["change"].string == "member_removed")
+            #expect(!gone["conversation"]["members"].array.contains { $0["user"]["id"].string == leaver.id })
+            let joined = try await joinerSocket.next(type: "conversation")
+            #expect(joined["change"].string == "member_added" && joined["conversation"]["id"].string == conversation)
+
             try await ownerSocket.send(["type": "send", "conversation_id": conversation, "text": "after the change", "client_id": "x"])
             _ = try await ownerSocket.next(type: "ack")
             #expect(try await staySocket.next(type: "message")["message"]["text"].string == "after the change")

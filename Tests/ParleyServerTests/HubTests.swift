@@ -33,7 +33,7 @@ struct HubTests {
         let hub = Hub()
         let alice = account(1), bob = account(2), carol = account(3)
         let alice1 = session(alice), alice2 = session(alice), bob1 = session(bob), bob2 = session(bob), carol1 = session(carol)
-        for s in [alice1, alice2, bob1, bob2, carol1] { hub.register(s) }
+        for s in [alice1, alice2, bob1, bob2, carol1] { _ = hub.register(s) }
 
         hub.publish(message(from: alice, seq: 1), sender: alice.key, recipients: [alice.key, bob.key], except: alice1)
 
@@ -50,18 +50,56 @@ struct HubTests {
         }
     }
 
-    @Test("register and unregister report the first and the last session of a user")
+    @Test("the first session and the last one start a presence announcement; others do not")
     func presenceEdges() {
         let hub = Hub()
         let alice = account(7)
         let first = session(alice), second = session(alice)
-        #expect(hub.register(first))
-        #expect(!hub.register(second))
+        #expect(hub.register(first), "first session: announce")
+        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == true)
+        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil, "contacts are up to date")
+        #expect(!hub.register(second), "a second session changes nothing")
         #expect(hub.isOnline(alice.key))
         #expect(!hub.unregister(first))
-        #expect(hub.unregister(second))
+        #expect(hub.unregister(second), "last session: announce")
         #expect(!hub.isOnline(alice.key))
+        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == false)
+        #expect(hub.nextAnnouncement(for: alice.key, announced: false) == nil)
         #expect(hub.sessions(of: alice.key).isEmpty)
+    }
+
+    @Test("opening and closing while an announcement is under way is coalesced into the latest state")
+    func presenceCoalesced() {
+        let hub = Hub()
+        let alice = account(8)
+        let first = session(alice), second = session(alice)
+        #expect(hub.register(first))
+        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == true)
+        // While "online" is being announced, Alice leaves and comes back:
+        // no second announcer, and nothing more to say afterwards.
+        #expect(!hub.unregister(first))
+        #expect(!hub.register(second))
+        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil)
+        // While "offline" is being announced, she comes back: the announcer
+        // goes on to say "online" again.
+        #expect(hub.unregister(second))
+        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == false)
+        #expect(!hub.register(first))
+        #expect(hub.nextAnnouncement(for: alice.key, announced: false) == true)
+        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil)
+    }
+
+    @Test("typing is admitted once per interval per user and conversation, only for online users")
+    func typingThrottle() {
+        let hub = Hub()
+        let alice = account(9)
+        let start = ContinuousClock.now
+        #expect(!hub.admitTyping(from: alice.key, in: "c1", interval: .seconds(2), now: start), "offline users do not type")
+        _ = hub.register(session(alice))
+        #expect(hub.admitTyping(from: alice.key, in: "c1", interval: .seconds(2), now: start))
+        #expect(!hub.admitTyping(from: alice.key, in: "c1", interval: .seconds(2), now: start + .milliseconds(1999)))
+        #expect(hub.admitTyping(from: alice.key, in: "c2", interval: .seconds(2), now: start + .milliseconds(1999)))
+        #expect(hub.admitTyping(from: alice.key, in: "c1", interval: .seconds(2), now: start + .seconds(2)))
     }
 
     @Test("a session whose queue would pass its limit is closed with 1008 and its queue dropped; the others get everything")
@@ -70,8 +108,8 @@ struct HubTests {
         let sender = account(1), slow = account(2), fast = account(3)
         let slowSession = session(slow, limit: 4096)
         let fastSession = session(fast)
-        hub.register(slowSession)
-        hub.register(fastSession)
+        _ = hub.register(slowSession)
+        _ = hub.register(fastSession)
 
         for seq in 1...200 {
             hub.publish(message(from: sender, seq: Int64(seq), text: String(repeating: "x", count: 100)), sender: sender.key, recipients: [slow.key, fast.key], except: nil)

@@ -5,8 +5,8 @@ import Testing
 
 @Suite("Conversation list", .timeLimit(.minutes(1)))
 struct ConversationListTests {
-    /// Every page from the start, following `nextCursor` (through its wire
-    /// token, as a client would). Stops after `maxPages` so a broken cursor
+    /// Every page from the start, following `nextCursor` (through its plain
+    /// form, which the server seals). Stops after `maxPages` so a broken cursor
     /// cannot loop forever.
     static func allPages(_ store: any ChatStore, of viewer: UserKey, limit: Int, maxPages: Int = 20) async throws -> [ConversationPage] {
         var pages: [ConversationPage] = []
@@ -15,8 +15,8 @@ struct ConversationListTests {
             let page = try await store.conversations(of: viewer, limit: limit, after: cursor)
             pages.append(page)
             if let next = page.nextCursor {
-                let decoded = ConversationCursor(token: next.token)
-                #expect(decoded == next, "the cursor survives its wire form")
+                let decoded = ConversationCursor(bytes: next.bytes)
+                #expect(decoded == next, "the cursor survives its plain form")
                 cursor = decoded
             } else {
                 cursor = nil
@@ -144,6 +144,60 @@ struct ConversationListTests {
 
             _ = try await store.addMember(conversationID: first.id, actor: ann.key, userID: cat.user.id)
             #expect(try await store.conversations(of: cat.key, limit: 10, after: nil).conversations.map(\.id) == [first.id])
+        }
+    }
+
+    @Test("paging neither skips nor repeats while messages move conversations to the top; later pages keep the first page's order", arguments: StoreFactory.all)
+    func stableUnderActivity(_ factory: StoreFactory) async throws {
+        try await withFixture(factory) { fixture in
+            let store = fixture.store
+            let people = try await store.makeAccounts("ann", "bob")
+            let ann = people[0], bob = people[1]
+            var created: [Conversation] = []
+            for index in 0..<30 {
+                fixture.clock.advance(by: 1_000)
+                created.append(try await store.makeGroup(ann, [bob], title: "g\(index)"))
+            }
+            // Newest first: g29 … g0.
+            let expected = created.reversed().map(\.id)
+
+            let first = try await store.conversations(of: ann.key, limit: 10, after: nil)
+            #expect(first.conversations.map(\.id) == Array(expected[0..<10]))
+            // Meanwhile: conversations of pages 2 and 3 jump to the top, one of
+            // page 1 too, and a new one appears.
+            for index in [5, 15, 25, 0] {
+                fixture.clock.advance(by: 1_000)
+                try await store.send("bump \(index)", to: created[index].id, from: bob)
+            }
+            fixture.clock.advance(by: 1_000)
+            let newcomer = try await store.makeGroup(bob, [ann], title: "new")
+
+            var cursor = try #require(first.nextCursor)
+            var rest: [Conversation] = []
+            for _ in 0..<5 {
+                let page = try await store.conversations(of: ann.key, limit: 10, after: ConversationCursor(bytes: cursor.bytes))
+                rest += page.conversations
+                guard let next = page.nextCursor else { break }
+                cursor = next
+            }
+            #expect(rest.map(\.id) == Array(expected[10...]), "pages 2 and 3 as of the first page")
+            #expect(!rest.contains { $0.id == newcomer.id }, "a conversation created after the first page waits for the next first page")
+            // The objects themselves are current.
+            #expect(rest.first { $0.id == created[15].id }?.lastMessage?.text == "bump 15")
+
+            // A fresh first page shows the new order.
+            let fresh = try await Self.allPages(store, of: ann.key, limit: 10).flatMap(\.conversations).map(\.id)
+            #expect(Array(fresh.prefix(5)) == [newcomer.id] + [0, 25, 15, 5].map { created[$0].id })
+            #expect(fresh.count == 31)
+        }
+    }
+
+    @Test("a cursor's plain form is checked: a damaged one does not decode")
+    func cursorForm() throws {
+        let cursor = ConversationCursor(snapshotMessage: 42, snapshotConversation: 7, lastActivityTS: 1_700_000_000_000, conversationID: OpaqueID.make())
+        #expect(ConversationCursor(bytes: cursor.bytes) == cursor)
+        for damaged in ["", "c1:1:2:3", "c2:1:2:3:\(cursor.conversationID)", "c1:x:2:3:\(cursor.conversationID)", "c1:1:2:3:short", "c1:1:2:3:4:\(cursor.conversationID)"] {
+            #expect(ConversationCursor(bytes: Array(damaged.utf8)) == nil, "\(damaged)")
         }
     }
 }

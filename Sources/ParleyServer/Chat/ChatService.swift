@@ -7,6 +7,8 @@ import ParleyStore
 struct ChatService: Sendable {
     let store: any ChatStore
     let hub: Hub
+    let presence: PresenceAnnouncer
+    let cursors: CursorSeal
     let limits: ChatLimits
 
     /// Validates and stores a message, then acknowledges and fans it out.
@@ -53,11 +55,104 @@ struct ChatService: Sendable {
         return try await store.history(conversationID: conversationID, viewer: viewer.key, window: window, limit: size)
     }
 
-    func markRead(conversationID: String?, reader: Account, seq: Int64?) async throws -> ReadMarkChange {
+    /// Moves the reader's mark; if it moved, the other members get `receipt`
+    /// and the reader's sessions but `origin` get `read_state`.
+    func markRead(conversationID: String?, reader: Account, seq: Int64?, origin: ClientSession?) async throws -> ReadMarkChange {
         guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
         guard let seq else { throw ChatError.invalidRequest("seq is required") }
         guard seq >= 0 else { throw ChatError.invalidRequest("seq must be 0 or more") }
-        return try await store.markRead(conversationID: conversationID, reader: reader.key, seq: seq)
+        let hub = self.hub
+        return try await store.markRead(conversationID: conversationID, reader: reader.key, seq: seq) { change in
+            guard change.moved else { return }
+            let mark = change.mark
+            hub.deliver(
+                ServerFrame.receipt(conversationID: mark.conversationID, userID: reader.user.id, seq: mark.readSeq),
+                to: change.members.lazy.filter { $0 != reader.key })
+            hub.deliver(ServerFrame.readState(mark), to: [reader.key], except: origin)
+        }
+    }
+
+    /// Relays `typing` to the other members, at most once per interval per
+    /// user and conversation; the rest are dropped without a word.
+    func typing(conversationID: String?, from typer: Account) async throws {
+        guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
+        // Checked before it becomes a key of the hub's typing table.
+        guard OpaqueID.isWellFormed(conversationID) else { throw ChatError.conversationNotFound }
+        guard hub.admitTyping(from: typer.key, in: conversationID, interval: limits.typingInterval, now: .now) else { return }
+        let recipients = try await store.typingRecipients(conversationID: conversationID, typer: typer.key)
+        hub.deliver(ServerFrame.typing(conversationID: conversationID, userID: typer.user.id), to: recipients)
+    }
+
+    // MARK: People
+
+    func searchUsers(query: String?, limit: Int?) async throws -> [User] {
+        let prefix = try Validation.searchPrefix(query, limits: limits)
+        let size = try Validation.pageSize(limit, default: limits.searchResultsMax, max: limits.searchResultsMax)
+        return try await store.searchUsers(prefix: prefix, limit: size)
+    }
+
+    /// What `viewer` may know of a user's presence: nothing (offline, never
+    /// seen) unless they share a conversation and neither blocked the other.
+    func presenceState(_ view: PresenceView) -> (online: Bool, lastSeenTS: Millis?) {
+        guard view.visible else { return (false, nil) }
+        let online = hub.isOnline(view.account.key)
+        return (online, online ? nil : view.lastSeenTS)
+    }
+
+    func presence(ofHandle handle: String, viewer: Account) async throws -> PresenceView {
+        guard let handleKey = try? Validation.handleKey(handle),
+            let view = try await store.presence(ofHandleKey: handleKey, viewer: viewer.key)
+        else { throw ChatError.userNotFound }
+        return view
+    }
+
+    /// The `presence` frame: every id asked, in order, once; unknown ones
+    /// answer like hidden ones.
+    func presence(of userIDs: [String]?, viewer: Account) async throws -> [(userID: String, online: Bool, lastSeenTS: Millis?)] {
+        guard let userIDs else { throw ChatError.invalidRequest("user_ids is required") }
+        var seen = Set<String>()
+        let unique = userIDs.filter { seen.insert($0).inserted }
+        guard unique.count <= limits.presenceQueryMax else {
+            throw ChatError.invalidRequest("ask about at most \(limits.presenceQueryMax) user_ids at a time")
+        }
+        let views = try await store.presence(of: unique, viewer: viewer.key)
+        let byID = Dictionary(views.map { ($0.account.user.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return unique.map { id in
+            guard let view = byID[id] else { return (id, false, nil) }
+            let state = presenceState(view)
+            return (id, state.online, state.lastSeenTS)
+        }
+    }
+
+    /// Blocks a user. If the two shared a conversation, each stops seeing the
+    /// other online at once.
+    func block(userID: String, by blocker: Account) async throws {
+        let change = try await store.block(blocker, userID: userID)
+        guard change.changed, change.shareConversation else { return }
+        let subject = change.subject
+        if hub.isOnline(subject.key) {
+            hub.deliver(ServerFrame.presence(userID: subject.user.id, online: false, lastSeenTS: nil), to: [blocker.key])
+        }
+        if hub.isOnline(blocker.key) {
+            hub.deliver(ServerFrame.presence(userID: blocker.user.id, online: false, lastSeenTS: nil), to: [subject.key])
+        }
+    }
+
+    /// Unblocks a user. If that makes their presence visible again, each
+    /// learns the other's current state.
+    func unblock(userID: String, by blocker: Account) async throws {
+        let change = try await store.unblock(blocker, userID: userID)
+        guard change.changed, change.shareConversation else { return }
+        for (viewer, other) in [(blocker, change.subject), (change.subject, blocker)] {
+            guard let view = try await store.presence(of: [other.user.id], viewer: viewer.key).first, view.visible else { continue }
+            let state = presenceState(view)
+            hub.deliver(
+                ServerFrame.presence(userID: other.user.id, online: state.online, lastSeenTS: state.lastSeenTS), to: [viewer.key])
+        }
+    }
+
+    func blockedUsers(of user: Account) async throws -> [User] {
+        try await store.blockedUsers(of: user.key)
     }
 
     func openDirect(owner: Account, with userID: String?) async throws -> (conversation: Conversation, created: Bool) {
@@ -84,8 +179,8 @@ struct ChatService: Sendable {
         let size = try Validation.pageSize(limit, default: limits.conversationPageDefault, max: limits.conversationPageMax)
         var position: ConversationCursor?
         if let cursor {
-            guard let decoded = ConversationCursor(token: cursor) else { throw ChatError.invalidRequest("cursor is not valid") }
-            position = decoded
+            guard let opened = cursors.open(cursor) else { throw ChatError.invalidRequest("cursor is not valid") }
+            position = opened
         }
         return try await store.conversations(of: viewer.key, limit: size, after: position)
     }

@@ -81,7 +81,7 @@ final class GatewayConnection: Sendable {
             group.cancelAll()
         }
         if let (session, _) = session {
-            chat.hub.unregister(session)
+            chat.presence.sessionClosed(session)
         }
         outbox.finish()
     }
@@ -112,7 +112,7 @@ final class GatewayConnection: Sendable {
         let session = ClientSession(id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox)
         outbox.hold()
         phase.withLock { $0 = .authenticated(session, identity) }
-        chat.hub.register(session)
+        chat.presence.sessionOpened(session)
         // A revocation that landed between the token check and registering
         // found no session to close: look again now that there is one.
         if gateway.tokens.isRevoked(identity.tokenID) {
@@ -229,8 +229,13 @@ final class GatewayConnection: Sendable {
                 sinceTS: frame.sinceTS, limit: frame.limit)
             reply(ServerFrame.history(re: frame.id, conversationID: conversationID, page: page, viewer: account.user))
         case "read":
-            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq)
+            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq, origin: session)
             reply(ServerFrame.ok(re: frame.id))
+        case "typing":
+            try await chat.typing(conversationID: frame.conversationID, from: account)
+        case "presence":
+            let users = try await chat.presence(of: frame.userIDs, viewer: account)
+            reply(ServerFrame.presenceState(re: frame.id, users))
         case "ping":
             reply(ServerFrame.pong(re: frame.id))
         case "auth":

@@ -69,7 +69,7 @@ struct ConversationController {
                 w.conversation(conversation, viewer: identity.account, isOnline: hub.isOnline)
             }
             w.endArray()
-            w.field("next_cursor", page.nextCursor?.token)
+            w.field("next_cursor", page.nextCursor.map(chat.cursors.seal))
         }
     }
 
@@ -126,7 +126,8 @@ struct ConversationController {
     @Sendable func read(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let body = try await request.decodeJSON(ReadBody.self, context: context)
-        _ = try await chat.markRead(conversationID: try context.parameters.require("id"), reader: identity.account, seq: body.seq)
+        _ = try await chat.markRead(
+            conversationID: try context.parameters.require("id"), reader: identity.account, seq: body.seq, origin: nil)
         return Response(status: .noContent)
     }
 

@@ -18,16 +18,43 @@ final class ClientSession: Sendable {
     }
 }
 
-/// Routes events to the open sessions of users.
+/// Routes events to the open sessions of users, and keeps what the server
+/// knows about each online user: their sessions, what their contacts were
+/// last told of their presence, and when they last had `typing` relayed.
 ///
-/// Sessions are indexed by user in shards, each behind its own lock, so
-/// delivering to the members of one conversation touches only their shards
-/// and never scans all sessions; conversations fan out in parallel. Delivery
-/// only appends to each session's outbox, so it never waits on a socket.
+/// Users are spread over shards, each behind its own lock, so delivering to
+/// the members of one conversation touches only their shards and never scans
+/// all sessions; conversations fan out in parallel. Delivery only appends to
+/// each session's outbox, so it never waits on a socket.
 final class Hub: Sendable {
-    private final class Shard: Sendable {
-        let sessions = Mutex<[UserKey: [ClientSession]]>([:])
+    private struct UserEntry {
+        var sessions: [ClientSession] = []
+        /// What contacts were last told: the announcer works towards
+        /// `sessions.isEmpty == !announcedOnline`, one announcement at a time.
+        var announcedOnline = false
+        var announcing = false
+        /// Conversation id → when `typing` was last relayed there.
+        var typing: [String: ContinuousClock.Instant] = [:]
+
+        var isOnline: Bool { !sessions.isEmpty }
+        /// Nothing left worth keeping for an offline user.
+        var isSpent: Bool { sessions.isEmpty && !announcing && !announcedOnline }
+
+        /// Starts an announcement if the presence contacts know differs from
+        /// the real one and none is under way.
+        mutating func needsAnnouncer() -> Bool {
+            guard !announcing, isOnline != announcedOnline else { return false }
+            announcing = true
+            return true
+        }
     }
+
+    private final class Shard: Sendable {
+        let users = Mutex<[UserKey: UserEntry]>([:])
+    }
+
+    /// Typing entries kept per user; past this, new conversations' typing is dropped.
+    static let maxTypingEntries = 256
 
     private let shards: [Shard]
 
@@ -39,33 +66,83 @@ final class Hub: Sendable {
         shards[Int(UInt64(bitPattern: user.rawValue) % UInt64(shards.count))]
     }
 
-    /// Returns true if this is the user's first open session.
-    @discardableResult
+    // MARK: Sessions and presence
+
+    /// Returns true if the caller must run a presence announcer for the user
+    /// (see `nextAnnouncement`): this was their first session.
     func register(_ session: ClientSession) -> Bool {
-        shard(session.account.key).sessions.withLock { sessions in
-            let isFirst = sessions[session.account.key] == nil
-            sessions[session.account.key, default: []].append(session)
-            return isFirst
+        shard(session.account.key).users.withLock { users in
+            users[session.account.key, default: UserEntry()].sessions.append(session)
+            return users[session.account.key]!.needsAnnouncer()
         }
     }
 
-    /// Returns true if that was the user's last open session.
-    @discardableResult
+    /// Returns true if the caller must run a presence announcer for the user:
+    /// this was their last session.
     func unregister(_ session: ClientSession) -> Bool {
-        shard(session.account.key).sessions.withLock { sessions in
-            guard var list = sessions[session.account.key] else { return false }
-            list.removeAll { $0 === session }
-            sessions[session.account.key] = list.isEmpty ? nil : list
-            return list.isEmpty
+        shard(session.account.key).users.withLock { users in
+            guard var entry = users[session.account.key] else { return false }
+            entry.sessions.removeAll { $0 === session }
+            let start = entry.needsAnnouncer()
+            users[session.account.key] = entry.isSpent ? nil : entry
+            return start
+        }
+    }
+
+    /// The announcer's loop step: records what was just announced (if
+    /// anything) and returns the presence to announce next, or nil when
+    /// contacts are up to date, which ends the announcer. One announcer per
+    /// user at a time, so announcements never overtake each other, and
+    /// flapping between them collapses into the latest state.
+    func nextAnnouncement(for user: UserKey, announced: Bool?) -> Bool? {
+        shard(user).users.withLock { users in
+            guard var entry = users[user] else { return nil }
+            if let announced { entry.announcedOnline = announced }
+            let next: Bool?
+            if entry.isOnline == entry.announcedOnline {
+                entry.announcing = false
+                next = nil
+            } else {
+                next = entry.isOnline
+            }
+            users[user] = entry.isSpent ? nil : entry
+            return next
         }
     }
 
     func isOnline(_ user: UserKey) -> Bool {
-        shard(user).sessions.withLock { $0[user] != nil }
+        shard(user).users.withLock { $0[user]?.isOnline ?? false }
     }
 
     func sessions(of user: UserKey) -> [ClientSession] {
-        shard(user).sessions.withLock { $0[user] ?? [] }
+        shard(user).users.withLock { $0[user]?.sessions ?? [] }
+    }
+
+    /// Whether a `typing` from the user in the conversation may be relayed
+    /// now: at most one per `interval`. Records it if so.
+    func admitTyping(from user: UserKey, in conversationID: String, interval: Duration, now: ContinuousClock.Instant) -> Bool {
+        shard(user).users.withLock { users in
+            guard var entry = users[user], entry.isOnline else { return false }
+            if let last = entry.typing[conversationID], now - last < interval { return false }
+            if entry.typing.count >= Self.maxTypingEntries {
+                entry.typing = entry.typing.filter { now - $0.value < interval }
+                guard entry.typing.count < Self.maxTypingEntries else { return false }
+            }
+            entry.typing[conversationID] = now
+            users[user] = entry
+            return true
+        }
+    }
+
+    // MARK: Delivery
+
+    /// Queues the same bytes for every session of every user but `origin`.
+    func deliver(_ frame: ByteBuffer, to recipients: some Sequence<UserKey>, except origin: ClientSession? = nil) {
+        for recipient in recipients {
+            for session in sessions(of: recipient) where session !== origin {
+                session.outbox.send(frame)
+            }
+        }
     }
 
     /// Sends a just-stored message to every session of every recipient but the
@@ -75,8 +152,8 @@ final class Hub: Sendable {
         let forOthers = ServerFrame.message(message, showClientID: false)
         var forSender: ByteBuffer?
         for recipient in recipients {
-            shard(recipient).sessions.withLock { sessions in
-                guard let list = sessions[recipient] else { return }
+            shard(recipient).users.withLock { users in
+                guard let list = users[recipient]?.sessions else { return }
                 for session in list where session !== origin {
                     if recipient == sender {
                         if forSender == nil { forSender = ServerFrame.message(message, showClientID: true) }

@@ -38,7 +38,8 @@ extension JSONWriter {
     }
 
     /// `conversation`, as `viewer` sees it: their own `read_seq` and `unread`,
-    /// and each member's presence as this node knows it.
+    /// and each member's presence as this node knows it, hidden between two
+    /// people when one blocked the other.
     mutating func conversation(_ conversation: Conversation, viewer: Account, isOnline: (UserKey) -> Bool) {
         beginObject()
         field("id", conversation.id)
@@ -51,7 +52,8 @@ extension JSONWriter {
             beginObject()
             key("user")
             user(member.account.user)
-            field("online", isOnline(member.account.key))
+            let key = member.account.key
+            field("online", isOnline(key) && !conversation.blocks.separates(viewer.key, key))
             endObject()
         }
         endArray()
@@ -146,6 +148,72 @@ enum ServerFrame {
         encode { w in
             w.field("type", "pong")
             w.field("re", re)
+        }
+    }
+
+    static func presence(userID: String, online: Bool, lastSeenTS: Millis?) -> ByteBuffer {
+        encode { w in
+            w.field("type", "presence")
+            w.field("user_id", userID)
+            w.field("online", online)
+            w.field("last_seen_ts", lastSeenTS)
+        }
+    }
+
+    static func presenceState(re: String?, _ users: [(userID: String, online: Bool, lastSeenTS: Millis?)]) -> ByteBuffer {
+        encode { w in
+            w.field("type", "presence_state")
+            w.field("re", re)
+            w.key("users")
+            w.beginArray()
+            for user in users {
+                w.beginObject()
+                w.field("user_id", user.userID)
+                w.field("online", user.online)
+                w.field("last_seen_ts", user.lastSeenTS)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    static func receipt(conversationID: String, userID: String, seq: Int64) -> ByteBuffer {
+        encode { w in
+            w.field("type", "receipt")
+            w.field("conversation_id", conversationID)
+            w.field("user_id", userID)
+            w.field("seq", seq)
+        }
+    }
+
+    static func readState(_ mark: ReadMark) -> ByteBuffer {
+        encode { w in
+            w.field("type", "read_state")
+            w.field("conversation_id", mark.conversationID)
+            w.field("read_seq", mark.readSeq)
+            w.field("unread", mark.unread)
+        }
+    }
+
+    static func typing(conversationID: String, userID: String) -> ByteBuffer {
+        encode { w in
+            w.field("type", "typing")
+            w.field("conversation_id", conversationID)
+            w.field("user_id", userID)
+        }
+    }
+
+    /// `conversation`, for one viewer. `change` and `user_id` (who was added
+    /// or removed) are additions to the contract.
+    static func conversation(
+        _ conversation: Conversation, change: String, subject: User?, viewer: Account, isOnline: (UserKey) -> Bool
+    ) -> ByteBuffer {
+        encode { w in
+            w.field("type", "conversation")
+            w.field("change", change)
+            if let subject { w.field("user_id", subject.id) }
+            w.key("conversation")
+            w.conversation(conversation, viewer: viewer, isOnline: isOnline)
         }
     }
 

@@ -19,9 +19,14 @@ final class LaneCache: @unchecked Sendable {
         /// recipients; arrays are copy-on-write, so that costs no copy.
         var members: [UserKey]
         var lastPosition: Int64
+        /// For a direct conversation: one of the two blocked the other.
+        var isBlocked: Bool
         var isDirty = false
 
-        init(key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis, members: [UserKey], lastPosition: Int64) {
+        init(
+            key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis,
+            members: [UserKey], lastPosition: Int64, isBlocked: Bool
+        ) {
             self.key = key
             self.publicID = publicID
             self.kind = kind
@@ -30,6 +35,7 @@ final class LaneCache: @unchecked Sendable {
             self.lastActivityTS = lastActivityTS
             self.members = members
             self.lastPosition = lastPosition
+            self.isBlocked = isBlocked
         }
 
         func isMember(_ user: UserKey) -> Bool { members.contains(user) }
@@ -62,18 +68,41 @@ final class LaneCache: @unchecked Sendable {
             db.cachedStatement(sql: "SELECT user_id, position FROM members WHERE conversation_id = ? ORDER BY position"),
             arguments: [key]
         )
+        let kind = ConversationKind(rawValue: row[1]) ?? .group
+        let memberKeys = members.map { UserKey($0[0]) }
         let state = ConversationState(
             key: key,
             publicID: publicID,
-            kind: ConversationKind(rawValue: row[1]) ?? .group,
+            kind: kind,
             owner: (row[2] as Int64?).map(UserKey.init),
             lastSeq: row[3],
             lastActivityTS: row[4],
-            members: members.map { UserKey($0[0]) },
-            lastPosition: members.last?[1] ?? 0
+            members: memberKeys,
+            lastPosition: members.last?[1] ?? 0,
+            isBlocked: kind == .direct && memberKeys.count == 2 ? try Self.isBlocked(memberKeys[0], memberKeys[1], db) : false
         )
         conversations[publicID] = state
         return state
+    }
+
+    /// After a block or unblock between the two: the cached state of their
+    /// direct conversation, if any, follows.
+    func blocksChanged(between a: UserKey, _ b: UserKey, _ db: Database) throws {
+        guard let publicID = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT public_id FROM conversations WHERE direct_key = ?"),
+            arguments: [DirectKey.of(a, b)]),
+            let state = conversations[publicID]
+        else { return }
+        state.isBlocked = try Self.isBlocked(a, b, db)
+    }
+
+    static func isBlocked(_ a: UserKey, _ b: UserKey, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2)
+                    OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = ?1)
+                """),
+            arguments: [a.rawValue, b.rawValue]) ?? false
     }
 
     /// Records a message appended in the current batch; the conversation row
@@ -116,5 +145,13 @@ final class LaneCache: @unchecked Sendable {
         conversations.removeAll()
         dirtyConversations.removeAll()
         dirtyReadMarks.removeAll()
+    }
+}
+
+/// The `direct_key` of a pair: "low:high" user row ids, one conversation per pair.
+enum DirectKey {
+    static func of(_ a: UserKey, _ b: UserKey) -> String {
+        let (low, high) = a < b ? (a, b) : (b, a)
+        return "\(low.rawValue):\(high.rawValue)"
     }
 }

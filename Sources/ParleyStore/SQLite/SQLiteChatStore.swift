@@ -14,16 +14,20 @@ import Glibc
 /// with `synchronous = FULL`: a completion or a returned call means the data
 /// is on disk.
 public final class SQLiteChatStore: ChatStore {
-    private let pool: DatabasePool
-    private let lane: WriteLane
+    let pool: DatabasePool
+    let lane: WriteLane
     private let lock: DatabaseFileLock
-    private let now: @Sendable () -> Millis
-    private let limits: ChatLimits
+    let now: @Sendable () -> Millis
+    let limits: ChatLimits
+    private let listener: (any ConversationChangeListener)?
 
     /// Opens (creating if needed) the database at `path` and brings its schema
     /// up to date. Refuses to open a file another Parley process is using: the
     /// write lane's cache is exact only if this process is the only writer.
-    public init(path: String, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis) throws {
+    public init(
+        path: String, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis,
+        listener: (any ConversationChangeListener)? = nil
+    ) throws {
         self.lock = try DatabaseFileLock(path: path + ".lock")
         var configuration = Configuration()
         configuration.prepareDatabase { db in
@@ -38,6 +42,7 @@ public final class SQLiteChatStore: ChatStore {
         self.lane = WriteLane(pool: pool, cache: LaneCache())
         self.now = now
         self.limits = limits
+        self.listener = listener
     }
 
     public func close() async throws {
@@ -60,10 +65,13 @@ public final class SQLiteChatStore: ChatStore {
             let publicID = OpaqueID.make()
             try db.execute(
                 sql: """
-                    INSERT INTO users (public_id, handle, handle_key, display_name, password_hash, created_ts)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [publicID, request.handle, request.handleKey, request.displayName, request.passwordHash, now])
+                arguments: [
+                    publicID, request.handle, request.handleKey, request.displayName, SearchKey.fold(request.displayName),
+                    request.passwordHash, now,
+                ])
             return Account(
                 key: UserKey(db.lastInsertedRowID),
                 user: User(id: publicID, handle: request.handle, displayName: request.displayName))
@@ -121,25 +129,29 @@ public final class SQLiteChatStore: ChatStore {
 
     public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
         let now = self.now()
-        return try await lane.perform { db, _ in
+        let listener = self.listener
+        return try await lane.perform({ db, _ in
             guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
             guard other.key != owner.key else {
                 throw ChatError.invalidRequest("a direct conversation needs two different people")
             }
-            let pair = [owner.key.rawValue, other.key.rawValue].sorted()
-            let directKey = "\(pair[0]):\(pair[1])"
+            guard try !LaneCache.isBlocked(owner.key, other.key, db) else { throw ChatError.blocked }
+            let directKey = DirectKey.of(owner.key, other.key)
             if let key = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE direct_key = ?", arguments: [directKey]) {
                 return (try Rows.conversation(key: key, db), false)
             }
             let key = try Self.insertConversation(
                 kind: .direct, title: nil, owner: nil, directKey: directKey, members: [owner.key, other.key], now: now, db)
             return (try Rows.conversation(key: key, db), true)
-        }
+        }, afterCommit: { opened in
+            if opened.created { listener?.committed(.created(opened.conversation)) }
+        })
     }
 
     public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
         let now = self.now()
-        return try await lane.perform { db, _ in
+        let listener = self.listener
+        return try await lane.perform({ db, _ in
             var members = [owner.key]
             for id in memberIDs {
                 guard let account = try Rows.account(publicID: id, db) else {
@@ -150,7 +162,7 @@ public final class SQLiteChatStore: ChatStore {
             let key = try Self.insertConversation(
                 kind: .group, title: title, owner: owner.key, directKey: nil, members: members, now: now, db)
             return try Rows.conversation(key: key, db)
-        }
+        }, afterCommit: { listener?.committed(.created($0)) })
     }
 
     private static func insertConversation(
@@ -182,23 +194,50 @@ public final class SQLiteChatStore: ChatStore {
 
     public func conversations(of viewer: UserKey, limit: Int, after cursor: ConversationCursor?) async throws -> ConversationPage {
         try await pool.read { db in
-            var sql = """
-                SELECT c.id FROM members m JOIN conversations c ON c.id = m.conversation_id
-                WHERE m.user_id = ?
-                """
-            var arguments: StatementArguments = [viewer.rawValue]
+            // One read transaction: the snapshot ids and the rows agree.
+            let rows: [Row]
+            let snapshot: (message: Int64, conversation: Int64)
             if let cursor {
-                sql += " AND (c.last_activity_ts < ? OR (c.last_activity_ts = ? AND c.public_id < ?))"
-                arguments += [cursor.lastActivityTS, cursor.lastActivityTS, cursor.conversationID]
+                snapshot = (cursor.snapshotMessage, cursor.snapshotConversation)
+                // Each conversation's activity as it was at the snapshot: its
+                // last message then (message ids grow in commit order), or
+                // its creation.
+                rows = try Row.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT c.id, c.public_id,
+                            COALESCE(
+                                (SELECT x.ts FROM messages x WHERE x.conversation_id = c.id AND x.id <= ?1 ORDER BY x.seq DESC LIMIT 1),
+                                c.created_ts) AS activity
+                        FROM members m JOIN conversations c ON c.id = m.conversation_id
+                        WHERE m.user_id = ?2 AND c.id <= ?3
+                            AND (activity < ?4 OR (activity = ?4 AND c.public_id < ?5))
+                        ORDER BY activity DESC, c.public_id DESC LIMIT ?6
+                        """),
+                    arguments: [
+                        cursor.snapshotMessage, viewer.rawValue, cursor.snapshotConversation, cursor.lastActivityTS,
+                        cursor.conversationID, limit + 1,
+                    ])
+            } else {
+                snapshot = (
+                    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM messages") ?? 0,
+                    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM conversations") ?? 0
+                )
+                rows = try Row.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT c.id, c.public_id, c.last_activity_ts FROM members m JOIN conversations c ON c.id = m.conversation_id
+                        WHERE m.user_id = ? ORDER BY c.last_activity_ts DESC, c.public_id DESC LIMIT ?
+                        """),
+                    arguments: [viewer.rawValue, limit + 1])
             }
-            sql += " ORDER BY c.last_activity_ts DESC, c.public_id DESC LIMIT ?"
-            arguments += [limit + 1]
-            let keys = try Int64.fetchAll(db, sql: sql, arguments: arguments)
-            let page = try keys.prefix(limit).map { try Rows.conversation(key: $0, db) }
-            let next = keys.count > limit ? page.last.map {
-                ConversationCursor(lastActivityTS: $0.lastActivityTS, conversationID: $0.id)
-            } : nil
-            return ConversationPage(conversations: page, nextCursor: next)
+            let page = try rows.prefix(limit).map { try Rows.conversation(key: $0[0], db) }
+            let next = rows.count > limit ? rows[limit - 1] : nil
+            return ConversationPage(
+                conversations: page,
+                nextCursor: next.map {
+                    ConversationCursor(
+                        snapshotMessage: snapshot.message, snapshotConversation: snapshot.conversation, lastActivityTS: $0[2],
+                        conversationID: $0[1])
+                })
         }
     }
 
@@ -220,7 +259,7 @@ public final class SQLiteChatStore: ChatStore {
     public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
         let now = self.now()
         let maxMembers = limits.maxGroupMembers
-        return try await lane.perform { db, cache in
+        return try await lane.perform({ db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
             guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
@@ -238,11 +277,18 @@ public final class SQLiteChatStore: ChatStore {
             state.members.append(subject.key)
             state.lastPosition += 1
             return MembershipChange(kind: .added, conversation: conversation, subject: subject)
+        }, afterCommit: announce)
+    }
+
+    private var announce: @Sendable (MembershipChange) -> Void {
+        let listener = self.listener
+        return { change in
+            if change.kind != .unchanged { listener?.committed(.membership(change)) }
         }
     }
 
     public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
-        try await lane.perform { db, cache in
+        try await lane.perform({ db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             guard let subject = try Rows.account(publicID: userID, db), state.isMember(subject.key) else {
                 throw ChatError.notFound("that user is not a member of this conversation")
@@ -262,7 +308,7 @@ public final class SQLiteChatStore: ChatStore {
             state.members = remaining
             state.owner = owner
             return MembershipChange(kind: .removed, conversation: conversation, subject: subject)
-        }
+        }, afterCommit: announce)
     }
 
     /// The lane's state of a conversation the actor is a member of.
@@ -308,8 +354,10 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func markRead(conversationID: String, reader: UserKey, seq: Int64) async throws -> ReadMarkChange {
-        try await lane.perform { db, cache in
+    public func markRead(
+        conversationID: String, reader: UserKey, seq: Int64, afterCommit: (@Sendable (ReadMarkChange) -> Void)?
+    ) async throws -> ReadMarkChange {
+        try await lane.perform({ db, cache in
             let state = try Self.memberState(conversationID, reader, cache, db)
             let current = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ?"),
@@ -317,14 +365,16 @@ public final class SQLiteChatStore: ChatStore {
             let target = min(seq, state.lastSeq)
             guard target > current else {
                 return ReadMarkChange(
-                    mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current), moved: false)
+                    mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current), moved: false,
+                    members: state.members)
             }
             try db.execute(
                 sql: "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?",
                 arguments: [target, state.key, reader.rawValue])
             return ReadMarkChange(
-                mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target), moved: true)
-        }
+                mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target), moved: true,
+                members: state.members)
+        }, afterCommit: afterCommit)
     }
 }
 
@@ -341,6 +391,13 @@ private struct AppendJob: LaneJob {
         guard let state = try cache.conversation(publicID: request.conversationID, db), state.isMember(sender.key) else {
             return { completion(.failure(ChatError.conversationNotFound)) }
         }
+        if state.isBlocked {
+            // A retry of a message stored before the block still gets its ack.
+            if let original = try Self.stored(request, state, db) {
+                return { completion(.success(AppendOutcome(message: original, duplicate: true, recipients: []))) }
+            }
+            return { completion(.failure(ChatError.blocked)) }
+        }
         let seq = state.lastSeq + 1
         // Times never go backwards within a conversation, even if the clock does.
         let ts = max(now(), state.lastActivityTS)
@@ -354,13 +411,9 @@ private struct AppendJob: LaneJob {
 
         if db.changesCount == 0 {
             // The same client_id was stored before: answer with the original.
-            guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT public_id, seq, text, ts FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
-                arguments: [state.key, sender.key.rawValue, request.clientID])
-            else { throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "conflicting message vanished") }
-            let original = Message(
-                id: row[0], conversationID: state.publicID, seq: row[1], sender: sender.user, text: row[2], ts: row[3],
-                clientID: request.clientID)
+            guard let original = try Self.stored(request, state, db) else {
+                throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "conflicting message vanished")
+            }
             return { completion(.success(AppendOutcome(message: original, duplicate: true, recipients: []))) }
         }
 
@@ -376,6 +429,18 @@ private struct AppendJob: LaneJob {
 
     func abandon(_ error: any Error) {
         completion(.failure(error))
+    }
+
+    /// The message this sender stored before with the same client_id.
+    private static func stored(_ request: AppendRequest, _ state: LaneCache.ConversationState, _ db: Database) throws -> Message? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT public_id, seq, text, ts FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
+            arguments: [state.key, request.sender.key.rawValue, request.clientID]
+        ).map {
+            Message(
+                id: $0[0], conversationID: state.publicID, seq: $0[1], sender: request.sender.user, text: $0[2], ts: $0[3],
+                clientID: request.clientID)
+        }
     }
 }
 
@@ -441,6 +506,16 @@ enum Rows {
             db.cachedStatement(sql: "\(messageColumns) WHERE m.conversation_id = ? AND m.seq = ?"),
             arguments: [publicID, key, lastSeq]
         ).map(message)
+        var blocks = BlockSet()
+        for pair in try Row.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocker_id = m.user_id
+                WHERE m.conversation_id = ?1 AND b.blocked_id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
+                """),
+            arguments: [key])
+        {
+            blocks.insert(blocker: UserKey(pair[0]), blocked: UserKey(pair[1]))
+        }
         return Conversation(
             id: publicID,
             kind: ConversationKind(rawValue: row[1]) ?? .group,
@@ -450,7 +525,8 @@ enum Rows {
             lastSeq: lastSeq,
             lastMessage: lastMessage,
             createdTS: row[5],
-            lastActivityTS: row[6])
+            lastActivityTS: row[6],
+            blocks: blocks)
     }
 }
 

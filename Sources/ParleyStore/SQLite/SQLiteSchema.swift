@@ -1,4 +1,5 @@
 import GRDB
+import ParleyCore
 
 /// The SQLite schema, as an append-only list of migrations: never edit a
 /// migration that has shipped, add a new one.
@@ -65,6 +66,27 @@ enum SQLiteSchema {
                 );
                 -- ts never decreases within a conversation, so this serves since_ts.
                 CREATE INDEX messages_by_ts ON messages(conversation_id, ts);
+                """)
+        }
+        migrator.registerMigration("v2: search keys, blocks") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN display_key TEXT NOT NULL DEFAULT ''")
+            // Folded in Swift, not with SQL lower(), which knows only ASCII.
+            let names = try Row.fetchAll(db, sql: "SELECT id, display_name FROM users")
+            for row in names {
+                try db.execute(
+                    sql: "UPDATE users SET display_key = ? WHERE id = ?",
+                    arguments: [SearchKey.fold(row[1]), row[0] as Int64])
+            }
+            try db.execute(sql: """
+                CREATE INDEX users_by_display_key ON users(display_key);
+
+                CREATE TABLE blocks (
+                    blocker_id INTEGER NOT NULL REFERENCES users(id),
+                    blocked_id INTEGER NOT NULL REFERENCES users(id),
+                    created_ts INTEGER NOT NULL,
+                    PRIMARY KEY (blocker_id, blocked_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX blocks_by_blocked ON blocks(blocked_id, blocker_id);
                 """)
         }
         return migrator

@@ -60,9 +60,14 @@ final class WriteLane: Sendable {
 
     /// Runs a job that returns a value, inside a savepoint so that a refusal
     /// undoes its partial writes without touching the rest of the batch.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (Database, LaneCache) throws -> T) async throws -> T {
+    /// `afterCommit` sees the value once it is durable, in commit order with
+    /// every other job's completion, before the caller resumes.
+    func perform<T: Sendable>(
+        _ body: @escaping @Sendable (Database, LaneCache) throws -> T,
+        afterCommit: (@Sendable (T) -> Void)? = nil
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            submit(SavepointJob(body: body, continuation: continuation))
+            submit(SavepointJob(body: body, afterCommit: afterCommit, continuation: continuation))
         }
     }
 
@@ -145,6 +150,7 @@ public struct WriteStatistics: Sendable, Equatable {
 
 private struct SavepointJob<T: Sendable>: LaneJob {
     let body: @Sendable (Database, LaneCache) throws -> T
+    let afterCommit: (@Sendable (T) -> Void)?
     let continuation: CheckedContinuation<T, any Error>
 
     func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void {
@@ -164,8 +170,11 @@ private struct SavepointJob<T: Sendable>: LaneJob {
             result = .failure(error)
         }
         // Any other error is the database failing: let the batch roll back.
-        let continuation = self.continuation
-        return { continuation.resume(with: result) }
+        let continuation = self.continuation, afterCommit = self.afterCommit
+        return {
+            if let afterCommit, case .success(let value) = result { afterCommit(value) }
+            continuation.resume(with: result)
+        }
     }
 
     func abandon(_ error: any Error) {

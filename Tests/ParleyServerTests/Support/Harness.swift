@@ -180,8 +180,8 @@ struct Harness: Sendable {
         return id
     }
 
-    func socket(_ user: TestUser) async throws -> (TestSocket, JSON) {
-        try await TestSocket.ready(port: port, token: user.token)
+    func socket(_ user: TestUser, ignoring ignored: Set<String> = TestSocket.notAboutPresence) async throws -> (TestSocket, JSON) {
+        try await TestSocket.ready(port: port, token: user.token, ignoring: ignored)
     }
 
     func history(_ user: TestUser, _ conversation: String, query: String = "after=0&limit=200") async throws -> [JSON] {

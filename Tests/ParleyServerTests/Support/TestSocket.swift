@@ -18,6 +18,11 @@ final class TestSocket: Sendable {
 
     static let defaultTimeout: Duration = .seconds(10)
 
+    /// Frames of these types never reach the test. By default `presence`:
+    /// other users' sessions come and go around most tests, which are not
+    /// about that; presence tests ask for everything.
+    static let notAboutPresence: Set<String> = ["presence"]
+
     private let inbox: Inbox<Event>
     private let writer: WebSocketOutboundWriter
     private let task: Task<Void, Never>
@@ -28,7 +33,9 @@ final class TestSocket: Sendable {
         self.task = task
     }
 
-    static func connect(port: Int, path: String = "/v1/ws", token: String? = nil) async throws -> TestSocket {
+    static func connect(
+        port: Int, path: String = "/v1/ws", token: String? = nil, ignoring ignored: Set<String> = notAboutPresence
+    ) async throws -> TestSocket {
         var headers = HTTPFields()
         if let token { headers[.authorization] = "Bearer \(token)" }
         let inbox = Inbox<Event>()
@@ -43,7 +50,9 @@ final class TestSocket: Sendable {
                     writerSink.yield(outbound)
                     for try await message in inbound.messages(maxSize: 1 << 20) {
                         switch message {
-                        case .text(let text): inbox.push(.text(text))
+                        case .text(let text):
+                            if !ignored.isEmpty, let type = try? JSON.parse(text)["type"].string, ignored.contains(type) { continue }
+                            inbox.push(.text(text))
                         case .binary: inbox.push(.binary)
                         }
                     }
@@ -62,8 +71,8 @@ final class TestSocket: Sendable {
     }
 
     /// Connects with a bearer header and waits for `ready`.
-    static func ready(port: Int, token: String) async throws -> (TestSocket, JSON) {
-        let socket = try await connect(port: port, token: token)
+    static func ready(port: Int, token: String, ignoring ignored: Set<String> = notAboutPresence) async throws -> (TestSocket, JSON) {
+        let socket = try await connect(port: port, token: token, ignoring: ignored)
         let ready = try await socket.next(type: "ready")
         return (socket, ready)
     }

@@ -30,8 +30,9 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 protocol TestDatabase: Sendable {
     /// Opens the database: the first time, and again after the previous store
     /// was closed, to simulate a restart of the server. `now` is the clock the
-    /// store must use for every time it records or compares.
-    func open(now: @escaping @Sendable () -> Millis) throws -> any ChatStore
+    /// store must use for every time it records or compares; `listener` hears
+    /// of its conversation changes.
+    func open(now: @escaping @Sendable () -> Millis, listener: any ConversationChangeListener) throws -> any ChatStore
     /// Removes everything the database left behind. The store is closed.
     func destroy() async
 }
@@ -47,8 +48,8 @@ struct SQLiteTestDatabase: TestDatabase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func open(now: @escaping @Sendable () -> Millis) throws -> any ChatStore {
-        try SQLiteChatStore(path: path, now: now)
+    func open(now: @escaping @Sendable () -> Millis, listener: any ConversationChangeListener) throws -> any ChatStore {
+        try SQLiteChatStore(path: path, now: now, listener: listener)
     }
 
     func destroy() async {
@@ -68,6 +69,8 @@ struct SQLiteTestDatabase: TestDatabase {
 final class StoreFixture: Sendable {
     let clock: TestClock
     let database: any TestDatabase
+    /// Every conversation change the store reported, in order.
+    let changes = ChangeRecorder()
     private let current = Locked<(any ChatStore)?>(nil)
 
     init(database: any TestDatabase, clock: TestClock) {
@@ -85,7 +88,7 @@ final class StoreFixture: Sendable {
     @discardableResult
     func open() throws -> any ChatStore {
         let clock = self.clock
-        let store = try database.open(now: { clock.now })
+        let store = try database.open(now: { clock.now }, listener: changes)
         current.value = store
         return store
     }
@@ -179,4 +182,40 @@ extension Locked {
             return value
         }
     }
+}
+
+// MARK: - Conversation changes
+
+/// Records what the store reports to its `ConversationChangeListener`.
+final class ChangeRecorder: ConversationChangeListener {
+    enum Entry: Sendable, Equatable {
+        case created(String)
+        case added(conversation: String, user: String)
+        case removed(conversation: String, user: String)
+        /// A message completion, recorded by tests to check the interleaving.
+        case message(String, seq: Int64)
+    }
+
+    private let entries = Locked<[Entry]>([])
+    private let snapshots = Locked<[ConversationChange]>([])
+
+    func committed(_ change: ConversationChange) {
+        snapshots.withLock { $0.append(change) }
+        switch change {
+        case .created(let conversation): record(.created(conversation.id))
+        case .membership(let change):
+            switch change.kind {
+            case .added: record(.added(conversation: change.conversation.id, user: change.subject.user.id))
+            case .removed: record(.removed(conversation: change.conversation.id, user: change.subject.user.id))
+            case .unchanged: Issue.record("an unchanged membership was reported")
+            }
+        }
+    }
+
+    func record(_ entry: Entry) {
+        entries.withLock { $0.append(entry) }
+    }
+
+    var all: [Entry] { entries.value }
+    var reported: [ConversationChange] { snapshots.value }
 }

@@ -1,0 +1,157 @@
+import GRDB
+import ParleyCore
+
+/// Search, presence and blocks.
+extension SQLiteChatStore {
+    public func searchUsers(prefix: String, limit: Int) async throws -> [User] {
+        let successor = SearchKey.prefixSuccessor(prefix)
+        return try await pool.read { db in
+            // Two index range scans, each stopping at `limit` rows.
+            func matches(_ column: String) throws -> [Account] {
+                let upper = successor == nil ? "" : " AND \(column) < ?"
+                var arguments: StatementArguments = [prefix]
+                if let successor { arguments += [successor] }
+                arguments += [limit]
+                return try Row.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT id, public_id, handle, display_name FROM users
+                        WHERE \(column) >= ?\(upper) ORDER BY \(column), handle_key LIMIT ?
+                        """),
+                    arguments: arguments
+                ).map(Rows.account)
+            }
+            var seen = Set<UserKey>()
+            var users: [User] = []
+            for account in try matches("handle_key") + matches("display_key") where users.count < limit {
+                if seen.insert(account.key).inserted { users.append(account.user) }
+            }
+            return users
+        }
+    }
+
+    public func presence(of userIDs: [String], viewer: UserKey) async throws -> [PresenceView] {
+        try await pool.read { db in
+            try userIDs.compactMap { id in
+                guard let account = try Rows.account(publicID: id, db) else { return nil }
+                return try Self.presenceView(of: account, viewer: viewer, db)
+            }
+        }
+    }
+
+    public func presence(ofHandleKey handleKey: String, viewer: UserKey) async throws -> PresenceView? {
+        try await pool.read { db in
+            guard let account = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT id, public_id, handle, display_name FROM users WHERE handle_key = ?"),
+                arguments: [handleKey]
+            ).map(Rows.account) else { return nil }
+            return try Self.presenceView(of: account, viewer: viewer, db)
+        }
+    }
+
+    private static func presenceView(of account: Account, viewer: UserKey, _ db: Database) throws -> PresenceView {
+        let lastSeen = try Millis?.fetchOne(
+            db.cachedStatement(sql: "SELECT last_seen_ts FROM users WHERE id = ?"), arguments: [account.key.rawValue]) ?? nil
+        let visible = try account.key == viewer
+            || (sharesConversation(account.key, viewer, db) && !LaneCache.isBlocked(account.key, viewer, db))
+        return PresenceView(account: account, visible: visible, lastSeenTS: lastSeen)
+    }
+
+    static func sharesConversation(_ a: UserKey, _ b: UserKey, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT EXISTS (
+                    SELECT 1 FROM members x JOIN members y ON y.conversation_id = x.conversation_id AND y.user_id = ?2
+                    WHERE x.user_id = ?1)
+                """),
+            arguments: [a.rawValue, b.rawValue]) ?? false
+    }
+
+    public func contacts(of user: UserKey) async throws -> [UserKey] {
+        try await pool.read { db in
+            try Int64.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
+                    WHERE x.user_id = ?1 AND y.user_id != ?1
+                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = y.user_id)
+                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = y.user_id AND blocked_id = ?1)
+                    """),
+                arguments: [user.rawValue]
+            ).map(UserKey.init)
+        }
+    }
+
+    public func recordLastSeen(_ user: UserKey, at ts: Millis) async throws {
+        try await lane.perform { db, _ in
+            try db.execute(
+                sql: "UPDATE users SET last_seen_ts = MAX(COALESCE(last_seen_ts, 0), ?) WHERE id = ?", arguments: [ts, user.rawValue])
+        }
+    }
+
+    public func block(_ blocker: Account, userID: String) async throws -> BlockChange {
+        let now = self.now()
+        let maxBlocks = limits.maxBlocks
+        return try await changeBlock(blocker, userID) { subject, db in
+            guard subject.key != blocker.key else { throw ChatError.invalidRequest("you cannot block yourself") }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_ts) VALUES (?, ?, ?)",
+                arguments: [blocker.key.rawValue, subject.key.rawValue, now])
+            guard db.changesCount > 0 else { return false }
+            let count = try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM blocks WHERE blocker_id = ?"), arguments: [blocker.key.rawValue]) ?? 0
+            // Thrown inside the savepoint: the insert is undone.
+            guard count <= maxBlocks else { throw ChatError.forbidden("you can block at most \(maxBlocks) users") }
+            return true
+        }
+    }
+
+    public func unblock(_ blocker: Account, userID: String) async throws -> BlockChange {
+        try await changeBlock(blocker, userID) { subject, db in
+            try db.execute(
+                sql: "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?", arguments: [blocker.key.rawValue, subject.key.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Runs a block change in the lane, so that the lane's cached state of
+    /// the pair's direct conversation changes in the same transaction.
+    private func changeBlock(
+        _ blocker: Account, _ userID: String, _ change: @escaping @Sendable (Account, Database) throws -> Bool
+    ) async throws -> BlockChange {
+        try await lane.perform { db, cache in
+            guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
+            let changed = try change(subject, db)
+            if changed { try cache.blocksChanged(between: blocker.key, subject.key, db) }
+            return BlockChange(
+                subject: subject, changed: changed, shareConversation: try Self.sharesConversation(blocker.key, subject.key, db))
+        }
+    }
+
+    public func blockedUsers(of user: UserKey) async throws -> [User] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT u.id, u.public_id, u.handle, u.display_name FROM blocks b JOIN users u ON u.id = b.blocked_id
+                    WHERE b.blocker_id = ? ORDER BY b.created_ts DESC, u.handle_key
+                    """),
+                arguments: [user.rawValue]
+            ).map { Rows.account($0).user }
+        }
+    }
+
+    public func typingRecipients(conversationID: String, typer: UserKey) async throws -> [UserKey] {
+        try await pool.read { db in
+            guard let key = try Rows.conversationKey(publicID: conversationID, member: typer, db) else {
+                throw ChatError.conversationNotFound
+            }
+            return try Int64.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT m.user_id FROM members m
+                    WHERE m.conversation_id = ?1 AND m.user_id != ?2
+                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = m.user_id)
+                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = m.user_id AND blocked_id = ?2)
+                    """),
+                arguments: [key, typer.rawValue]
+            ).map(UserKey.init)
+        }
+    }
+}
