@@ -53,7 +53,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ParleyCoreTests", dependencies: ["ParleyCore"]),
-        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", "ParleyCore"]),
+        .testTarget(
+            name: "ParleyStoreTests",
+            dependencies: ["ParleyStore", "ParleyCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "ParleyServerTests",
             dependencies: [

@@ -78,7 +78,7 @@ enum SQLiteSchema {
                     arguments: [SearchKey.fold(row[1]), row[0] as Int64])
             }
             try db.execute(sql: """
-                CREATE INDEX users_by_display_key ON users(display_key);
+                CREATE INDEX users_by_display_key ON users(display_key, handle_key);
 
                 CREATE TABLE blocks (
                     blocker_id INTEGER NOT NULL REFERENCES users(id),
