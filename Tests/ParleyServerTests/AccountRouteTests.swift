@@ -4,7 +4,7 @@ import Testing
 
 /// `/v1/accounts`, `/v1/tokens`, `/v1/me`, and what applies to every route
 /// (unknown routes, `/v1/ws` without an upgrade), against a live server.
-@Suite("HTTP routes: accounts and tokens")
+@Suite("HTTP routes: accounts and tokens", .timeLimit(.minutes(2)))
 struct AccountRouteTests {
     // MARK: POST /v1/accounts
 

@@ -3,7 +3,7 @@ import Testing
 
 /// `conversation` events over real sockets: creation and membership changes
 /// reach the members at once, on every session, with no reconnect.
-@Suite("Conversation events")
+@Suite("Conversation events", .timeLimit(.minutes(2)))
 struct ConversationEventTests {
     @Test("creating a group tells every session of every member, each with its own view; outsiders hear nothing")
     func groupCreated() async throws {

@@ -4,7 +4,7 @@ import Testing
 
 /// `/v1/conversations`, `/v1/conversations/{id}` and membership, against a
 /// live server.
-@Suite("HTTP routes: conversations and membership")
+@Suite("HTTP routes: conversations and membership", .timeLimit(.minutes(2)))
 struct ConversationRouteTests {
     // MARK: Helpers
 

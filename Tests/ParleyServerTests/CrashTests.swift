@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The real binary, killed with SIGKILL while messages are in flight.
-@Suite("Crash safety", .serialized)
+@Suite("Crash safety", .serialized, .timeLimit(.minutes(2)))
 struct CrashTests {
     @Test("every message acknowledged before kill -9 is there after a restart, with seqs 1…N and no gaps")
     func killNine() async throws {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The WebSocket gateway, over real sockets against a live server.
-@Suite("WebSocket gateway")
+@Suite("WebSocket gateway", .timeLimit(.minutes(2)))
 struct GatewayTests {
     // MARK: Opening
 
@@ -244,6 +244,19 @@ struct GatewayTests {
             #expect(refused["re"].string == "l")
             for socket in [ownerSocket, staySocket, leaverSocket, joinerSocket] { await socket.close() }
         }
+    }
+
+    @Test("shutting the server down closes open sockets instead of waiting for them")
+    func shutdownClosesSockets() async throws {
+        let socket: TestSocket = try await Harness.live { h in
+            let alice = try await h.signUp("alice")
+            let (socket, _) = try await h.socket(alice)
+            return socket
+        }
+        // The WebSocket library closes with 1000 on graceful shutdown; the
+        // contract's drain (notice, then 1001) is issue 4.
+        let closed = try await socket.closed()
+        #expect(closed.code == 1000)
     }
 
     // MARK: Refusals and bad input

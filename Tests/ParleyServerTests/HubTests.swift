@@ -6,7 +6,7 @@ import Testing
 
 /// The hub and the outboxes, without sockets: routing, encode-once, and what
 /// happens to a session that cannot keep up.
-@Suite("Hub and outboxes")
+@Suite("Hub and outboxes", .timeLimit(.minutes(2)))
 struct HubTests {
     func account(_ key: Int64) -> Account {
         Account(key: UserKey(key), user: User(id: OpaqueID.make(), handle: "user\(key)", displayName: "User \(key)"))

@@ -4,7 +4,7 @@ import Testing
 
 /// `/v1/conversations/{id}/messages` (history and send) and
 /// `/v1/conversations/{id}/read`, against a live server.
-@Suite("HTTP routes: messages and read marks")
+@Suite("HTTP routes: messages and read marks", .timeLimit(.minutes(2)))
 struct MessageRouteTests {
     // MARK: Helpers
 

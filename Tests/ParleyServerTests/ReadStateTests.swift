@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Read marks over real sockets: `read`, `receipt`, `read_state`, unread counts.
-@Suite("Read receipts and unread counts")
+@Suite("Read receipts and unread counts", .timeLimit(.minutes(2)))
 struct ReadStateTests {
     @Test("read moves the mark: others get receipt, the reader's other sessions read_state, the reading session only ok")
     func readOverSocket() async throws {

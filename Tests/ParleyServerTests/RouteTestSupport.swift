@@ -180,7 +180,7 @@ enum ForgedToken {
 }
 
 /// The checks above must be able to fail: each is shown a body it must reject.
-@Suite("HTTP routes: the suites' own wire checks")
+@Suite("HTTP routes: the suites' own wire checks", .timeLimit(.minutes(2)))
 struct HelperRouteTests {
     @Test("the wire check rejects numeric ids, e-mails and users with extra fields")
     func wireCheckFails() throws {
