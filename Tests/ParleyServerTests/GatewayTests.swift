@@ -406,11 +406,13 @@ struct GatewayTests {
     @Test("a socket is closed with 4401 when its token expires, even if the client stays silent")
     func tokenExpiry() async throws {
         var database = try TestDatabase()
-        database.configuration.tokenLifetime = .seconds(2)
+        // Long enough that a loaded machine still opens the socket before
+        // the token expires (exp has whole seconds).
+        database.configuration.tokenLifetime = .seconds(5)
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
             let (socket, _) = try await h.socket(alice)
-            let closed = try await socket.closed(timeout: .seconds(5))
+            let closed = try await socket.closed(timeout: .seconds(10))
             #expect(closed.code == 4401)
             #expect(closed.reason == "token expired")
         }
