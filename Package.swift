@@ -48,6 +48,7 @@ let package = Package(
         .executableTarget(
             name: "parley",
             dependencies: [
+                "ParleyCore",
                 "ParleyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -11,6 +11,7 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
         case rateLimited = "rate_limited"
         case tooLarge = "too_large"
         case blocked
+        case contentRejected = "content_rejected"
         case unavailable
         case internalError = "internal_error"
     }
@@ -32,6 +33,10 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func notFound(_ message: String) -> ChatError { .init(.notFound, message) }
     public static func conflict(_ message: String) -> ChatError { .init(.conflict, message) }
     public static func tooLarge(_ message: String) -> ChatError { .init(.tooLarge, message) }
+    public static func rateLimited(_ message: String, retryAfter: Duration) -> ChatError {
+        let millis = retryAfter.components.seconds * 1000 + retryAfter.components.attoseconds / 1_000_000_000_000_000
+        return .init(.rateLimited, message, retryAfterMs: max(1, millis))
+    }
     public static let unauthorized = ChatError(.unauthorized, "missing, invalid, expired or revoked token")
     /// The one answer for "no such conversation" and "not a member of it", so
     /// that outsiders cannot probe which conversations exist.

@@ -18,37 +18,42 @@ public func buildApplication(
         path: configuration.databasePath, limits: configuration.limits, now: now, listener: ConversationEvents(hub: hub))
     let secret: [UInt8]
     let tokens: TokenAuthority
+    let bans: BanList
     do {
         secret = try SigningSecret.resolve(configured: configuration.jwtSecret, databasePath: configuration.databasePath)
         tokens = try await TokenAuthority.make(
             secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now)
+        bans = try await BanList.load(store: store, controls: configuration.abuse, now: now)
     } catch {
         try? await store.close()
         throw error
     }
+    let abuse = configuration.abuse
     let chat = ChatService(
         store: store, hub: hub, presence: PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger),
-        cursors: CursorSeal(secret: secret), limits: configuration.limits)
+        cursors: CursorSeal(secret: secret), limits: configuration.limits,
+        sendLimiter: SendLimiter(rate: abuse.sendRate, burst: abuse.sendBurst), content: abuse.content)
 
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxFrameBytes))
     router.get("/v1/ws") { _, _ -> Response in
         throw ChatError(.invalidRequest, "this endpoint only accepts WebSocket upgrades")
     }
     let api = router.group("v1")
-    let authenticated = api.group().add(middleware: AuthMiddleware(tokens: tokens))
+    let authenticated = api.group().add(middleware: AuthMiddleware(tokens: tokens, bans: bans))
     AccountController(
         store: store, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost), hub: hub,
-        limits: configuration.limits
+        limits: configuration.limits, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow)
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)
     UserController(chat: chat).addRoutes(to: authenticated)
 
     let gateway = WebSocketGateway(
-        chat: chat, tokens: tokens,
+        chat: chat, tokens: tokens, bans: bans,
         settings: .init(
             authTimeout: configuration.authTimeout, maxFrameBytes: configuration.maxFrameBytes,
-            maxQueuedBytes: configuration.maxQueuedBytes),
+            maxQueuedBytes: configuration.maxQueuedBytes, abuse: abuse),
         now: now)
 
     return Application(
@@ -56,7 +61,9 @@ public func buildApplication(
         server: .http1WebSocketUpgrade(
             configuration: .init(
                 http1: .init(idleTimeout: .seconds(120)),
-                ws: .init(maxFrameSize: configuration.maxFrameBytes, closeTimeout: .seconds(5))),
+                // Keepalive is the gateway's own (4408, not the library's 1001).
+                ws: .init(
+                    maxFrameSize: configuration.maxFrameBytes, autoPing: .disabled, closeTimeout: .seconds(5), validateUTF8: true)),
             shouldUpgrade: gateway.shouldUpgrade),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Parley"),
         services: [StoreService(store: store)],

@@ -26,6 +26,12 @@ public protocol ChatStore: Sendable {
     /// since expired ones fail on their own.
     func revokedTokenIDs() async throws -> [String]
 
+    /// Bans a user until `until` (durable before it returns); a longer ban
+    /// already in force stays.
+    func recordBan(_ user: UserKey, until: Millis) async throws
+    /// Users banned at `now`, with when each ban ends.
+    func activeBans(at now: Millis) async throws -> [UserKey: Millis]
+
     // MARK: Users, presence and blocks
 
     /// Users whose handle or display name starts with `prefix` (already

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyCore
 import ParleyServer
 
 @main
@@ -39,6 +40,39 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: PARLEY_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(help: "Messages per second per user, 0 for no limit. [env: PARLEY_SEND_RATE] (default: 1)")
+    var sendRate: Double?
+
+    @Option(help: "Messages a user may send in a burst. [env: PARLEY_SEND_BURST] (default: 5)")
+    var sendBurst: Int?
+
+    @Option(help: "Refused frames within 10 s before a socket is closed (4429). [env: PARLEY_FLOOD_STRIKES] (default: 20)")
+    var floodStrikes: Int?
+
+    @Option(help: "Minutes a user closed for flooding 3 times in 10 minutes is banned. [env: PARLEY_BAN_MINUTES] (default: 10)")
+    var banMinutes: Double?
+
+    @Option(help: "Longest message, in characters. [env: PARLEY_MAX_MESSAGE_CHARS] (default: 4000)")
+    var maxMessageChars: Int?
+
+    @Option(help: "File of words refused in messages, one per line. [env: PARLEY_BANNED_WORDS_FILE] (default: none)")
+    var bannedWordsFile: String?
+
+    @Option(help: "Links in messages: allow or deny. [env: PARLEY_LINKS] (default: allow)")
+    var links: String?
+
+    @Option(help: "Largest WebSocket message and HTTP body, in bytes. [env: PARLEY_MAX_FRAME_BYTES] (default: 65536)")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Open WebSocket sessions per user. [env: PARLEY_MAX_SESSIONS] (default: 20)")
+    var maxSessions: Int?
+
+    @Option(help: "Seconds between pings; a socket silent for two is closed (4408); 0 for none. [env: PARLEY_PING_INTERVAL] (default: 25)")
+    var pingInterval: Double?
+
+    @Option(help: "Bytes queued for a session before it is closed as too slow (1008). [env: PARLEY_MAX_QUEUED_BYTES] (default: 1048576)")
+    var maxQueuedBytes: Int?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["PARLEY_" + name] }
@@ -62,6 +96,7 @@ struct Serve: AsyncParsableCommand {
             guard (10...31).contains(cost) else { throw ValidationError("the bcrypt cost must be between 10 and 31") }
             configuration.bcryptCost = UInt8(cost)
         }
+        try applyAbuseControls(to: &configuration, number: number, setting: setting)
         if configuration.databasePath.hasPrefix("postgres://") || configuration.databasePath.hasPrefix("postgresql://") {
             throw ValidationError("PostgreSQL is not supported yet: --database takes the path of a SQLite file")
         }
@@ -78,5 +113,55 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))
         }
         try await app.runService()
+    }
+
+    private func applyAbuseControls(
+        to configuration: inout ServerConfiguration,
+        number: (Double?, String, Double.Type) throws -> Double?,
+        setting: (String?, String) -> String?
+    ) throws {
+        func count(_ flag: Int?, _ name: String, _ label: String, minimum: Int) throws -> Int? {
+            guard let value = try number(flag.map(Double.init), name, Double.self) else { return nil }
+            guard value == value.rounded(), value >= Double(minimum), value <= Double(Int32.max) else {
+                throw ValidationError("\(label) must be a whole number of at least \(minimum)")
+            }
+            return Int(value)
+        }
+        func seconds(_ value: Double, _ label: String) throws -> Duration {
+            guard value >= 0, value <= 1e7 else { throw ValidationError("\(label) must be 0 or more") }
+            return .milliseconds(Int64(value * 1000))
+        }
+        var abuse = configuration.abuse
+        if let rate = try number(sendRate, "SEND_RATE", Double.self) {
+            guard rate >= 0, rate.isFinite else { throw ValidationError("the send rate must be 0 or more") }
+            abuse.sendRate = rate
+        }
+        abuse.sendBurst = try count(sendBurst, "SEND_BURST", "the send burst", minimum: 1) ?? abuse.sendBurst
+        abuse.floodStrikes = try count(floodStrikes, "FLOOD_STRIKES", "the flood strikes", minimum: 1) ?? abuse.floodStrikes
+        if let minutes = try number(banMinutes, "BAN_MINUTES", Double.self) {
+            abuse.banDuration = try seconds(minutes * 60, "the ban minutes")
+        }
+        if let chars = try count(maxMessageChars, "MAX_MESSAGE_CHARS", "the longest message", minimum: 1) {
+            configuration.limits.maxMessageChars = chars
+        }
+        var words: [String] = []
+        if let path = setting(bannedWordsFile, "BANNED_WORDS_FILE") {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the banned words file '\(path)'")
+            }
+            words = ContentPolicy.words(fromFile: contents)
+        }
+        let linkSetting = setting(links, "LINKS") ?? ContentPolicy.Links.allow.rawValue
+        guard let linkMode = ContentPolicy.Links(rawValue: linkSetting) else {
+            throw ValidationError("links must be 'allow' or 'deny', not '\(linkSetting)'")
+        }
+        abuse.content = ContentPolicy(bannedWords: words, links: linkMode)
+        configuration.maxFrameBytes = try count(maxFrameBytes, "MAX_FRAME_BYTES", "the largest frame", minimum: 1024) ?? configuration.maxFrameBytes
+        abuse.maxSessionsPerUser = try count(maxSessions, "MAX_SESSIONS", "the sessions per user", minimum: 1) ?? abuse.maxSessionsPerUser
+        if let interval = try number(pingInterval, "PING_INTERVAL", Double.self) {
+            abuse.pingInterval = try seconds(interval, "the ping interval")
+        }
+        configuration.maxQueuedBytes = try count(maxQueuedBytes, "MAX_QUEUED_BYTES", "the queued bytes", minimum: 1024) ?? configuration.maxQueuedBytes
+        configuration.abuse = abuse
     }
 }

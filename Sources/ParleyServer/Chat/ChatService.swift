@@ -10,6 +10,8 @@ struct ChatService: Sendable {
     let presence: PresenceAnnouncer
     let cursors: CursorSeal
     let limits: ChatLimits
+    let sendLimiter: SendLimiter
+    let content: ContentPolicy
 
     /// Validates and stores a message, then acknowledges and fans it out.
     ///
@@ -21,8 +23,11 @@ struct ChatService: Sendable {
     ) {
         let request: AppendRequest
         do throws(ChatError) {
+            // Every attempt counts, so that a flood of bad messages is limited too.
+            try sendLimiter.admit(sender.key)
             guard let conversationID else { throw .invalidRequest("conversation_id is required") }
             try Validation.messageText(text, limits: limits)
+            try content.check(text!)
             let clientID = try Validation.clientID(clientID, limits: limits)
             request = AppendRequest(conversationID: conversationID, sender: sender, text: text!, clientID: clientID)
         } catch {

@@ -31,13 +31,19 @@ final class GatewayConnection: Sendable {
     private let outbox: Outbox
     private let phase = Mutex(Phase.awaitingAuth)
     private let sendWindow: SendWindow
+    private let conduct: Mutex<ConnectionGuard>
+    private let liveness: Liveness
 
-    init(gateway: WebSocketGateway, logger: Logger) {
+    init(gateway: WebSocketGateway, liveness: Liveness, logger: Logger) {
         self.gateway = gateway
         self.logger = logger
+        self.liveness = liveness
         self.outbox = Outbox(limit: gateway.settings.maxQueuedBytes)
         self.sendWindow = SendWindow(limit: gateway.settings.maxSendsInFlight)
+        self.conduct = Mutex(ConnectionGuard(gateway.settings.abuse))
     }
+
+    private var abuse: AbuseControls { gateway.settings.abuse }
 
     private var chat: ChatService { gateway.chat }
 
@@ -64,7 +70,7 @@ final class GatewayConnection: Sendable {
                 return .reader
             }
             group.addTask {
-                await self.watchDeadlines()
+                await self.watchDeadlines(outbound)
                 return .watchdog
             }
             var finished = await group.next()
@@ -86,9 +92,11 @@ final class GatewayConnection: Sendable {
         outbox.finish()
     }
 
-    /// Closes the socket if it has not authenticated in time, and later when
-    /// its token expires, even if the client never sends another frame.
-    private func watchDeadlines() async {
+    /// Closes the socket if it has not authenticated in time; then pings it
+    /// every ping interval and closes it (4408) once it has been silent for
+    /// two, as a client that misses two pongs is; and closes it when its
+    /// token expires, even if the client never sends another frame.
+    private func watchDeadlines(_ outbound: WebSocketOutboundWriter) async {
         if session == nil {
             try? await _Concurrency.Task.sleep(for: gateway.settings.authTimeout)
             guard !_Concurrency.Task.isCancelled else { return }
@@ -98,10 +106,29 @@ final class GatewayConnection: Sendable {
             }
         }
         guard let (_, identity) = session else { return }
-        let remaining = identity.expiresTS - gateway.now()
-        if remaining > 0 { try? await _Concurrency.Task.sleep(for: .milliseconds(remaining)) }
-        guard !_Concurrency.Task.isCancelled else { return }
-        outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
+        let interval = abuse.pingInterval
+        while !_Concurrency.Task.isCancelled {
+            let remaining = Duration.milliseconds(identity.expiresTS - gateway.now())
+            guard remaining > .zero else {
+                outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
+                return
+            }
+            guard interval > .zero else {
+                try? await _Concurrency.Task.sleep(for: remaining)
+                continue
+            }
+            try? await _Concurrency.Task.sleep(for: min(interval, remaining))
+            guard !_Concurrency.Task.isCancelled, identity.expiresTS > gateway.now() else { continue }
+            if liveness.silence >= interval * 2 {
+                outbox.close(code: CloseCode.idle, reason: "no answer to two pings")
+                return
+            }
+            do {
+                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "parley"))))
+            } catch {
+                return
+            }
+        }
     }
 
     /// Registers the session with the hub, then sends `ready`. Registering
@@ -109,10 +136,19 @@ final class GatewayConnection: Sendable {
     /// one committed in between may arrive both live and within `last_seq`,
     /// which clients de-duplicate by seq. Events wait behind `ready`.
     private func start(_ identity: Identity) async {
+        if let until = gateway.bans.bannedUntil(identity.account.key) {
+            outbox.close(code: CloseCode.banned, reason: "banned for flooding until \(until)")
+            return
+        }
         let session = ClientSession(id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox)
         outbox.hold()
+        guard chat.presence.sessionOpened(session, maxSessions: abuse.maxSessionsPerUser) else {
+            outbox.close(
+                code: CloseCode.policyViolation, reason: "too many sessions: at most \(abuse.maxSessionsPerUser) per user",
+                discardingQueued: true)
+            return
+        }
         phase.withLock { $0 = .authenticated(session, identity) }
-        chat.presence.sessionOpened(session)
         // A revocation that landed between the token check and registering
         // found no session to close: look again now that there is one.
         if gateway.tokens.isRevoked(identity.tokenID) {
@@ -161,6 +197,7 @@ final class GatewayConnection: Sendable {
                     await handle(text)
                 case .binary:
                     reply(ServerFrame.error(re: nil, .invalidRequest("binary frames are not supported: send JSON in text frames")))
+                    misused()
                 }
             }
         } catch {
@@ -178,10 +215,20 @@ final class GatewayConnection: Sendable {
         case .success(let decoded): frame = decoded
         case .failure(let failure):
             reply(ServerFrame.error(re: failure.re, failure.error))
+            misused()
             return
         }
         guard let (session, _) = session else {
             await authenticate(frame)
+            return
+        }
+        // Sends have their own limit, per user; everything else this one.
+        if frame.type != "send", let wait = conduct.withLock({ $0.admitRequest() }) {
+            // Typing is best effort: a dropped one needs no answer.
+            if frame.type != "typing" {
+                reply(ServerFrame.error(re: frame.id, .rateLimited("too many requests on this socket: slow down", retryAfter: wait)))
+            }
+            refused(session)
             return
         }
         do {
@@ -219,7 +266,10 @@ final class GatewayConnection: Sendable {
                 window.release()
                 switch result {
                 case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
-                case .failure(let error): outbox.send(ServerFrame.error(re: re, ChatError.from(error, logger: logger)))
+                case .failure(let error):
+                    let refusal = ChatError.from(error, logger: logger)
+                    outbox.send(ServerFrame.error(re: re, refusal))
+                    if refusal.code == .rateLimited { self.refused(session) }
                 }
             }
         case "history":
@@ -241,8 +291,37 @@ final class GatewayConnection: Sendable {
         case "auth":
             throw ChatError.invalidRequest("this socket is already authenticated")
         default:
+            misused()
             throw ChatError.invalidRequest("unknown frame type '\(frame.type.prefix(64))'")
         }
+    }
+
+    // MARK: Conduct
+
+    /// A frame was refused for its rate. Past the strike limit the socket is
+    /// closed (4429), and enough such closes ban the user.
+    private func refused(_ session: ClientSession) {
+        guard conduct.withLock({ $0.refused() }) == .flooding, !outbox.isClosing else { return }
+        outbox.close(code: CloseCode.flooding, reason: "kept sending after rate_limited errors")
+        let bans = gateway.bans, hub = chat.hub, user = session.account.key, logger = self.logger
+        _Concurrency.Task {
+            do {
+                guard let until = try await bans.recordFlood(user) else { return }
+                logger.notice("banned a user for flooding", metadata: ["until": "\(until)"])
+                for other in hub.sessions(of: user) {
+                    other.outbox.close(code: CloseCode.banned, reason: "banned for flooding until \(until)", discardingQueued: true)
+                }
+            } catch {
+                logger.error("cannot store a ban", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A frame could not be used at all. Past the warning limit the socket
+    /// is closed (4400).
+    private func misused() {
+        guard conduct.withLock({ $0.misused() }) == .misusing else { return }
+        outbox.close(code: CloseCode.protocolMisuse, reason: "too many frames that are not valid requests")
     }
 }
 

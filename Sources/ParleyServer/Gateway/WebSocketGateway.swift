@@ -14,12 +14,14 @@ struct WebSocketGateway: Sendable {
         /// Sends of one session waiting for their commit; past this the
         /// session stops reading its socket until some are acknowledged.
         var maxSendsInFlight = 256
+        var abuse = AbuseControls()
     }
 
     static let path = "/v1/ws"
 
     let chat: ChatService
     let tokens: TokenAuthority
+    let bans: BanList
     let settings: Settings
     let now: @Sendable () -> Millis
 
@@ -40,8 +42,10 @@ struct WebSocketGateway: Sendable {
         } else {
             headerAuth = .absent
         }
+        let liveness = Liveness()
+        try await liveness.watch(channel)
         return .upgrade([:]) { inbound, outbound, context in
-            let connection = GatewayConnection(gateway: self, logger: context.logger)
+            let connection = GatewayConnection(gateway: self, liveness: liveness, logger: context.logger)
             await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
         }
     }

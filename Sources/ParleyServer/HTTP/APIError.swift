@@ -39,6 +39,7 @@ extension ChatError {
         case .invalidRequest: .badRequest
         case .unauthorized: .unauthorized
         case .forbidden, .blocked: .forbidden
+        case .contentRejected: .unprocessableContent
         case .notFound: .notFound
         case .conflict: .conflict
         case .rateLimited: .tooManyRequests

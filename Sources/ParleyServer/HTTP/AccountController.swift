@@ -9,6 +9,7 @@ struct AccountController {
     let passwords: PasswordHasher
     let hub: Hub
     let limits: ChatLimits
+    let logins: LoginThrottle
 
     struct SignUp: Decodable {
         let handle: String
@@ -51,10 +52,15 @@ struct AccountController {
 
     @Sendable func logIn(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(LogIn.self, context: context)
+        // Counted by the handle as typed (case-folded), whether it exists or
+        // not, so that being throttled says nothing about the handle.
+        let throttleKey = String(body.handle.lowercased().prefix(64))
+        try logins.check(handle: throttleKey, address: context.remoteAddress)
         let handleKey = try? Validation.handleKey(body.handle)
         let credentials = try await handleKey.asyncFlatMap { try await store.credentials(handleKey: $0) }
         // Same work and same answer for an unknown handle and a wrong password.
         guard try await passwords.verify(body.password, against: credentials?.passwordHash), let credentials else {
+            logins.recordFailure(handle: throttleKey, address: context.remoteAddress)
             throw ChatError(.unauthorized, "wrong handle or password")
         }
         return try await session(for: credentials.account, status: .ok)

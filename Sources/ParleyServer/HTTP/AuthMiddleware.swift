@@ -7,11 +7,29 @@ import ParleyCore
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ParleyRequestContext
     let tokens: TokenAuthority
+    let bans: BanList
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = bearerToken(request.headers[.authorization]) else { throw ChatError.unauthorized }
         var context = context
-        context.identity = try await tokens.authenticate(token)
+        let identity = try await tokens.authenticate(token)
+        try bans.check(identity.account.key)
+        context.identity = identity
+        return try await next(request, context)
+    }
+}
+
+/// Bodies larger than the server takes are refused (413) before they are read.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = ParleyRequestContext
+    let maxBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
+            throw ChatError.tooLarge("the request body is larger than \(maxBytes) bytes")
+        }
+        var context = context
+        context.maxBodyBytes = maxBytes
         return try await next(request, context)
     }
 }

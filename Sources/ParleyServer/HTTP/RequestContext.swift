@@ -5,13 +5,18 @@ import ParleyCore
 struct ParleyRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var identity: Identity?
+    /// Set from the configuration by `BodyLimitMiddleware`.
+    var maxBodyBytes = 64 * 1024
+    /// Who is calling from where, for login throttling.
+    let remoteAddress: String?
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
-    /// No JSON body the API accepts comes near this; larger ones get 413.
-    var maxUploadSize: Int { 64 * 1024 }
+    /// Larger bodies get 413.
+    var maxUploadSize: Int { maxBodyBytes }
 
     func requireIdentity() throws(ChatError) -> Identity {
         guard let identity else { throw .unauthorized }

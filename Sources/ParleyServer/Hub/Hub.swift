@@ -68,12 +68,22 @@ final class Hub: Sendable {
 
     // MARK: Sessions and presence
 
-    /// Returns true if the caller must run a presence announcer for the user
-    /// (see `nextAnnouncement`): this was their first session.
-    func register(_ session: ClientSession) -> Bool {
+    enum Registration: Equatable {
+        /// Registered; `announce`: the caller must run a presence announcer
+        /// for the user (see `nextAnnouncement`), this being their first session.
+        case registered(announce: Bool)
+        /// The user has `maxSessions` open already.
+        case tooManySessions
+    }
+
+    func register(_ session: ClientSession, maxSessions: Int = .max) -> Registration {
         shard(session.account.key).users.withLock { users in
-            users[session.account.key, default: UserEntry()].sessions.append(session)
-            return users[session.account.key]!.needsAnnouncer()
+            var entry = users[session.account.key] ?? UserEntry()
+            guard entry.sessions.count < maxSessions else { return .tooManySessions }
+            entry.sessions.append(session)
+            let announce = entry.needsAnnouncer()
+            users[session.account.key] = entry
+            return .registered(announce: announce)
         }
     }
 

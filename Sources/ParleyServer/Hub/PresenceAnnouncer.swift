@@ -15,8 +15,15 @@ struct PresenceAnnouncer: Sendable {
     let now: @Sendable () -> Millis
     let logger: Logger
 
-    func sessionOpened(_ session: ClientSession) {
-        if hub.register(session) { start(session.account) }
+    /// Registers the session; false if the user has too many open already.
+    func sessionOpened(_ session: ClientSession, maxSessions: Int) -> Bool {
+        switch hub.register(session, maxSessions: maxSessions) {
+        case .registered(let announce):
+            if announce { start(session.account) }
+            return true
+        case .tooManySessions:
+            return false
+        }
     }
 
     func sessionClosed(_ session: ClientSession) {

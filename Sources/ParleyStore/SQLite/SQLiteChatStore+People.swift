@@ -87,6 +87,28 @@ extension SQLiteChatStore {
         }
     }
 
+    public func recordBan(_ user: UserKey, until: Millis) async throws {
+        let now = self.now()
+        try await lane.perform { db, _ in
+            try db.execute(
+                sql: """
+                    INSERT INTO bans (user_id, until_ts, created_ts) VALUES (?, ?, ?)
+                    ON CONFLICT (user_id) DO UPDATE SET until_ts = MAX(until_ts, excluded.until_ts)
+                    """,
+                arguments: [user.rawValue, until, now])
+        }
+    }
+
+    public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {
+        try await pool.read { db in
+            var bans: [UserKey: Millis] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT user_id, until_ts FROM bans WHERE until_ts > ?", arguments: [now]) {
+                bans[UserKey(row[0])] = row[1]
+            }
+            return bans
+        }
+    }
+
     public func block(_ blocker: Account, userID: String) async throws -> BlockChange {
         let now = self.now()
         let maxBlocks = limits.maxBlocks

@@ -89,6 +89,15 @@ enum SQLiteSchema {
                 CREATE INDEX blocks_by_blocked ON blocks(blocked_id, blocker_id);
                 """)
         }
+        migrator.registerMigration("v3: bans") { db in
+            try db.execute(sql: """
+                CREATE TABLE bans (
+                    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+                    until_ts INTEGER NOT NULL,
+                    created_ts INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

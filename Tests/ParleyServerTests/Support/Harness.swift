@@ -28,6 +28,11 @@ struct TestDatabase: ~Copyable {
         // queued on NIO's blocking pool, push requests past the test client's
         // timeout (SetupTests checks that the configured cost is applied).
         configuration.bcryptCost = 4
+        // Suites that are not about abuse controls send fast and fail logins
+        // on purpose; AbuseTests turns the limits on.
+        configuration.abuse.sendRate = 0
+        configuration.abuse.requestRate = 0
+        configuration.abuse.loginFailures = 1_000
     }
 
     deinit {

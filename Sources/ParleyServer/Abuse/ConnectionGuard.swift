@@ -1,0 +1,80 @@
+import NIOCore
+import ParleyCore
+import Synchronization
+
+/// What one socket may still do: its budget of requests other than `send`,
+/// and its record of refused and malformed frames.
+struct ConnectionGuard: Sendable {
+    enum Verdict: Equatable {
+        case fine
+        /// Kept sending after being refused: close with 4429.
+        case flooding
+        /// Kept sending frames it was told are wrong: close with 4400.
+        case misusing
+    }
+
+    private var requests: TokenBucket?
+    private var refusals: EventWindow
+    private var mistakes: EventWindow
+
+    init(_ controls: AbuseControls, now: ContinuousClock.Instant = .now) {
+        // A rate of 0 turns the limit off.
+        requests = controls.requestRate > 0 ? TokenBucket(rate: controls.requestRate, burst: controls.requestBurst, now: now) : nil
+        refusals = EventWindow(limit: controls.floodStrikes, window: controls.strikeWindow)
+        mistakes = EventWindow(limit: controls.protocolWarnings, window: .seconds(60))
+    }
+
+    /// Takes a token for a request that is not a `send`; nil if allowed,
+    /// else how long until the next one would be.
+    mutating func admitRequest(now: ContinuousClock.Instant = .now) -> Duration? {
+        requests?.take(now: now)
+    }
+
+    /// A frame was refused for its rate.
+    mutating func refused(now: ContinuousClock.Instant = .now) -> Verdict {
+        refusals.record(now: now) ? .flooding : .fine
+    }
+
+    /// A frame could not be used at all: not JSON, binary, unknown type.
+    mutating func misused(now: ContinuousClock.Instant = .now) -> Verdict {
+        mistakes.record(now: now) ? .misusing : .fine
+    }
+}
+
+/// When a connection last received anything. A channel handler at the front
+/// of the pipeline touches it for every read, so pongs count though the
+/// WebSocket library consumes them.
+final class Liveness: Sendable {
+    private let lastRead = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
+
+    func touch() {
+        lastRead.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    var silence: Duration {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let last = lastRead.load(ordering: .relaxed)
+        return .nanoseconds(Int64(now > last ? now - last : 0))
+    }
+
+    /// Installs the handler that keeps this up to date on `channel`.
+    func watch(_ channel: any Channel) async throws {
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(ReadObserver(liveness: self), position: .first)
+        }.get()
+    }
+
+    private final class ReadObserver: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let liveness: Liveness
+
+        init(liveness: Liveness) {
+            self.liveness = liveness
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            liveness.touch()
+            context.fireChannelRead(data)
+        }
+    }
+}
