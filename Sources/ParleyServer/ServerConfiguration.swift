@@ -21,6 +21,9 @@ public struct ServerConfiguration: Sendable {
     public var maxQueuedBytes = 1 << 20
     public var limits = ChatLimits()
     public var abuse = AbuseControls()
+    /// How long a graceful shutdown waits for sessions to take their last
+    /// acks and close before the server stops anyway.
+    public var drainDeadline: Duration = .seconds(5)
 
     public init() {}
 }

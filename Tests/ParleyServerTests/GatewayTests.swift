@@ -246,17 +246,18 @@ struct GatewayTests {
         }
     }
 
-    @Test("shutting the server down closes open sockets instead of waiting for them")
+    @Test("shutting the server down drains open sockets: notice, then 1001, instead of waiting for them")
     func shutdownClosesSockets() async throws {
         let socket: TestSocket = try await Harness.live { h in
             let alice = try await h.signUp("alice")
             let (socket, _) = try await h.socket(alice)
             return socket
         }
-        // The WebSocket library closes with 1000 on graceful shutdown; the
-        // contract's drain (notice, then 1001) is issue 4.
         let closed = try await socket.closed()
-        #expect(closed.code == 1000)
+        #expect(closed.framesBefore.map { $0["type"].string } == ["notice"])
+        #expect(closed.framesBefore.first?["code"].string == "draining")
+        #expect(closed.code == 1001)
+        #expect(closed.reason == "server shutting down")
     }
 
     // MARK: Refusals and bad input

@@ -33,6 +33,7 @@ final class GatewayConnection: Sendable {
     private let sendWindow: SendWindow
     private let conduct: Mutex<ConnectionGuard>
     private let liveness: Liveness
+    private let isDraining = Atomic(false)
 
     init(gateway: WebSocketGateway, liveness: Liveness, logger: Logger) {
         self.gateway = gateway
@@ -136,11 +137,17 @@ final class GatewayConnection: Sendable {
     /// one committed in between may arrive both live and within `last_seq`,
     /// which clients de-duplicate by seq. Events wait behind `ready`.
     private func start(_ identity: Identity) async {
+        if gateway.drain.isDraining {
+            outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
+            return
+        }
         if let until = gateway.bans.bannedUntil(identity.account.key) {
             outbox.close(code: CloseCode.banned, reason: "banned for flooding until \(until)")
             return
         }
-        let session = ClientSession(id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox)
+        let session = ClientSession(
+            id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox,
+            onDrain: { [weak self] in self?.drain() })
         outbox.hold()
         guard chat.presence.sessionOpened(session, maxSessions: abuse.maxSessionsPerUser) else {
             outbox.close(
@@ -222,6 +229,10 @@ final class GatewayConnection: Sendable {
             await authenticate(frame)
             return
         }
+        if isDraining.load(ordering: .acquiring) {
+            reply(ServerFrame.error(re: frame.id, ChatError(.unavailable, "the server is shutting down: reconnect in a moment")))
+            return
+        }
         // Sends have their own limit, per user; everything else this one.
         if frame.type != "send", let wait = conduct.withLock({ $0.admitRequest() }) {
             // Typing is best effort: a dropped one needs no answer.
@@ -296,6 +307,20 @@ final class GatewayConnection: Sendable {
         }
     }
 
+    // MARK: Draining
+
+    /// Tells the client, stops taking requests, waits for the sends already
+    /// on their way to disk to be acknowledged, then closes with 1001.
+    private func drain() {
+        guard !isDraining.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        outbox.send(ServerFrame.notice(code: "draining", message: "the server is shutting down: reconnect in a moment"))
+        let outbox = self.outbox, window = sendWindow
+        _Concurrency.Task {
+            await window.waitUntilIdle()
+            outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
+        }
+    }
+
     // MARK: Conduct
 
     /// A frame was refused for its rate. Past the strike limit the socket is
@@ -331,6 +356,7 @@ final class SendWindow: Sendable {
     private struct State {
         var inFlight = 0
         var waiter: CheckedContinuation<Void, Never>?
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let limit: Int
@@ -356,15 +382,29 @@ final class SendWindow: Sendable {
     }
 
     func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             if let waiter = state.waiter {
                 // The slot passes straight to the waiting reader.
                 state.waiter = nil
-                return waiter
+                return [waiter]
             }
             state.inFlight -= 1
-            return nil
+            guard state.inFlight == 0 else { return [] }
+            defer { state.idleWaiters = [] }
+            return state.idleWaiters
         }
-        waiter?.resume()
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Returns once no send is waiting for its commit.
+    func waitUntilIdle() async {
+        await withCheckedContinuation { continuation in
+            let idle = state.withLock { state in
+                guard state.inFlight > 0 else { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
     }
 }

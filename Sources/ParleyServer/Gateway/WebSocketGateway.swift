@@ -22,6 +22,7 @@ struct WebSocketGateway: Sendable {
     let chat: ChatService
     let tokens: TokenAuthority
     let bans: BanList
+    let drain: Drain
     let settings: Settings
     let now: @Sendable () -> Millis
 

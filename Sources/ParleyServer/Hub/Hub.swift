@@ -9,13 +9,18 @@ final class ClientSession: Sendable {
     let account: Account
     let tokenID: String
     let outbox: Outbox
+    private let onDrain: @Sendable () -> Void
 
-    init(id: String, account: Account, tokenID: String, outbox: Outbox) {
+    init(id: String, account: Account, tokenID: String, outbox: Outbox, onDrain: @escaping @Sendable () -> Void = {}) {
         self.id = id
         self.account = account
         self.tokenID = tokenID
         self.outbox = outbox
+        self.onDrain = onDrain
     }
+
+    /// The server is going away: finish what is in flight, then close.
+    func drain() { onDrain() }
 }
 
 /// Routes events to the open sessions of users, and keeps what the server
@@ -126,6 +131,15 @@ final class Hub: Sendable {
 
     func sessions(of user: UserKey) -> [ClientSession] {
         shard(user).users.withLock { $0[user]?.sessions ?? [] }
+    }
+
+    /// Every open session: for draining, not for routing.
+    func allSessions() -> [ClientSession] {
+        shards.flatMap { shard in shard.users.withLock { $0.values.flatMap(\.sessions) } }
+    }
+
+    var sessionCount: Int {
+        shards.reduce(0) { count, shard in count + shard.users.withLock { $0.values.reduce(0) { $0 + $1.sessions.count } } }
     }
 
     /// Whether a `typing` from the user in the conversation may be relayed

@@ -217,6 +217,14 @@ enum ServerFrame {
         }
     }
 
+    static func notice(code: String, message: String) -> ByteBuffer {
+        encode { w in
+            w.field("type", "notice")
+            w.field("code", code)
+            w.field("message", message)
+        }
+    }
+
     static func error(re: String?, _ error: ChatError) -> ByteBuffer {
         encode { w in
             w.field("type", "error")

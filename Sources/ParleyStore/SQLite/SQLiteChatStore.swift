@@ -555,7 +555,13 @@ final class DatabaseFileLock: Sendable {
 
     func release() {
         descriptor.withLock { descriptor in
-            if let open = descriptor { Glibc.close(open) }
+            if let open = descriptor {
+                // Unlock explicitly: a child process spawned meanwhile may
+                // briefly share the descriptor, and closing ours alone
+                // would leave the lock held until the child lets go.
+                flock(open, LOCK_UN)
+                Glibc.close(open)
+            }
             descriptor = nil
         }
     }
