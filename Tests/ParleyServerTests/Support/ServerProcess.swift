@@ -34,7 +34,7 @@ final class ServerProcess: Sendable {
         process.executableURL = binary
         process.arguments = [
             "serve", "--port", "0", "--database", database, "--jwt-secret", TestDatabase.jwtSecret, "--bcrypt-cost", "10",
-            "--log-level", "warning",
+            "--log-level", "warning", "--send-rate", "0",
         ] + arguments
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = FileHandle.standardError
@@ -61,8 +61,14 @@ final class ServerProcess: Sendable {
         process.waitUntilExit()
     }
 
-    func terminate() {
+    /// SIGTERM, then waits for the process to exit; returns how long that took.
+    @discardableResult
+    func terminate() -> Duration {
+        let start = ContinuousClock.now
         process.terminate()
         process.waitUntilExit()
+        return ContinuousClock.now - start
     }
+
+    var exitStatus: Int32 { process.terminationStatus }
 }
