@@ -150,10 +150,17 @@ public struct ContentPolicy: Sendable, Equatable {
     /// either a common one or one followed by a path.
     static func containsLink(_ text: String) -> Bool {
         let lower = text.lowercased()
-        if lower.contains("://") || lower.contains("www.") || lower.contains("mailto:") { return true }
+        if lower.contains("://") || lower.contains("mailto:") { return true }
         let scalars = Array(lower.unicodeScalars)
         func isLabel(_ s: Unicode.Scalar) -> Bool {
             (s >= "a" && s <= "z") || (s >= "0" && s <= "9") || s == "-"
+        }
+        // "www." starting a word ("Awww. so cute" is not a link).
+        let www = Array("www.".unicodeScalars)
+        for start in scalars.indices where start + www.count <= scalars.count {
+            if Array(scalars[start..<(start + www.count)]) == www, start == 0 || !scalars[start - 1].properties.isAlphabetic {
+                return true
+            }
         }
         var index = 0
         while index < scalars.count {

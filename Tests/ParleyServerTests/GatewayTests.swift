@@ -260,6 +260,30 @@ struct GatewayTests {
         #expect(closed.reason == "server shutting down")
     }
 
+    @Test("a message sent in fragments is put together; one whose fragments pass the size limit closes with 1009; text that is not UTF-8 closes with 1007")
+    func fragmentsAndEncoding() async throws {
+        var database = try TestDatabase()
+        database.configuration.maxFrameBytes = 2048
+        try await Harness.live(database.configuration) { h in
+            let alice = try await h.signUp("alice")
+            let (socket, _) = try await h.socket(alice)
+            let ping = Array(#"{"type":"ping","id":"in pieces"}"#.utf8)
+            try await socket.sendFrame(opcode: .text, fin: false, Array(ping[0..<10]))
+            try await socket.sendFrame(opcode: .continuation, fin: false, Array(ping[10..<20]))
+            try await socket.sendFrame(opcode: .continuation, fin: true, Array(ping[20...]))
+            #expect(try await socket.next(type: "pong")["re"].string == "in pieces")
+
+            let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1500)
+            try await socket.sendFrame(opcode: .text, fin: false, chunk)
+            try await socket.sendFrame(opcode: .continuation, fin: true, chunk)
+            #expect(try await socket.closed().code == 1009)
+
+            let (second, _) = try await h.socket(alice)
+            try await second.sendFrame(opcode: .text, fin: true, [0x7B, 0xC3, 0x28, 0x7D])
+            #expect(try await second.closed().code == 1007)
+        }
+    }
+
     // MARK: Refusals and bad input
 
     @Test("sending to a conversation one is not in, or one that does not exist, answers not_found alike")

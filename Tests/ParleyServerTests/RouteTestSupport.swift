@@ -108,7 +108,9 @@ func checkWire(_ json: JSON, at context: String, path: String = "$", sourceLocat
 /// `{"error":{"code":"…","message":"…"}}`, code first, message not empty.
 func checkErrorShape(_ body: JSON, raw: String, at context: String, sourceLocation: SourceLocation) {
     #expect(body.keys == ["error"], "\(context): error body \(raw)", sourceLocation: sourceLocation)
-    #expect(body["error"].keys == ["code", "message"], "\(context): error body \(raw)", sourceLocation: sourceLocation)
+    // `retry_after_ms` comes with `rate_limited`, and only with it.
+    let expectedKeys: Set<String> = body["error"]["code"].string == "rate_limited" ? ["code", "message", "retry_after_ms"] : ["code", "message"]
+    #expect(body["error"].keys == expectedKeys, "\(context): error body \(raw)", sourceLocation: sourceLocation)
     #expect(!(body["error"]["message"].string ?? "").isEmpty, "\(context): empty message in \(raw)", sourceLocation: sourceLocation)
     #expect(raw.hasPrefix(#"{"error":{"code":""#), "\(context): error body \(raw)", sourceLocation: sourceLocation)
 }

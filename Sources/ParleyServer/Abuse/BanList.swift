@@ -64,7 +64,7 @@ final class BanList: Sendable {
         let earned = state.withLock { state in
             state.floods[user, default: EventWindow(limit: floodsBeforeBan - 1, window: window)].record(now: instant)
         }
-        guard earned else { return nil }
+        guard earned, duration > .zero else { return nil }
         let millis = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         let until = now() + millis
         try await store.recordBan(user, until: until)

@@ -51,10 +51,9 @@ final class Liveness: Sendable {
         lastRead.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
-    var silence: Duration {
-        let now = NIODeadline.now().uptimeNanoseconds
-        let last = lastRead.load(ordering: .relaxed)
-        return .nanoseconds(Int64(now > last ? now - last : 0))
+    /// Whether anything arrived after `instant` (an `uptimeNanoseconds` reading).
+    func readSince(_ instant: UInt64) -> Bool {
+        lastRead.load(ordering: .relaxed) > instant
     }
 
     /// Installs the handler that keeps this up to date on `channel`.

@@ -34,6 +34,7 @@ final class GatewayConnection: Sendable {
     private let conduct: Mutex<ConnectionGuard>
     private let liveness: Liveness
     private let isDraining = Atomic(false)
+    private let readFailure = Mutex<(any Error)?>(nil)
 
     init(gateway: WebSocketGateway, liveness: Liveness, logger: Logger) {
         self.gateway = gateway
@@ -55,7 +56,7 @@ final class GatewayConnection: Sendable {
         }
     }
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, headerAuth: HeaderAuth) async {
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, headerAuth: HeaderAuth) async throws {
         switch headerAuth {
         case .absent: break
         case .invalid: outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
@@ -74,29 +75,30 @@ final class GatewayConnection: Sendable {
                 await self.watchDeadlines(outbound)
                 return .watchdog
             }
-            var finished = await group.next()
-            while finished == .watchdog { finished = await group.next() }
-            if finished == .writer {
-                // We sent a close frame: the reader ends when the client
-                // answers it (the closing handshake), or after a grace period.
-                group.addTask {
-                    try? await _Concurrency.Task.sleep(for: Self.closeGrace)
-                    return .closeGrace
-                }
-                while let next = await group.next(), next != .reader, next != .closeGrace {}
+            // Once we decide to close, the client has a grace period: to
+            // answer our close frame (the closing handshake), or, if our
+            // writer is stuck behind a client that does not read, at all.
+            // Then the connection is dropped, so a stalled socket never holds
+            // its memory or its session.
+            group.addTask {
+                await self.outbox.closeRequested()
+                try? await _Concurrency.Task.sleep(for: Self.closeGrace)
+                return .closeGrace
             }
+            while let finished = await group.next(), finished != .reader, finished != .closeGrace {}
             group.cancelAll()
         }
         if let (session, _) = session {
             chat.presence.sessionClosed(session)
         }
         outbox.finish()
+        if let failure = readFailure.withLock({ $0 }) { throw failure }
     }
 
     /// Closes the socket if it has not authenticated in time; then pings it
-    /// every ping interval and closes it (4408) once it has been silent for
-    /// two, as a client that misses two pongs is; and closes it when its
-    /// token expires, even if the client never sends another frame.
+    /// every ping interval and closes it (4408) once two pings in a row got
+    /// nothing back, not even a pong; and closes it when its token expires,
+    /// even if the client never sends another frame.
     private func watchDeadlines(_ outbound: WebSocketOutboundWriter) async {
         if session == nil {
             try? await _Concurrency.Task.sleep(for: gateway.settings.authTimeout)
@@ -108,6 +110,9 @@ final class GatewayConnection: Sendable {
         }
         guard let (_, identity) = session else { return }
         let interval = abuse.pingInterval
+        // Pings sent since the client last sent anything; the time of the last.
+        var unanswered = 0
+        var lastPing: UInt64 = 0
         while !_Concurrency.Task.isCancelled {
             let remaining = Duration.milliseconds(identity.expiresTS - gateway.now())
             guard remaining > .zero else {
@@ -120,10 +125,14 @@ final class GatewayConnection: Sendable {
             }
             try? await _Concurrency.Task.sleep(for: min(interval, remaining))
             guard !_Concurrency.Task.isCancelled, identity.expiresTS > gateway.now() else { continue }
-            if liveness.silence >= interval * 2 {
+            if liveness.readSince(lastPing) { unanswered = 0 }
+            // Two pings, each given at least an interval, and not a byte back.
+            if unanswered >= 2 {
                 outbox.close(code: CloseCode.idle, reason: "no answer to two pings")
                 return
             }
+            lastPing = NIODeadline.now().uptimeNanoseconds
+            unanswered += 1
             do {
                 try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "parley"))))
             } catch {
@@ -156,6 +165,8 @@ final class GatewayConnection: Sendable {
             return
         }
         phase.withLock { $0 = .authenticated(session, identity) }
+        // A drain that began while registering may have missed this session.
+        if gateway.drain.isDraining { drain() }
         // A revocation that landed between the token check and registering
         // found no session to close: look again now that there is one.
         if gateway.tokens.isRevoked(identity.tokenID) {
@@ -198,7 +209,10 @@ final class GatewayConnection: Sendable {
     private func read(_ inbound: WebSocketInboundStream) async {
         do {
             for try await message in inbound.messages(maxSize: gateway.settings.maxFrameBytes) {
-                if outbox.isClosing { break }
+                // Closing: keep reading, without acting, until the client
+                // answers our close frame; stopping now would cancel the
+                // writer before the close frame (and its code) went out.
+                if outbox.isClosing { continue }
                 switch message {
                 case .text(let text):
                     await handle(text)
@@ -208,7 +222,11 @@ final class GatewayConnection: Sendable {
                 }
             }
         } catch {
+            // The WebSocket library closes with the code this error carries
+            // (1009 for a fragmented message too large, 1007 for bad UTF-8)
+            // if the handler throws it on.
             logger.debug("read failed", metadata: ["error": "\(error)"])
+            readFailure.withLock { $0 = error }
         }
     }
 
@@ -229,10 +247,9 @@ final class GatewayConnection: Sendable {
             await authenticate(frame)
             return
         }
-        if isDraining.load(ordering: .acquiring) {
-            reply(ServerFrame.error(re: frame.id, ChatError(.unavailable, "the server is shutting down: reconnect in a moment")))
-            return
-        }
+        // Draining: the notice said so; answering every further frame would
+        // only queue replies ahead of the close.
+        if isDraining.load(ordering: .acquiring) { return }
         // Sends have their own limit, per user; everything else this one.
         if frame.type != "send", let wait = conduct.withLock({ $0.admitRequest() }) {
             // Typing is best effort: a dropped one needs no answer.
@@ -274,7 +291,9 @@ final class GatewayConnection: Sendable {
             chat.send(
                 conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: account, origin: session
             ) { result in
-                window.release()
+                // Queued before the slot is freed: a drain waiting for the
+                // window to empty closes the socket after this reply.
+                defer { window.release() }
                 switch result {
                 case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
                 case .failure(let error):

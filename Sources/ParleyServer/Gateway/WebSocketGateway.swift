@@ -47,7 +47,7 @@ struct WebSocketGateway: Sendable {
         try await liveness.watch(channel)
         return .upgrade([:]) { inbound, outbound, context in
             let connection = GatewayConnection(gateway: self, liveness: liveness, logger: context.logger)
-            await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
+            try await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
         }
     }
 }

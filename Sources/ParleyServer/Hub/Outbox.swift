@@ -25,6 +25,8 @@ final class Outbox: Sendable {
         var closeSent = false
         var finished = false
         var waiter: CheckedContinuation<Next, Never>?
+        /// The one task waiting for a close to be requested (or the session to end).
+        var closeWaiter: CheckedContinuation<Void, Never>?
 
         mutating func takeNext() -> Next? {
             if finished || closeSent { return .finished }
@@ -40,6 +42,11 @@ final class Outbox: Sendable {
                 return .close(code: closeRequest.code, reason: closeRequest.reason)
             }
             return nil
+        }
+
+        mutating func takeCloseWaiter() -> CheckedContinuation<Void, Never>? {
+            defer { closeWaiter = nil }
+            return closeWaiter
         }
 
         mutating func wakeWaiter() -> (CheckedContinuation<Next, Never>, Next)? {
@@ -60,12 +67,15 @@ final class Outbox: Sendable {
     /// Queues a frame without waiting. Returns false if the session is closing.
     @discardableResult
     func send(_ frame: ByteBuffer) -> Bool {
+        var closeWaiter: CheckedContinuation<Void, Never>?
+        defer { closeWaiter?.resume() }
         let (accepted, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Next, Never>, Next)?) in
             guard state.closeRequest == nil, !state.finished else { return (false, nil) }
             if state.queuedBytes + frame.readableBytes > limit {
                 state.frames.removeAll()
                 state.queuedBytes = 0
                 state.closeRequest = (CloseCode.tooSlow, "too slow")
+                closeWaiter = state.takeCloseWaiter()
                 return (false, state.wakeWaiter())
             }
             state.frames.append(frame)
@@ -79,9 +89,12 @@ final class Outbox: Sendable {
     /// Asks the writer to close the socket once what is queued has been sent
     /// (or at once, dropping it, with `discardingQueued`). The first close wins.
     func close(code: UInt16, reason: String, discardingQueued: Bool = false) {
+        var closeWaiter: CheckedContinuation<Void, Never>?
+        defer { closeWaiter?.resume() }
         let wake = state.withLock { state -> (CheckedContinuation<Next, Never>, Next)? in
             guard state.closeRequest == nil, !state.finished else { return nil }
             state.closeRequest = (code, reason)
+            closeWaiter = state.takeCloseWaiter()
             if discardingQueued {
                 state.frames.removeAll()
                 state.queuedBytes = 0
@@ -112,14 +125,32 @@ final class Outbox: Sendable {
 
     /// The connection is gone: stop the writer and drop what is queued.
     func finish() {
-        let waiter = state.withLock { state -> CheckedContinuation<Next, Never>? in
+        let (waiter, closeWaiter) = state.withLock { state -> (CheckedContinuation<Next, Never>?, CheckedContinuation<Void, Never>?) in
             state.finished = true
             state.frames.removeAll()
             state.queuedBytes = 0
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, state.takeCloseWaiter())
         }
         waiter?.resume(returning: .finished)
+        closeWaiter?.resume()
+    }
+
+    /// Returns once a close has been requested or the session has ended
+    /// (or the calling task is cancelled).
+    func closeRequested() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state in
+                    if state.closeRequest != nil || state.finished || Task.isCancelled { return true }
+                    state.closeWaiter = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.takeCloseWaiter() }?.resume()
+        }
     }
 
     var isClosing: Bool {

@@ -90,6 +90,11 @@ final class TestSocket: Sendable {
         try await writer.write(.binary(ByteBuffer(bytes: bytes)))
     }
 
+    /// One frame exactly as given: fragments, or text that is not UTF-8.
+    func sendFrame(opcode: WebSocketOpcode, fin: Bool, _ bytes: [UInt8]) async throws {
+        try await writer.write(.custom(WebSocketFrame(fin: fin, opcode: opcode, data: ByteBuffer(bytes: bytes))))
+    }
+
     func nextEvent(timeout: Duration = defaultTimeout) async throws -> Event {
         guard let event = await inbox.next(timeout: timeout) else {
             throw TestFailure("no frame within \(timeout)")
