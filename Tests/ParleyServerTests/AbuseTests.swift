@@ -20,9 +20,7 @@ struct AbuseTests {
         database.configuration.abuse.sendRate = 0.2
         database.configuration.abuse.sendBurst = 3
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bobSocket, _) = try await h.socket(bob)
             let (socket, _) = try await h.socket(alice)
 
@@ -52,9 +50,7 @@ struct AbuseTests {
         database.configuration.abuse.sendRate = 0.2
         database.configuration.abuse.sendBurst = 2
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (socket1, _) = try await h.socket(alice)
             let (socket2, _) = try await h.socket(alice)
 
@@ -88,9 +84,7 @@ struct AbuseTests {
         database.configuration.abuse.sendRate = 2
         database.configuration.abuse.sendBurst = 1
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (socket, _) = try await h.socket(alice)
             try await socket.sendMessage(id: "1", conversation, "first")
             _ = try await socket.next(type: "ack")
@@ -113,9 +107,7 @@ struct AbuseTests {
         database.configuration.abuse.sendRate = 0
         database.configuration.abuse.sendBurst = 1
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (socket, _) = try await h.socket(alice)
             for n in 1...15 {
                 try await socket.sendMessage(id: "s\(n)", conversation, "ws \(n) https://example.com")
@@ -140,9 +132,7 @@ struct AbuseTests {
         database.configuration.abuse.requestBurst = 3
         database.configuration.abuse.floodStrikes = 100
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             try await h.send(bob, conversation, "hello alice")
             let (bobSocket, _) = try await h.socket(bob)
             let (alice1, _) = try await h.socket(alice)
@@ -191,9 +181,7 @@ struct AbuseTests {
         database.configuration.abuse.sendBurst = 1
         database.configuration.abuse.floodStrikes = 3
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bobSocket, _) = try await h.socket(bob)
             let (other, _) = try await h.socket(alice)
             let (flooder, _) = try await h.socket(alice)
@@ -230,9 +218,7 @@ struct AbuseTests {
         database.configuration.abuse.requestBurst = 1
         database.configuration.abuse.floodStrikes = 2
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (socket, _) = try await h.socket(alice)
             try await socket.send(["type": "ping", "id": "p"])
             #expect(try await socket.next(type: "pong")["re"].string == "p")
@@ -259,9 +245,7 @@ struct AbuseTests {
         database.configuration.abuse.banDuration = .seconds(600)
         let configuration = database.configuration
         let (alice, bob, conversation, bannedAt) = try await Harness.live(configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bystander, _) = try await h.socket(alice)
 
             for flood in 1...2 {
@@ -318,9 +302,7 @@ struct AbuseTests {
         database.configuration.abuse.banWindow = .seconds(5)
         database.configuration.abuse.banDuration = .milliseconds(1500)
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
 
             #expect(try await h.flood(alice, conversation) == 4429)
             #expect(try await h.flood(alice, conversation) == 4429)
@@ -359,9 +341,7 @@ struct AbuseTests {
         var database = try TestDatabase()
         database.configuration.limits.maxMessageChars = 10
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bobSocket, _) = try await h.socket(bob)
             let (socket, _) = try await h.socket(alice)
             let cases: [(String, String?)] = [
@@ -384,9 +364,7 @@ struct AbuseTests {
         var database = try TestDatabase()
         database.configuration.abuse.content = ContentPolicy(bannedWords: ["spam", "Scam"], links: .deny)
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bobSocket, _) = try await h.socket(bob)
             let (socket, _) = try await h.socket(alice)
             let cases: [(String, String?)] = [
@@ -460,9 +438,7 @@ struct AbuseTests {
         var database = try TestDatabase()
         database.configuration.maxFrameBytes = 2048
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let (bobSocket, _) = try await h.socket(bob)
             let (socket, _) = try await h.socket(alice)
             let fits = String(repeating: "a", count: 1900)
@@ -489,9 +465,7 @@ struct AbuseTests {
         var database = try TestDatabase()
         database.configuration.maxFrameBytes = 2048
         try await Harness.live(database.configuration) { h in
-            let alice = try await h.signUp("alice")
-            let bob = try await h.signUp("bob")
-            let conversation = try await h.direct(alice, bob)
+            let (alice, bob, conversation) = try await h.pair()
             let path = "/v1/conversations/\(conversation)/messages"
             func body(bytes: Int, clientID: String) -> String {
                 let head = #"{"client_id":"\#(clientID)","text":""#
@@ -678,9 +652,7 @@ struct AbuseTests {
             database: path, arguments: ["--links", "deny", "--send-rate", "0.01", "--send-burst", "2"])
         defer { server.terminate() }
         let h = Harness(port: server.port)
-        let alice = try await h.signUp("alice")
-        let bob = try await h.signUp("bob")
-        let conversation = try await h.direct(alice, bob)
+        let (alice, bob, conversation) = try await h.pair()
         let messages = "/v1/conversations/\(conversation)/messages"
         expectError(
             try await h.call(.post, messages, token: alice.token, json: ["text": "visit example.com", "client_id": "a-1"]),

@@ -10,9 +10,7 @@ struct CrashTests {
         let path = database.configuration.databasePath
         let server = try await ServerProcess.start(database: path)
         let h = Harness(port: server.port)
-        let alice = try await h.signUp("alice")
-        let bob = try await h.signUp("bob")
-        let conversation = try await h.direct(alice, bob)
+        let (alice, bob, conversation) = try await h.pair()
 
         // Three sessions send as fast as the window allows; the process is
         // killed after some acks have arrived, with more sends in flight.
@@ -72,9 +70,7 @@ struct CrashTests {
         let path = database.configuration.databasePath
         let server = try await ServerProcess.start(database: path)
         let h = Harness(port: server.port)
-        let alice = try await h.signUp("alice")
-        let bob = try await h.signUp("bob")
-        let conversation = try await h.direct(alice, bob)
+        let (alice, bob, conversation) = try await h.pair()
         let sockets = [try await h.socket(alice).0, try await h.socket(bob).0, try await h.socket(bob).0]
 
         typealias Ending = (acks: [Int], frames: [String], close: Int?)

@@ -180,6 +180,13 @@ struct Harness: Sendable {
         return id
     }
 
+    /// Alice and Bob, signed up, and their direct conversation.
+    func pair() async throws -> (alice: TestUser, bob: TestUser, conversation: String) {
+        let alice = try await signUp("alice")
+        let bob = try await signUp("bob")
+        return (alice, bob, try await direct(alice, bob))
+    }
+
     func group(_ owner: TestUser, title: String = "Team", members: [TestUser]) async throws -> String {
         let reply = try await request(
             .post, "/v1/conversations", token: owner.token, json: ["kind": "group", "title": title, "members": members.map(\.id)])
