@@ -88,6 +88,12 @@ struct RawSession: Sendable {
         return RawSession(channel: channel)
     }
 
+    /// Stops reading the socket: what the server sends piles up in the
+    /// kernel's buffers, then in the server, as with a stalled client.
+    func stopReading() async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: false)
+    }
+
     /// Closes the TCP connection: no close frame, no closing handshake.
     func drop() async throws {
         try await channel.close()

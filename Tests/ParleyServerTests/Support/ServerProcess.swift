@@ -71,4 +71,15 @@ final class ServerProcess: Sendable {
     }
 
     var exitStatus: Int32 { process.terminationStatus }
+
+    /// The server's resident memory now, from /proc (Linux).
+    var residentBytes: Int {
+        get throws {
+            let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+            else { throw TestFailure("no VmRSS in /proc/\(process.processIdentifier)/status") }
+            return kilobytes * 1024
+        }
+    }
 }
