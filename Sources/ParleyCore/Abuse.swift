@@ -157,10 +157,9 @@ public struct ContentPolicy: Sendable, Equatable {
         }
         // "www." starting a word ("Awww. so cute" is not a link).
         let www = Array("www.".unicodeScalars)
-        for start in scalars.indices where start + www.count <= scalars.count {
-            if Array(scalars[start..<(start + www.count)]) == www, start == 0 || !scalars[start - 1].properties.isAlphabetic {
-                return true
-            }
+        for start in scalars.indices.dropLast(www.count - 1)
+        where scalars[start...].starts(with: www) && (start == 0 || !scalars[start - 1].properties.isAlphabetic) {
+            return true
         }
         var index = 0
         while index < scalars.count {

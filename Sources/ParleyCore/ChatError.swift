@@ -34,8 +34,7 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func conflict(_ message: String) -> ChatError { .init(.conflict, message) }
     public static func tooLarge(_ message: String) -> ChatError { .init(.tooLarge, message) }
     public static func rateLimited(_ message: String, retryAfter: Duration) -> ChatError {
-        let millis = retryAfter.components.seconds * 1000 + retryAfter.components.attoseconds / 1_000_000_000_000_000
-        return .init(.rateLimited, message, retryAfterMs: max(1, millis))
+        .init(.rateLimited, message, retryAfterMs: max(1, retryAfter.wholeMilliseconds))
     }
     public static let unauthorized = ChatError(.unauthorized, "missing, invalid, expired or revoked token")
     /// The one answer for "no such conversation" and "not a member of it", so

@@ -47,8 +47,8 @@ public struct AbuseControls: Sendable {
     /// Unparseable, binary or unknown frames tolerated within a minute before 4400.
     public var protocolWarnings = 10
     public var maxSessionsPerUser = 20
-    /// The server pings this often and closes (4408) a socket silent for two
-    /// intervals; zero turns keepalive off.
+    /// The server pings this often and closes (4408) a socket that answered
+    /// two pings in a row with nothing at all; zero turns keepalive off.
     public var pingInterval: Duration = .seconds(25)
     /// Failed logins per handle and per address within `loginWindow`.
     public var loginFailures = 10

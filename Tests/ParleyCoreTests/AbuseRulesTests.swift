@@ -21,6 +21,14 @@ struct AbuseRulesTests {
         #expect(waits.map { $0 == nil } == [true, true, true, false], "refills up to the burst, no further")
     }
 
+    @Test("durations become whole milliseconds, rounded down")
+    func wholeMilliseconds() {
+        #expect(Duration.seconds(600).wholeMilliseconds == 600_000)
+        #expect(Duration.milliseconds(1500).wholeMilliseconds == 1500)
+        #expect(Duration.microseconds(2_999).wholeMilliseconds == 2)
+        #expect(Duration.zero.wholeMilliseconds == 0)
+    }
+
     @Test("an event window is over once more than its limit fall within it, and forgets old events")
     func eventWindow() {
         let start = ContinuousClock.now

@@ -65,8 +65,7 @@ final class BanList: Sendable {
             state.floods[user, default: EventWindow(limit: floodsBeforeBan - 1, window: window)].record(now: instant)
         }
         guard earned, duration > .zero else { return nil }
-        let millis = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        let until = now() + millis
+        let until = now() + duration.wholeMilliseconds
         try await store.recordBan(user, until: until)
         state.withLock { state in
             state.bannedUntil[user] = max(state.bannedUntil[user] ?? 0, until)

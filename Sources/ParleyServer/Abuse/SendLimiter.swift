@@ -63,7 +63,7 @@ final class LoginThrottle: Sendable {
     let window: Duration
     private let state = Mutex(State())
 
-    init(limit: Int = 10, window: Duration = .seconds(300)) {
+    init(limit: Int, window: Duration) {
         self.limit = limit
         self.window = window
     }

@@ -352,9 +352,7 @@ final class GatewayConnection: Sendable {
             do {
                 guard let until = try await bans.recordFlood(user) else { return }
                 logger.notice("banned a user for flooding", metadata: ["until": "\(until)"])
-                for other in hub.sessions(of: user) {
-                    other.outbox.close(code: CloseCode.banned, reason: "banned for flooding until \(until)", discardingQueued: true)
-                }
+                hub.closeSessions(user: user, code: CloseCode.banned, reason: "banned for flooding until \(until)")
             } catch {
                 logger.error("cannot store a ban", metadata: ["error": "\(error)"])
             }

@@ -190,9 +190,10 @@ final class Hub: Sendable {
         }
     }
 
-    /// Closes every open socket authenticated with the token.
-    func closeSessions(user: UserKey, tokenID: String, code: UInt16, reason: String) {
-        for session in sessions(of: user) where session.tokenID == tokenID {
+    /// Closes the user's open sockets (only those authenticated with
+    /// `tokenID`, if given), dropping what they had queued.
+    func closeSessions(user: UserKey, tokenID: String? = nil, code: UInt16, reason: String) {
+        for session in sessions(of: user) where tokenID == nil || session.tokenID == tokenID {
             session.outbox.close(code: code, reason: reason, discardingQueued: true)
         }
     }
