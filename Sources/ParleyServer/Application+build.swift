@@ -36,9 +36,11 @@ public func buildApplication(
 
     let drain = Drain(hub: hub, deadline: configuration.drainDeadline, logger: logger)
     let router = Router(context: ParleyRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: DrainMiddleware(drain: drain))
     router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxFrameBytes))
+    BrowserClient.add(to: router, directory: configuration.publicDirectory, logger: logger)
     router.get("/v1/ws") { _, _ -> Response in
         throw ChatError(.invalidRequest, "this endpoint only accepts WebSocket upgrades")
     }

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     /// Signs tokens. Nil: a random key generated on first start and kept in
     /// `<database>.jwt-key`.
     public var jwtSecret: String?
+    /// Folder of the browser client, served at `/`; nil or empty: API only.
+    public var publicDirectory: String? = "Public"
     public var authTimeout: Duration = .seconds(5)
     /// bcrypt cost of new password hashes. `parley serve` accepts 10 to 31;
     /// lower values (down to 4) are for tests only.

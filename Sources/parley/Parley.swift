@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Path of the SQLite database file, created if missing. [env: PARLEY_DATABASE] (default: parley.sqlite)")
     var database: String?
 
+    @Option(help: "Folder of the browser client served at /, empty for none. [env: PARLEY_PUBLIC] (default: Public)")
+    var `public`: String?
+
     @Option(help: "Secret (at least 32 bytes) that signs tokens. [env: PARLEY_JWT_SECRET] (default: a random key kept in <database>.jwt-key)")
     var jwtSecret: String?
 
@@ -88,6 +91,7 @@ struct Serve: AsyncParsableCommand {
         configuration.port = try number(port, "PORT", Int.self) ?? configuration.port
         configuration.databasePath = setting(database, "DATABASE") ?? configuration.databasePath
         configuration.jwtSecret = setting(jwtSecret, "JWT_SECRET")
+        configuration.publicDirectory = setting(`public`, "PUBLIC") ?? configuration.publicDirectory
         if let seconds = try number(authTimeout, "AUTH_TIMEOUT", Double.self) {
             guard seconds > 0 else { throw ValidationError("the auth timeout must be more than 0 seconds") }
             configuration.authTimeout = .milliseconds(Int64(seconds * 1000))

@@ -20,7 +20,7 @@ struct ConversationRouteTests {
         #expect(conversation["kind"].string == kind, sourceLocation: sourceLocation)
         #expect(!conversation["members"].array.isEmpty, sourceLocation: sourceLocation)
         for member in conversation["members"].array {
-            #expect(member.keys == ["user", "online"], "member \(member)", sourceLocation: sourceLocation)
+            #expect(member.keys == ["user", "online", "read_seq"], "member \(member)", sourceLocation: sourceLocation)
             #expect(member["online"].bool != nil, sourceLocation: sourceLocation)
         }
         for key in ["last_seq", "read_seq", "unread", "created_ts", "last_activity_ts"] {
@@ -62,8 +62,8 @@ struct ConversationRouteTests {
             expectShape(conversation, kind: "direct", hasOwner: false, hasLastMessage: false)
             #expect(conversation["title"] == .null)
             #expect(conversation["members"] == .array([
-                .object(["user": .object(["id": .string(alice.id), "handle": .string("alice"), "display_name": .string("Alice Liddell")]), "online": .bool(false)]),
-                .object(["user": .object(["id": .string(bob.id), "handle": .string("Bob"), "display_name": .string("Bob")]), "online": .bool(false)]),
+                .object(["user": .object(["id": .string(alice.id), "handle": .string("alice"), "display_name": .string("Alice Liddell")]), "online": .bool(false), "read_seq": .number(0)]),
+                .object(["user": .object(["id": .string(bob.id), "handle": .string("Bob"), "display_name": .string("Bob")]), "online": .bool(false), "read_seq": .number(0)]),
             ]))
             #expect(conversation["last_seq"].int == 0)
             #expect(conversation["read_seq"].int == 0)
@@ -331,7 +331,7 @@ struct ConversationRouteTests {
         }
     }
 
-    @Test("each user lists only their own conversations, with their own read_seq, unread and client_id")
+    @Test("each user lists only their own conversations, with their own read_seq, unread and client_id, and every member's read mark")
     func listIsPerUser() async throws {
         try await Harness.live { h in
             let alice = try await h.signUp("alice")
@@ -363,6 +363,11 @@ struct ConversationRouteTests {
             #expect(asBob["unread"].int == 1)
             #expect(asBob["last_message"]["text"].string == "two")
             #expect(!asBob["last_message"].keys.contains("client_id"))
+            // Everyone sees every member's read mark (for read ticks).
+            for view in [asAlice, asBob] {
+                let marks = Dictionary(uniqueKeysWithValues: view["members"].array.map { ($0["user"]["id"].string!, $0["read_seq"].int!) })
+                #expect(marks == [alice.id: 2, bob.id: 1])
+            }
             // The list and GET agree.
             #expect(try await h.show(alice, ab) == asAlice)
             #expect(try await h.show(bob, ab) == asBob)

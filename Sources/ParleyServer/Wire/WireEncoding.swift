@@ -38,8 +38,8 @@ extension JSONWriter {
     }
 
     /// `conversation`, as `viewer` sees it: their own `read_seq` and `unread`,
-    /// and each member's presence as this node knows it, hidden between two
-    /// people when one blocked the other.
+    /// each member's read mark, and each member's presence as this node knows
+    /// it, hidden between two people when one blocked the other.
     mutating func conversation(_ conversation: Conversation, viewer: Account, isOnline: (UserKey) -> Bool) {
         beginObject()
         field("id", conversation.id)
@@ -54,6 +54,8 @@ extension JSONWriter {
             user(member.account.user)
             let key = member.account.key
             field("online", isOnline(key) && !conversation.blocks.separates(viewer.key, key))
+            // Read ticks: receipts are not filtered by blocks, so neither is this.
+            field("read_seq", member.readSeq)
             endObject()
         }
         endArray()
