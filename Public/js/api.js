@@ -1,0 +1,77 @@
+// HTTP API of the Parley server (docs/PROTOCOL.md §3). Every call resolves
+// with the parsed body (null for 204) or rejects with an ApiError.
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfterMs) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+let token = null;
+let onUnauthorized = () => {};
+
+export function setToken(value) {
+  token = value;
+}
+
+// Called when the server refuses our token, so the app can log out locally.
+export function whenUnauthorized(handler) {
+  onUnauthorized = handler;
+}
+
+async function request(method, path, body) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(`/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (response.ok) return data;
+  const error = data?.error ?? {};
+  const failure = new ApiError(response.status, error.code ?? 'internal_error',
+    error.message ?? `The server answered ${response.status}.`, error.retry_after_ms);
+  // A 401 on a route that needed our token means the session is over.
+  if (response.status === 401 && token) onUnauthorized(failure);
+  throw failure;
+}
+
+const id = encodeURIComponent;
+
+export const api = {
+  signUp: (handle, password, displayName) =>
+    request('POST', '/accounts', { handle, password, display_name: displayName || undefined }),
+  logIn: (handle, password) => request('POST', '/tokens', { handle, password }),
+  logOut: () => request('DELETE', '/tokens/current'),
+  me: () => request('GET', '/me'),
+
+  searchUsers: (q) => request('GET', `/users?q=${id(q)}`),
+  blocks: () => request('GET', '/blocks'),
+  block: (userId) => request('PUT', `/blocks/${id(userId)}`),
+  unblock: (userId) => request('DELETE', `/blocks/${id(userId)}`),
+
+  conversations: (cursor) =>
+    request('GET', `/conversations?limit=30${cursor ? `&cursor=${id(cursor)}` : ''}`),
+  conversation: (convId) => request('GET', `/conversations/${id(convId)}`),
+  openDirect: (userId) => request('POST', '/conversations', { kind: 'direct', with: userId }),
+  createGroup: (title, members) => request('POST', '/conversations', { kind: 'group', title, members }),
+  addMember: (convId, userId) => request('POST', `/conversations/${id(convId)}/members`, { user_id: userId }),
+  removeMember: (convId, userId) => request('DELETE', `/conversations/${id(convId)}/members/${id(userId)}`),
+
+  // window is one of {after}, {before} or {} (the newest page).
+  messages: (convId, window, limit) => {
+    const params = new URLSearchParams({ ...window, limit });
+    return request('GET', `/conversations/${id(convId)}/messages?${params}`);
+  },
+};

@@ -1,0 +1,162 @@
+// Wires the pieces together: the session (token, socket) and the views.
+// Views re-render from `state` after changes, once per burst of changes.
+import { api, setToken, whenUnauthorized } from './api.js';
+import { Connection } from './connection.js';
+import { createOutbox } from './outbox.js';
+import { createSync } from './sync.js';
+import { resetState, setBlocked, setOpen, state, subscribe, unreadCount, upsertConversation } from './state.js';
+import { createAuthView } from './ui/auth-view.js';
+import { createBlockedPane } from './ui/blocked-pane.js';
+import { createConversationList } from './ui/conversation-list.js';
+import { createConversationPane } from './ui/conversation-pane.js';
+import { createDetailsPane } from './ui/details-pane.js';
+import { $, setText } from './ui/dom.js';
+import { fullTime } from './ui/format.js';
+import { createGroupDialog } from './ui/group-dialog.js';
+import { createPanels } from './ui/panels.js';
+import { createToast } from './ui/toast.js';
+import { createUserSearch } from './ui/user-search.js';
+
+// sessionStorage: the tab's own storage, gone when the tab closes.
+const TOKEN_KEY = 'parley.token';
+const SESSION_ENDED = 'Your session ended, please log in again.';
+
+const toast = createToast();
+const connection = new Connection({
+  onFrame: (frame) => sync.onFrame(frame),
+  onStatus: showConnectionStatus,
+  onSessionEnded: () => endSession(SESSION_ENDED),
+});
+const outbox = createOutbox(connection, { onGap: (convId) => sync.catchUp(convId) });
+const sync = createSync(connection, { outbox, toast });
+
+const panels = createPanels();
+const auth = createAuthView({ onAuthenticated: ({ user, token }) => startSession(user, token) });
+const list = createConversationList({ onOpen: sync.openConversation, onLoadMore: loadMoreConversations });
+const pane = createConversationPane({ sync, outbox, onBack: closeConversation });
+const details = createDetailsPane({ sync, toast, panels });
+const blocked = createBlockedPane({ toast });
+const groups = createGroupDialog({ toast, onCreated: sync.openConversation });
+const people = createUserSearch({
+  input: $('people-search'),
+  results: $('people-results'),
+  exclude: () => new Set([state.me.id]),
+  onPick: openDirect,
+  toast,
+});
+panels.register($('details-pane'), $('details-button'), render);
+panels.register($('blocked-pane'), $('blocked-button'), blocked.load);
+
+let renderQueued = false;
+subscribe(() => {
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(render);
+});
+
+function render() {
+  renderQueued = false;
+  if (!state.me) return;
+  setText($('me-name'), state.me.display_name);
+  const unread = [...state.conversations.values()].reduce((sum, conv) => sum + unreadCount(conv), 0);
+  document.title = unread ? `(${unread}) Parley` : 'Parley';
+  list.render();
+  pane.render();
+  details.render();
+  blocked.render();
+}
+
+// ---- Session -------------------------------------------------------------
+
+function startSession(user, token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  setToken(token);
+  resetState(user);
+  auth.hide();
+  $('chat-view').hidden = false;
+  sync.loadConversationPage().catch((error) => toast(error.message));
+  api.blocks().then(({ users }) => setBlocked(users), () => {});
+  connection.start(token);
+}
+
+function endSession(message) {
+  connection.stop();
+  sessionStorage.removeItem(TOKEN_KEY);
+  setToken(null);
+  groups.close();
+  for (const panel of [$('details-pane'), $('blocked-pane')]) panels.close(panel);
+  people.clear();
+  pane.reset();
+  resetState(null);
+  $('chat-view').hidden = true;
+  document.title = 'Parley';
+  auth.show(message);
+}
+
+async function logOut() {
+  // Stop first so the server's 4401 for the revoked token is not taken for
+  // an expired session.
+  connection.stop();
+  try {
+    await api.logOut();
+  } catch {
+    // The token is forgotten here either way.
+  }
+  endSession('');
+}
+
+// detail is a close reason worth showing: a ban, "… until <Unix ms>".
+function showConnectionStatus(status, detail) {
+  const el = $('connection-status');
+  el.dataset.state = status;
+  const text = { connecting: 'Connecting…', connected: '', reconnecting: 'Reconnecting…' }[status];
+  const reason = detail.replace(/\d{10,}/, (ms) => fullTime(Number(ms)));
+  el.textContent = reason ? `${text} (${reason})` : text;
+}
+
+// ---- Navigation ----------------------------------------------------------
+
+// Back (phone layout): the list again, with focus on the conversation left.
+function closeConversation() {
+  const convId = state.openId;
+  setOpen(null);
+  queueMicrotask(() => {
+    document.querySelector(`li.conversation[data-conversation-id="${CSS.escape(convId)}"] button`)?.focus();
+  });
+}
+
+async function openDirect(user) {
+  try {
+    const { conversation } = await api.openDirect(user.id);
+    upsertConversation(conversation);
+    people.clear();
+    sync.openConversation(conversation.id);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+async function loadMoreConversations() {
+  try {
+    await sync.loadConversationPage();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+// ---- Start ---------------------------------------------------------------
+
+whenUnauthorized(() => endSession(SESSION_ENDED));
+$('logout-button').addEventListener('click', logOut);
+document.addEventListener('visibilitychange', () => sync.markRead());
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) {
+  setToken(saved);
+  api.me().then(({ user }) => startSession(user, saved), (error) => {
+    // 401 already ended the session; otherwise the server is unreachable.
+    if (error.status !== 401) auth.show(error.message);
+  });
+} else {
+  auth.show();
+}

@@ -1,0 +1,302 @@
+// The client's model: conversations, the messages held for them, own sends
+// not acknowledged yet (the outbox), presence, typing and blocks. Views read
+// `state` directly; what they show changes only through the functions here,
+// and each change ends with changed() so the views re-render.
+
+const TYPING_SHOWN_MS = 4_000;
+
+const listeners = new Set();
+
+export const state = {
+  me: null,
+  conversations: new Map(),
+  listCursor: undefined, // undefined: first page not read yet; null: no more pages
+  threads: new Map(), // conversation id → messages held (only for opened ones)
+  outbox: [], // own sends without an ack, oldest first
+  presence: new Map(), // user id → {online, last_seen_ts}
+  typing: new Map(), // conversation id → Map(user id → timer)
+  blocked: new Map(), // user id → user, the people I block
+  openId: null,
+};
+
+export function subscribe(listener) {
+  listeners.add(listener);
+}
+
+export function changed() {
+  for (const listener of listeners) listener();
+}
+
+export function setMe(user) {
+  state.me = user;
+  changed();
+}
+
+export function resetState(me) {
+  for (const timers of state.typing.values()) for (const timer of timers.values()) clearTimeout(timer);
+  Object.assign(state, {
+    me,
+    conversations: new Map(),
+    listCursor: undefined,
+    threads: new Map(),
+    outbox: [],
+    presence: new Map(),
+    typing: new Map(),
+    blocked: new Map(),
+    openId: null,
+  });
+  changed();
+}
+
+// ---- Conversations -------------------------------------------------------
+
+export const isMine = (message) => message.sender.id === state.me.id;
+export const unreadCount = (conv) => Math.max(0, conv.last_seq - conv.read_seq);
+export const otherMembers = (conv) => conv.members.filter((m) => m.user.id !== state.me.id);
+
+export function conversationTitle(conv) {
+  if (conv.kind === 'group') return conv.title;
+  return otherMembers(conv)[0]?.user.display_name ?? 'Just you';
+}
+
+// Newest activity first (§5.6). The sort is stable, so ties keep the order
+// the server listed them in.
+export function sortedConversations() {
+  return [...state.conversations.values()].sort((a, b) => b.last_activity_ts - a.last_activity_ts);
+}
+
+// A fetched copy can be older than what live events already told us, so
+// counters and read marks only move forward.
+export function upsertConversation(fresh) {
+  const old = state.conversations.get(fresh.id);
+  if (old) {
+    fresh.last_seq = Math.max(fresh.last_seq, old.last_seq);
+    fresh.read_seq = Math.max(fresh.read_seq, old.read_seq);
+    if (old.last_message && old.last_message.seq > (fresh.last_message?.seq ?? 0)) {
+      fresh.last_message = old.last_message;
+      fresh.last_activity_ts = Math.max(fresh.last_activity_ts, old.last_activity_ts);
+    }
+    for (const member of fresh.members) {
+      const before = old.members.find((m) => m.user.id === member.user.id);
+      member.read_seq = Math.max(member.read_seq ?? 0, before?.read_seq ?? 0);
+    }
+  }
+  for (const member of fresh.members) {
+    const known = state.presence.get(member.user.id);
+    state.presence.set(member.user.id, {
+      online: member.online,
+      last_seen_ts: member.online ? null : known?.last_seen_ts ?? null,
+    });
+  }
+  state.conversations.set(fresh.id, fresh);
+  changed();
+}
+
+export function removeConversation(id) {
+  state.conversations.delete(id);
+  state.threads.delete(id);
+  state.outbox = state.outbox.filter((p) => p.conversationId !== id);
+  clearTyping(id);
+  if (state.openId === id) state.openId = null;
+  changed();
+}
+
+// A conversation's entry in `ready`: its newest seq and, exactly, our read
+// mark (ours may be ahead of what reached the server before a disconnect).
+export function applyReadyEntry(conv, entry) {
+  conv.last_seq = Math.max(conv.last_seq, entry.last_seq);
+  setReadSeq(conv.id, entry.read_seq, { exact: true });
+}
+
+// Our read mark, from ready, read_state or our own reading.
+export function setReadSeq(convId, readSeq, { exact = false } = {}) {
+  const conv = state.conversations.get(convId);
+  if (!conv) return;
+  conv.read_seq = exact ? readSeq : Math.max(conv.read_seq, readSeq);
+  const me = conv.members.find((m) => m.user.id === state.me.id);
+  if (me) me.read_seq = Math.max(me.read_seq ?? 0, conv.read_seq);
+  changed();
+}
+
+// Another member's read mark (receipt event).
+export function setMemberReadSeq(convId, userId, seq) {
+  const member = state.conversations.get(convId)?.members.find((m) => m.user.id === userId);
+  if (!member) return;
+  member.read_seq = Math.max(member.read_seq ?? 0, seq);
+  changed();
+}
+
+// How many other members have read up to seq, for the ticks on own messages.
+export function readCount(conv, seq) {
+  const others = otherMembers(conv);
+  return { read: others.filter((m) => (m.read_seq ?? 0) >= seq).length, of: others.length };
+}
+
+// ---- Messages ------------------------------------------------------------
+
+function thread(convId) {
+  return state.threads.get(convId);
+}
+
+// Starts holding messages for a conversation, from its newest page.
+export function startThread(convId, messages, hasOlder) {
+  const first = messages[0]?.seq ?? 1;
+  state.threads.set(convId, { bySeq: new Map(), oldest: first, local: first - 1, hasOlder });
+  addMessages(convId, messages);
+}
+
+// Adds messages (any order, duplicates ignored) and updates the conversation.
+// Returns true when a seq gap is left above the contiguous part.
+export function addMessages(convId, messages) {
+  const conv = state.conversations.get(convId);
+  const held = thread(convId);
+  for (const message of messages) {
+    if (conv) noteMessage(conv, message);
+    if (message.client_id) dropPending(message.client_id);
+    clearTypingOf(convId, message.sender.id);
+    // Far below what we hold: it will come back when scrolling up.
+    if (!held || held.bySeq.has(message.seq) || message.seq < held.oldest - 1) continue;
+    held.bySeq.set(message.seq, message);
+  }
+  if (held) {
+    while (held.bySeq.has(held.oldest - 1)) held.oldest -= 1;
+    while (held.bySeq.has(held.local + 1)) held.local += 1;
+  }
+  changed();
+  return Boolean(held && conv && conv.last_seq > held.local);
+}
+
+// Older page, scrolled back to: it ends right below the oldest held seq.
+export function addOlderMessages(convId, messages, hasOlder) {
+  const held = thread(convId);
+  if (!held) return;
+  for (const message of messages) if (!held.bySeq.has(message.seq)) held.bySeq.set(message.seq, message);
+  if (messages.length) held.oldest = Math.min(held.oldest, messages[0].seq);
+  held.hasOlder = hasOlder;
+  changed();
+}
+
+function noteMessage(conv, message) {
+  conv.last_seq = Math.max(conv.last_seq, message.seq);
+  if (!conv.last_message || message.seq >= conv.last_message.seq) {
+    conv.last_message = message;
+    conv.last_activity_ts = Math.max(conv.last_activity_ts, message.ts);
+  }
+  // Sending moves the sender's read mark to the message (§5.3).
+  const sender = conv.members.find((m) => m.user.id === message.sender.id);
+  if (sender) sender.read_seq = Math.max(sender.read_seq ?? 0, message.seq);
+  if (isMine(message)) conv.read_seq = Math.max(conv.read_seq, message.seq);
+}
+
+// Messages held for a conversation in seq order, then its pending sends.
+export function messagesOf(convId) {
+  const held = thread(convId);
+  const stored = held ? [...held.bySeq.values()].sort((a, b) => a.seq - b.seq) : [];
+  return { stored, pending: state.outbox.filter((p) => p.conversationId === convId) };
+}
+
+// ---- Outbox --------------------------------------------------------------
+
+export function addPending(conversationId, text) {
+  const pending = {
+    clientId: crypto.randomUUID(),
+    conversationId,
+    text,
+    ts: Date.now(),
+    status: 'pending', // or 'failed'
+    error: null,
+    inFlight: false,
+    notBefore: 0, // performance.now() time before which it must not be sent
+  };
+  state.outbox.push(pending);
+  changed();
+  return pending;
+}
+
+export function findPending(clientId) {
+  return state.outbox.find((p) => p.clientId === clientId);
+}
+
+function dropPending(clientId) {
+  const index = state.outbox.findIndex((p) => p.clientId === clientId);
+  if (index >= 0) state.outbox.splice(index, 1);
+}
+
+// The person gave up on a failed send.
+export function discardPending(clientId) {
+  dropPending(clientId);
+  changed();
+}
+
+// The server stored it: it becomes an ordinary message with its seq.
+export function acknowledge(pending, ack) {
+  dropPending(pending.clientId);
+  const message = {
+    id: ack.message_id,
+    conversation_id: ack.conversation_id,
+    seq: ack.seq,
+    sender: state.me,
+    text: pending.text,
+    ts: ack.ts,
+    client_id: pending.clientId,
+  };
+  return addMessages(ack.conversation_id, [message]);
+}
+
+export function setPendingStatus(pending, status, error = null) {
+  pending.status = status;
+  pending.error = error;
+  changed();
+}
+
+// ---- Presence, typing, blocks --------------------------------------------
+
+export function setPresence(userId, online, lastSeenTs) {
+  state.presence.set(userId, { online, last_seen_ts: lastSeenTs });
+  changed();
+}
+
+export function setTyping(convId, userId) {
+  if (!state.typing.has(convId)) state.typing.set(convId, new Map());
+  const timers = state.typing.get(convId);
+  clearTimeout(timers.get(userId));
+  timers.set(userId, setTimeout(() => {
+    clearTypingOf(convId, userId);
+    changed();
+  }, TYPING_SHOWN_MS));
+  changed();
+}
+
+function clearTypingOf(convId, userId) {
+  const timers = state.typing.get(convId);
+  if (!timers?.has(userId)) return;
+  clearTimeout(timers.get(userId));
+  timers.delete(userId);
+}
+
+function clearTyping(convId) {
+  for (const timer of state.typing.get(convId)?.values() ?? []) clearTimeout(timer);
+  state.typing.delete(convId);
+}
+
+export function setBlocked(users) {
+  state.blocked = new Map(users.map((u) => [u.id, u]));
+  changed();
+}
+
+export function markBlocked(user, blocked) {
+  // Newest block first, like GET /v1/blocks.
+  if (blocked) state.blocked = new Map([[user.id, user], ...state.blocked]);
+  else state.blocked.delete(user.id);
+  changed();
+}
+
+export function setListCursor(cursor) {
+  state.listCursor = cursor;
+  changed();
+}
+
+export function setOpen(convId) {
+  state.openId = convId;
+  changed();
+}
