@@ -97,6 +97,19 @@ class DirectChatTests(BrowserTestCase):
         browser.log_in("alice")
         self.assertEqual(browser.text("#auth-error"), "")
 
+    def test_too_many_failed_logins_say_when_to_try_again(self):
+        self.server.sign_up("alice")
+        for _ in range(10):  # the server's limit: 10 failures within 5 minutes
+            status, _ = self.server.call("POST", "/v1/tokens", {"handle": "alice", "password": "not the password"})
+            self.assertEqual(status, 401)
+        browser = self.browser()
+        browser.fill("#auth-handle", "alice")
+        browser.fill("#auth-password", "correct horse battery")
+        browser.wait_visible("#login-button").click()
+        browser.wait_for(lambda: "try again in" in browser.text("#auth-error"), "no message for the rate limit")
+        self.assertIn("minute", browser.text("#auth-error"))
+        self.assertTrue(browser.visible("#auth-form"))
+
     def test_message_text_names_and_titles_are_shown_as_text(self):
         mallory = self.server.sign_up("mallory", display_name='<img src=x onerror="window.__parleyInjected=3">Mallory')
         bob = self.server.sign_up("bob")
