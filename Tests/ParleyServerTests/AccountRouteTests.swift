@@ -336,8 +336,9 @@ struct AccountRouteTests {
     func unknownRoutes() async throws {
         try await Harness.live { h in
             let alice = try await h.signUp("alice")
+            // (`GET /` is the browser client: BrowserClientRouteTests.)
             let routes: [(HTTPRequest.Method, String)] = [
-                (.get, "/"), (.get, "/v1"), (.get, "/v1/nothing"), (.get, "/v2/me"), (.post, "/v1/me"), (.put, "/v1/me"),
+                (.post, "/"), (.get, "/v1"), (.get, "/v1/nothing"), (.get, "/v2/me"), (.post, "/v1/me"), (.put, "/v1/me"),
                 (.get, "/v1/accounts"), (.get, "/v1/tokens"), (.patch, "/v1/conversations"),
                 (.get, "/v1/conversations/\(unknownOpaqueID())/nothing"), (.post, "/v1/users"), (.post, "/v1/blocks"),
             ]
