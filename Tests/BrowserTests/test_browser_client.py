@@ -32,6 +32,21 @@ class BrowserTestCase(unittest.TestCase):
             errors = [e for e in browser.console_errors() if e.get("source") != "network"]
             self.assertEqual(errors, [], "the page logged errors")
 
+    def chatting_pair(self, first_message):
+        """Alice and Bob, signed up over the API and logged in in two
+        browsers, each with their direct chat open and `first_message`
+        (Alice's) shown on both sides. Returns their accounts too."""
+        accounts = self.server.sign_up("alice", "Alice"), self.server.sign_up("bob", "Bob")
+        alice, bob = self.browser(), self.browser()
+        alice.log_in("alice")
+        bob.log_in("bob")
+        conversation = alice.open_direct("bob")
+        alice.send(first_message)
+        bob.wait_for(lambda: bob.entry(conversation) is not None, "Bob never saw the conversation")
+        bob.open_conversation(conversation)
+        bob.wait_message(first_message)
+        return alice, bob, conversation, accounts
+
     def assert_exactly(self, browser, texts):
         """The open conversation shows these texts once each, in this order,
         numbered 1, 2, 3 … with no gap."""
@@ -136,16 +151,7 @@ class DirectChatTests(BrowserTestCase):
 
 class ResilienceTests(BrowserTestCase):
     def test_a_server_restart_mid_conversation_loses_and_doubles_nothing(self):
-        alice_account = self.server.sign_up("alice", "Alice")
-        bob_account = self.server.sign_up("bob", "Bob")
-        alice, bob = self.browser(), self.browser()
-        alice.log_in("alice")
-        bob.log_in("bob")
-        conversation = alice.open_direct("bob")
-        bob.wait_for(lambda: bob.entry(conversation) is not None, "Bob never saw the conversation")
-        bob.open_conversation(conversation)
-        alice.send("before the restart")
-        bob.wait_message("before the restart")
+        alice, bob, conversation, (alice_account, bob_account) = self.chatting_pair("before the restart")
         bob.send("me too")
         alice.wait_message("me too")
 

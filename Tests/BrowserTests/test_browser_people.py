@@ -55,16 +55,7 @@ class GroupTests(BrowserTestCase):
 
 class BlockTests(BrowserTestCase):
     def test_block_and_unblock_a_user(self):
-        self.server.sign_up("alice", "Alice")
-        self.server.sign_up("bob", "Bob")
-        alice, bob = self.browser(), self.browser()
-        alice.log_in("alice")
-        bob.log_in("bob")
-        conversation = alice.open_direct("bob")
-        alice.send("hello")
-        bob.wait_for(lambda: bob.entry(conversation) is not None)
-        bob.open_conversation(conversation)
-        bob.wait_message("hello")
+        alice, bob, _, _ = self.chatting_pair("hello")
 
         alice.wait_visible("#details-button").click()
         block = alice.wait_visible("#block-button")
@@ -90,15 +81,7 @@ class BlockTests(BrowserTestCase):
 
 class TypingTests(BrowserTestCase):
     def test_typing_shows_for_the_other_person(self):
-        self.server.sign_up("alice", "Alice")
-        self.server.sign_up("bob", "Bob")
-        alice, bob = self.browser(), self.browser()
-        alice.log_in("alice")
-        bob.log_in("bob")
-        conversation = alice.open_direct("bob")
-        alice.send("hi")
-        bob.wait_for(lambda: bob.entry(conversation) is not None)
-        bob.open_conversation(conversation)
+        alice, bob, _, _ = self.chatting_pair("hi")
         bob.wait_visible("#composer-input").send_keys("I am writing something long")
         alice.wait_for(lambda: "Bob" in alice.text("#typing-indicator"), "no typing indicator")
         bob.wait_visible("#composer-send").click()
