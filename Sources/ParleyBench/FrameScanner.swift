@@ -5,6 +5,7 @@
 // value is always escaped, so `"key":` cannot appear inside a value. Rare
 // frames (ready, history, error) go through JSONDecoder.
 
+import Foundation
 import NIOCore
 
 public enum FrameScanner {
@@ -63,21 +64,22 @@ public enum FrameScanner {
 
     /// The value of the leading `{"type":"…"` as a small enum.
     public static func frameType(_ b: UnsafeRawBufferPointer) -> FrameType {
-        // {"type":" is 9 bytes.
-        guard b.count > 14, b[0] == UInt8(ascii: "{"), b[1] == UInt8(ascii: "\""), b[2] == UInt8(ascii: "t"),
-              b[6] == UInt8(ascii: "\""), b[7] == UInt8(ascii: ":")
-        else { return .other }
-        switch b[9] {
-        case UInt8(ascii: "m"): return b[10] == UInt8(ascii: "e") ? .message : .other
-        case UInt8(ascii: "a"): return .ack
-        case UInt8(ascii: "r"): // "ready", not "read_state" or "receipt"
-            return b[13] == UInt8(ascii: "y") && b[14] == UInt8(ascii: "\"") ? .ready : .other
-        case UInt8(ascii: "h"): return .history
-        case UInt8(ascii: "e"): return .error
-        case UInt8(ascii: "n"): return .notice
-        default: return .other
+        // `{"type":"` is 9 bytes; the name runs to the next quote.
+        let head: StaticString = #"{"type":""#
+        guard b.count > 10, memcmp(b.baseAddress!, head.utf8Start, 9) == 0 else { return .other }
+        var end = 9
+        while end < b.count, end < 24, b[end] != UInt8(ascii: "\"") { end += 1 }
+        let name = UnsafeRawBufferPointer(rebasing: b[9..<end])
+        for (candidate, type) in FrameScanner.types where candidate.count == name.count {
+            if candidate.elementsEqual(name) { return type }
         }
+        return .other
     }
+
+    static let types: [([UInt8], FrameType)] = [
+        (Array("message".utf8), .message), (Array("ack".utf8), .ack), (Array("ready".utf8), .ready),
+        (Array("history".utf8), .history), (Array("error".utf8), .error), (Array("notice".utf8), .notice),
+    ]
 }
 
 public enum FrameType: Sendable {

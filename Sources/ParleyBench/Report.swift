@@ -12,6 +12,9 @@ public struct Report: Codable, Sendable {
 
     public var scenario: String
     public var parameters: [String: String] = [:]
+    /// The metrics by machine key (e.g. `acks_per_s`), for scripts.
+    public var values: [String: Double] = [:]
+    /// The same, in print order with labels and units, for the table.
     public var metrics: [Metric] = []
     public var latencies: [String: LatencySummary] = [:]
     /// Order in which latency tables are printed.
@@ -25,6 +28,15 @@ public struct Report: Codable, Sendable {
 
     public mutating func add(_ name: String, _ value: Double, _ unit: String = "") {
         metrics.append(Metric(name: name, value: value, unit: unit))
+        values[Report.key(name)] = value
+    }
+
+    /// `send→delivery` → `send_to_delivery`, `acks/s` → `acks_per_s`.
+    static func key(_ label: String) -> String {
+        var s = label.lowercased().replacingOccurrences(of: "→", with: " to ").replacingOccurrences(of: "/", with: " per ")
+        s = String(s.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        while s.contains("__") { s = s.replacingOccurrences(of: "__", with: "_") }
+        return s.trimmingCharacters(in: CharacterSet(charactersIn: "_"))
     }
 
     public mutating func add(_ name: String, _ value: Int, _ unit: String = "") {
@@ -32,7 +44,7 @@ public struct Report: Codable, Sendable {
     }
 
     public mutating func latency(_ name: String, _ histogram: LatencyHistogram) {
-        latencies[name] = LatencySummary(histogram)
+        latencies[Report.key(name)] = LatencySummary(histogram)
         latencyOrder.append(name)
     }
 
@@ -58,7 +70,7 @@ public struct Report: Codable, Sendable {
             for h in ["count", "p50", "p90", "p99", "p99.9", "max"] { out += h.leftPad(10) }
             out += "\n"
             for name in latencyOrder {
-                guard let l = latencies[name] else { continue }
+                guard let l = latencies[Report.key(name)] else { continue }
                 out += "  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + String(l.count).leftPad(10)
                 for v in [l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms] { out += String(format: "%.3f", v).leftPad(10) }
                 out += "\n"

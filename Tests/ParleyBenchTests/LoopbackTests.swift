@@ -39,3 +39,14 @@ struct LoopbackTests {
         #expect(try Loopback.parse("http://[::1]:8080").httpBase == "http://[::1]:8080")
     }
 }
+
+@Suite("Report keys for --json")
+struct ReportKeyTests {
+    @Test("labels become snake_case keys")
+    func keys() {
+        #expect(Report.key("send→delivery") == "send_to_delivery")
+        #expect(Report.key("acks/s") == "acks_per_s")
+        #expect(Report.key("server CPU per ack") == "server_cpu_per_ack")
+        #expect(Report.key("duplicated (live twice)") == "duplicated_live_twice")
+    }
+}
