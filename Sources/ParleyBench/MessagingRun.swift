@@ -86,12 +86,22 @@ public enum MessagingRun {
         }
         // Sleep through the measured window, reporting progress each second.
         var lastAcked = 0
+        var lastPerSender = [Int](repeating: 0, count: plan.senders.count)
         while monotonicNanos() < stop {
             let left = Double(stop - monotonicNanos()) / 1e9
             try await Task.sleep(nanoseconds: UInt64(min(1.0, max(0.01, left)) * 1e9))
             if env.verbose {
                 let s = try await board.merged()
-                env.progress("acked \(s.acked) (+\(s.acked - lastAcked)), delivered \(s.delivered)")
+                // A sender with no ack for a whole second is stuck somewhere.
+                var stalled: [Int] = []
+                for (j, sender) in plan.senders.enumerated() {
+                    let sink = pairs[sender.session].sink
+                    let n = try await pairs[sender.session].session.loop.submit { sink.ownAcked.count }.get()
+                    if n == lastPerSender[j] { stalled.append(j) }
+                    lastPerSender[j] = n
+                }
+                env.progress("acked \(s.acked) (+\(s.acked - lastAcked)), delivered \(s.delivered)"
+                    + (stalled.isEmpty ? "" : ", senders with no ack this second: \(stalled.prefix(20).map(String.init).joined(separator: " "))"))
                 lastAcked = s.acked
             }
         }
