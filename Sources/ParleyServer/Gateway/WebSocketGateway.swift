@@ -45,6 +45,7 @@ struct WebSocketGateway: Sendable {
         }
         let liveness = Liveness()
         try await liveness.watch(channel)
+        try await FlushCoalescer.install(on: channel)
         return .upgrade([:]) { inbound, outbound, context in
             let connection = GatewayConnection(gateway: self, liveness: liveness, logger: context.logger)
             try await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
