@@ -11,11 +11,7 @@ public struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "Number of groups.") public var groups = 10
     @Option(help: "Members per group (each has one session).") public var members = 10
     @Option(help: "Senders, spread over the groups (sender j is member j / groups of group j % groups).") public var senders = 10
-    @Option(help: "Unacknowledged sends per sender when sending as fast as possible (at most 256).") public var window = 32
-    @Option(help: "Total messages per second over all senders, instead of as fast as possible.") public var rate: Double?
-    @Option(help: "Seconds of sending (at most 600).") public var duration = 10.0
-    @Option(help: "Seconds to wait after sending for the last acks and deliveries (at most 120).") public var drain = 10.0
-    @Option(help: "Filler bytes added to each message text.") public var padding = 0
+    @OptionGroup public var sending: SendingOptions
 
     public init() {}
 
@@ -23,15 +19,10 @@ public struct FanoutCommand: AsyncParsableCommand {
         guard groups >= 1, members >= 2, members <= 1000 else { throw ValidationError("need --groups ≥ 1 and 2 ≤ --members ≤ 1000") }
         guard senders >= 1, senders <= groups * members else { throw ValidationError("--senders must be 1 to groups × members") }
         guard groups * members <= 100_000 else { throw ValidationError("at most 100,000 members in all") }
-        guard (1...256).contains(window) else { throw ValidationError("--window must be 1 to 256") }
-        if let rate { guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must be more than 0 and at most 1,000,000") } }
-        _ = try Bounds.duration(duration)
-        _ = try Bounds.drain(drain)
     }
 
     public func run() async throws {
-        let (groups, members, senders, window, rate, duration, drain, padding) =
-            (self.groups, self.members, self.senders, self.window, self.rate, self.duration, self.drain, self.padding)
+        let (groups, members, senders, sending) = (self.groups, self.members, self.senders, self.sending)
         let report = try await BenchEnvironment.with(common) { env in
             env.progress("signing up \(groups * members) users")
             let users = try await env.setup.signUp(count: groups * members, role: "m", concurrency: env.signupConcurrency)
@@ -47,17 +38,13 @@ public struct FanoutCommand: AsyncParsableCommand {
                 return (g * members + m, g)
             }
             let plan = MessagingPlan(tokens: users.map(\.token), conversations: conversationIDs, members: memberLists, senders: senderList)
-            let outcome = try await MessagingRun.run(plan: plan, options: MessagingOptions(
-                duration: duration, window: window, rate: rate, drainSeconds: drain, padding: padding,
-                connectConcurrency: env.connectConcurrency), env: env)
+            let outcome = try await MessagingRun.run(plan: plan, options: sending.options(env), env: env)
             var report = Report(scenario: "fanout")
             env.describe(into: &report)
             report.parameters["groups"] = "\(groups)"
             report.parameters["members"] = "\(members)"
             report.parameters["senders"] = "\(senders)"
-            report.parameters["mode"] = rate.map { "rate \($0)/s" } ?? "window \(window)"
-            report.parameters["duration_s"] = "\(duration)"
-            if padding > 0 { report.parameters["padding"] = "\(padding)" }
+            sending.describe(into: &report)
             MessagingRun.describe(outcome, into: &report, deliveries: true)
             return report
         }
@@ -74,25 +61,16 @@ public struct DurableCommand: AsyncParsableCommand {
 
     @OptionGroup public var common: CommonOptions
     @Option(help: "Direct conversations (2 users each; the first sends, the second receives).") public var pairs = 50
-    @Option(help: "Unacknowledged sends per sender (at most 256).") public var window = 32
-    @Option(help: "Total messages per second over all senders, instead of as fast as possible.") public var rate: Double?
-    @Option(help: "Seconds of sending (at most 600).") public var duration = 10.0
-    @Option(help: "Seconds to wait after sending for the last acks and deliveries (at most 120).") public var drain = 10.0
-    @Option(help: "Filler bytes added to each message text.") public var padding = 0
+    @OptionGroup public var sending: SendingOptions
 
     public init() {}
 
     public func validate() throws {
         guard (1...50_000).contains(pairs) else { throw ValidationError("--pairs must be 1 to 50,000") }
-        guard (1...256).contains(window) else { throw ValidationError("--window must be 1 to 256") }
-        if let rate { guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must be more than 0 and at most 1,000,000") } }
-        _ = try Bounds.duration(duration)
-        _ = try Bounds.drain(drain)
     }
 
     public func run() async throws {
-        let (pairs, window, rate, duration, drain, padding) =
-            (self.pairs, self.window, self.rate, self.duration, self.drain, self.padding)
+        let (pairs, sending) = (self.pairs, self.sending)
         let report = try await BenchEnvironment.with(common) { env in
             env.progress("signing up \(pairs * 2) users")
             let users = try await env.setup.signUp(count: pairs * 2, role: "d", concurrency: env.signupConcurrency)
@@ -103,19 +81,46 @@ public struct DurableCommand: AsyncParsableCommand {
             let plan = MessagingPlan(tokens: users.map(\.token), conversations: conversationIDs,
                                      members: (0..<pairs).map { [2 * $0, 2 * $0 + 1] },
                                      senders: (0..<pairs).map { (2 * $0, $0) })
-            let outcome = try await MessagingRun.run(plan: plan, options: MessagingOptions(
-                duration: duration, window: window, rate: rate, drainSeconds: drain, padding: padding,
-                connectConcurrency: env.connectConcurrency), env: env)
+            let outcome = try await MessagingRun.run(plan: plan, options: sending.options(env), env: env)
             var report = Report(scenario: "durable")
             env.describe(into: &report)
             report.parameters["pairs"] = "\(pairs)"
-            report.parameters["mode"] = rate.map { "rate \($0)/s" } ?? "window \(window)"
-            report.parameters["duration_s"] = "\(duration)"
-            if padding > 0 { report.parameters["padding"] = "\(padding)" }
+            sending.describe(into: &report)
             MessagingRun.describe(outcome, into: &report, deliveries: true)
             return report
         }
         emit(report, json: common.json)
         if !report.ok { throw ExitCode(2) }
+    }
+}
+
+/// How `fanout` and `durable` send: as fast as a window of unacknowledged
+/// sends allows, or at a fixed total rate, for a bounded time.
+public struct SendingOptions: ParsableArguments, Sendable {
+    @Option(help: "Unacknowledged sends per sender when sending as fast as possible (at most 256).") public var window = 32
+    @Option(help: "Total messages per second over all senders, instead of as fast as possible.") public var rate: Double?
+    @Option(help: "Seconds of sending (at most 600).") public var duration = 10.0
+    @Option(help: "Seconds to wait after sending for the last acks and deliveries (at most 120).") public var drain = 10.0
+    @Option(help: "Filler bytes added to each message text.") public var padding = 0
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...256).contains(window) else { throw ValidationError("--window must be 1 to 256") }
+        if let rate { guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must be more than 0 and at most 1,000,000") } }
+        _ = try Bounds.duration(duration)
+        _ = try Bounds.drain(drain)
+    }
+
+    func options(_ env: BenchEnvironment) -> MessagingOptions {
+        MessagingOptions(
+            duration: duration, window: window, rate: rate, drainSeconds: drain, padding: padding,
+            connectConcurrency: env.connectConcurrency)
+    }
+
+    func describe(into report: inout Report) {
+        report.parameters["mode"] = rate.map { "rate \($0)/s" } ?? "window \(window)"
+        report.parameters["duration_s"] = "\(duration)"
+        if padding > 0 { report.parameters["padding"] = "\(padding)" }
     }
 }
