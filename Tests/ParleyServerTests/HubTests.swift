@@ -12,35 +12,29 @@ struct HubTests {
         Account(key: UserKey(key), user: User(id: OpaqueID.make(), handle: "user\(key)", displayName: "User \(key)"))
     }
 
-    func session(_ account: Account, limit: Int = 1 << 20) -> ClientSession {
-        ClientSession(id: OpaqueID.make(), account: account, tokenID: OpaqueID.make(), outbox: Outbox(limit: limit))
+    func session(_ account: Account, socket: FakeSocket = FakeSocket()) -> ClientSession {
+        ClientSession(id: OpaqueID.make(), account: account, tokenID: OpaqueID.make(), outbox: socket.outbox)
     }
 
     func message(from sender: Account, seq: Int64, text: String = "hello") -> Message {
         Message(id: OpaqueID.make(), conversationID: OpaqueID.make(), seq: seq, sender: sender.user, text: text, ts: 1, clientID: "c\(seq)")
     }
 
-    /// Everything queued for a session, without waiting.
-    func drain(_ outbox: Outbox) async -> [ByteBuffer] {
-        outbox.close(code: 1000, reason: "test")
-        var frames: [ByteBuffer] = []
-        while case .frames(let batch) = await outbox.next() { frames += batch }
-        return frames
-    }
-
     @Test("publish reaches every session of every recipient but the origin, sharing one buffer for everyone else")
     func routing() async {
         let hub = Hub()
         let alice = account(1), bob = account(2), carol = account(3)
-        let alice1 = session(alice), alice2 = session(alice), bob1 = session(bob), bob2 = session(bob), carol1 = session(carol)
+        let sockets = (0..<5).map { _ in FakeSocket() }
+        let alice1 = session(alice, socket: sockets[0]), alice2 = session(alice, socket: sockets[1])
+        let bob1 = session(bob, socket: sockets[2]), bob2 = session(bob, socket: sockets[3]), carol1 = session(carol, socket: sockets[4])
         for s in [alice1, alice2, bob1, bob2, carol1] { _ = hub.register(s) }
 
         hub.publish(message(from: alice, seq: 1), sender: alice.key, recipients: [alice.key, bob.key], except: alice1)
 
-        #expect(await drain(alice1.outbox).isEmpty)
-        #expect(await drain(carol1.outbox).isEmpty)
-        let own = await drain(alice2.outbox)
-        let bobs = await drain(bob1.outbox) + drain(bob2.outbox)
+        #expect(sockets[0].written.isEmpty)
+        #expect(sockets[4].written.isEmpty)
+        let own = sockets[1].written
+        let bobs = sockets[2].written + sockets[3].written
         #expect(own.count == 1 && bobs.count == 2)
         #expect(String(buffer: own[0]).contains("\"client_id\":\"c1\""))
         #expect(!String(buffer: bobs[0]).contains("client_id"))
@@ -106,66 +100,78 @@ struct HubTests {
     func slowSession() async {
         let hub = Hub()
         let sender = account(1), slow = account(2), fast = account(3)
-        let slowSession = session(slow, limit: 4096)
-        let fastSession = session(fast)
-        _ = hub.register(slowSession)
-        _ = hub.register(fastSession)
+        let slowSocket = FakeSocket(limit: 4096, room: 0), fastSocket = FakeSocket()
+        _ = hub.register(session(slow, socket: slowSocket))
+        _ = hub.register(session(fast, socket: fastSocket))
 
         for seq in 1...200 {
             hub.publish(message(from: sender, seq: Int64(seq), text: String(repeating: "x", count: 100)), sender: sender.key, recipients: [slow.key, fast.key], except: nil)
         }
 
-        #expect(slowSession.outbox.isClosing)
-        guard case .close(let code, let reason) = await slowSession.outbox.next() else {
-            Issue.record("the slow session should be told to close first, its queue dropped")
-            return
-        }
-        #expect(code == 1008 && reason == "too slow")
-        let delivered = await drain(fastSession.outbox)
+        #expect(slowSocket.outbox.isClosing)
+        #expect(await slowSocket.outbox.closeReady() == Outbox.Close(code: 1008, reason: "too slow"), "the close goes at once, the queue dropped")
+        #expect(slowSocket.written.isEmpty)
+        slowSocket.makeRoom()
+        #expect(slowSocket.written.isEmpty, "nothing dropped comes back")
+        let delivered = fastSocket.written
         #expect(delivered.count == 200)
         #expect(String(buffer: delivered.last!).contains("\"seq\":200"))
     }
 
     @Test("the outbox holds events behind ready, then sends ready first")
-    func heldUntilReady() async {
-        let outbox = Outbox(limit: 1 << 20)
-        outbox.hold()
-        outbox.send(ByteBuffer(string: "event-1"))
-        outbox.send(ByteBuffer(string: "event-2"))
-        outbox.release(first: ByteBuffer(string: "ready"))
-        let frames = await drain(outbox).map { String(buffer: $0) }
-        #expect(frames == ["ready", "event-1", "event-2"])
+    func heldUntilReady() {
+        let socket = FakeSocket()
+        socket.outbox.hold()
+        socket.outbox.send(WireFrame(text: "event-1"))
+        socket.outbox.send(WireFrame(text: "event-2"))
+        #expect(socket.written.isEmpty)
+        socket.outbox.release(first: WireFrame(text: "ready"))
+        #expect(socket.written.map { String(buffer: $0) } == ["ready", "event-1", "event-2"])
     }
 
-    @Test("a close sends what is queued first, unless told to discard it; nothing is accepted afterwards")
+    @Test("frames the socket has no room for wait, in order and counted against the limit, until it has")
+    func fullSocket() {
+        let socket = FakeSocket(limit: 100, room: 1)
+        for text in ["one", "two", "three"] { #expect(socket.outbox.send(WireFrame(text: text))) }
+        #expect(socket.written.map { String(buffer: $0) } == ["one"])
+        #expect(socket.wakes == 2, "once the socket is full, its writability event drains it, not every send")
+        socket.makeRoom()
+        #expect(socket.written.map { String(buffer: $0) } == ["one", "two", "three"])
+
+        socket.room.store(0, ordering: .relaxed)
+        #expect(socket.outbox.send(WireFrame(text: String(repeating: "x", count: 60))))
+        #expect(!socket.outbox.send(WireFrame(text: String(repeating: "y", count: 60))), "past the limit: too slow")
+        #expect(socket.outbox.isClosing)
+    }
+
+    @Test("a close is handed over once what is queued before it is written, unless told to discard it; nothing is accepted afterwards")
     func closing() async {
-        let polite = Outbox(limit: 1 << 20)
-        polite.send(ByteBuffer(string: "last words"))
-        polite.close(code: 4401, reason: "token revoked")
-        #expect(!polite.send(ByteBuffer(string: "too late")))
-        guard case .frames(let frames) = await polite.next() else { Issue.record("queued frames go first"); return }
-        #expect(frames.map { String(buffer: $0) } == ["last words"])
-        guard case .close(4401, "token revoked") = await polite.next() else { Issue.record("then the close"); return }
-        guard case .finished = await polite.next() else { Issue.record("then nothing"); return }
+        let polite = FakeSocket(room: 0)
+        polite.outbox.send(WireFrame(text: "last words"))
+        polite.outbox.close(code: 4401, reason: "token revoked")
+        #expect(!polite.outbox.send(WireFrame(text: "too late")))
+        let close = Task { await polite.outbox.closeReady() }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(polite.written.isEmpty)
+        polite.makeRoom()
+        #expect(await close.value == Outbox.Close(code: 4401, reason: "token revoked"))
+        #expect(polite.written.map { String(buffer: $0) } == ["last words"], "queued frames went first")
 
-        let abrupt = Outbox(limit: 1 << 20)
-        abrupt.send(ByteBuffer(string: "dropped"))
-        abrupt.close(code: 4401, reason: "token revoked", discardingQueued: true)
-        guard case .close = await abrupt.next() else { Issue.record("discarded queue: the close comes at once"); return }
+        let abrupt = FakeSocket(room: 0)
+        abrupt.outbox.send(WireFrame(text: "dropped"))
+        abrupt.outbox.close(code: 4401, reason: "token revoked", discardingQueued: true)
+        #expect(await abrupt.outbox.closeReady() == Outbox.Close(code: 4401, reason: "token revoked"), "discarded queue: the close comes at once")
+        abrupt.makeRoom()
+        #expect(abrupt.written.isEmpty)
     }
 
-    @Test("a writer waiting on an empty outbox wakes for a frame, and for finish")
-    func waking() async {
-        let outbox = Outbox(limit: 1 << 20)
-        async let next = outbox.next()
+    @Test("the end of the session ends a wait for the close")
+    func finishing() async {
+        let socket = FakeSocket()
+        let close = Task { await socket.outbox.closeReady() }
         try? await Task.sleep(for: .milliseconds(20))
-        outbox.send(ByteBuffer(string: "wake"))
-        guard case .frames(let frames) = await next else { Issue.record("expected the frame"); return }
-        #expect(frames.map { String(buffer: $0) } == ["wake"])
-
-        async let ended = outbox.next()
-        try? await Task.sleep(for: .milliseconds(20))
-        outbox.finish()
-        guard case .finished = await ended else { Issue.record("finish ends the writer"); return }
+        socket.outbox.finish()
+        #expect(await close.value == nil)
+        #expect(!socket.outbox.send(WireFrame(text: "after the end")))
     }
 }

@@ -41,7 +41,7 @@ struct ConnectionGuard: Sendable {
     }
 }
 
-/// When a connection last received anything. A channel handler at the front
+/// When a connection last received anything. The `SocketWriter` at the front
 /// of the pipeline touches it for every read, so pongs count though the
 /// WebSocket library consumes them.
 final class Liveness: Sendable {
@@ -54,26 +54,5 @@ final class Liveness: Sendable {
     /// Whether anything arrived after `instant` (an `uptimeNanoseconds` reading).
     func readSince(_ instant: UInt64) -> Bool {
         lastRead.load(ordering: .relaxed) > instant
-    }
-
-    /// Installs the handler that keeps this up to date on `channel`.
-    func watch(_ channel: any Channel) async throws {
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(ReadObserver(liveness: self), position: .first)
-        }.get()
-    }
-
-    private final class ReadObserver: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        let liveness: Liveness
-
-        init(liveness: Liveness) {
-            self.liveness = liveness
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            liveness.touch()
-            context.fireChannelRead(data)
-        }
     }
 }

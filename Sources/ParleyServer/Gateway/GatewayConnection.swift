@@ -7,8 +7,9 @@ import ParleyStore
 import Synchronization
 
 /// One WebSocket connection: a reader task that handles client frames in
-/// order, and a writer task that drains the session's outbox to the socket.
-/// Whichever ends first ends the other.
+/// order, beside the session's outbox, which its `SocketWriter` drains to the
+/// socket on the event loop. Control frames (pings, the close) go through
+/// the WebSocket library, which keeps the closing handshake.
 final class GatewayConnection: Sendable {
     enum HeaderAuth: Sendable {
         case absent
@@ -21,7 +22,7 @@ final class GatewayConnection: Sendable {
         case authenticated(ClientSession, Identity)
     }
 
-    private enum Task: Sendable { case reader, writer, watchdog, closeGrace }
+    private enum Task: Sendable { case reader, closer, watchdog, closeGrace }
 
     /// How long a client has to answer our close frame before the socket is dropped.
     static let closeGrace: Duration = .seconds(5)
@@ -36,11 +37,11 @@ final class GatewayConnection: Sendable {
     private let isDraining = Atomic(false)
     private let readFailure = Mutex<(any Error)?>(nil)
 
-    init(gateway: WebSocketGateway, liveness: Liveness, logger: Logger) {
+    init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, logger: Logger) {
         self.gateway = gateway
         self.logger = logger
         self.liveness = liveness
-        self.outbox = Outbox(limit: gateway.settings.maxQueuedBytes)
+        self.outbox = outbox
         self.sendWindow = SendWindow(limit: gateway.settings.maxSendsInFlight)
         self.conduct = Mutex(ConnectionGuard(gateway.settings.abuse))
     }
@@ -64,8 +65,8 @@ final class GatewayConnection: Sendable {
         }
         await withTaskGroup(of: Task.self) { group in
             group.addTask {
-                await self.write(to: outbound)
-                return .writer
+                await self.sendClose(outbound)
+                return .closer
             }
             group.addTask {
                 await self.read(inbound)
@@ -184,23 +185,14 @@ final class GatewayConnection: Sendable {
 
     // MARK: Writing
 
-    private func write(to outbound: WebSocketOutboundWriter) async {
+    /// Sends the close frame once one is asked for and what was queued
+    /// before it has been written.
+    private func sendClose(_ outbound: WebSocketOutboundWriter) async {
+        guard let close = await outbox.closeReady() else { return }
         do {
-            while true {
-                switch await outbox.next() {
-                case .frames(let frames):
-                    for frame in frames {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
-                    }
-                case .close(let code, let reason):
-                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                    return
-                case .finished:
-                    return
-                }
-            }
+            try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
         } catch {
-            logger.debug("write failed", metadata: ["error": "\(error)"])
+            logger.debug("close failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -230,7 +222,7 @@ final class GatewayConnection: Sendable {
         }
     }
 
-    private func reply(_ frame: ByteBuffer) {
+    private func reply(_ frame: WireFrame) {
         outbox.send(frame)
     }
 

@@ -44,10 +44,9 @@ struct WebSocketGateway: Sendable {
             headerAuth = .absent
         }
         let liveness = Liveness()
-        try await liveness.watch(channel)
-        try await FlushCoalescer.install(on: channel)
+        let outbox = try await SocketWriter.install(on: channel, liveness: liveness, limit: settings.maxQueuedBytes)
         return .upgrade([:]) { inbound, outbound, context in
-            let connection = GatewayConnection(gateway: self, liveness: liveness, logger: context.logger)
+            let connection = GatewayConnection(gateway: self, liveness: liveness, outbox: outbox, logger: context.logger)
             try await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
         }
     }

@@ -75,7 +75,7 @@ extension ChatError {
 }
 
 func jsonResponse(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], _ body: (inout JSONWriter) -> Void) -> Response {
-    let buffer = ServerFrame.encode(body)
+    let buffer = ServerFrame.object(body)
     var headers = headers
     headers[.contentType] = "application/json; charset=utf-8"
     return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))

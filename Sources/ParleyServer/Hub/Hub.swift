@@ -161,7 +161,7 @@ final class Hub: Sendable {
     // MARK: Delivery
 
     /// Queues the same bytes for every session of every user but `origin`.
-    func deliver(_ frame: ByteBuffer, to recipients: some Sequence<UserKey>, except origin: ClientSession? = nil) {
+    func deliver(_ frame: WireFrame, to recipients: some Sequence<UserKey>, except origin: ClientSession? = nil) {
         for recipient in recipients {
             for session in sessions(of: recipient) where session !== origin {
                 session.outbox.send(frame)
@@ -174,7 +174,7 @@ final class Hub: Sendable {
     /// sender's other sessions, without it for everyone else.
     func publish(_ message: Message, sender: UserKey, recipients: [UserKey], except origin: ClientSession?) {
         let forOthers = ServerFrame.message(message, showClientID: false)
-        var forSender: ByteBuffer?
+        var forSender: WireFrame?
         for recipient in recipients {
             shard(recipient).users.withLock { users in
                 guard let list = users[recipient]?.sessions else { return }

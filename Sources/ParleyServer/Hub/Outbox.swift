@@ -3,137 +3,183 @@ import NIOCore
 import Synchronization
 
 /// What one session has yet to be sent: a bounded queue between the code that
-/// produces events (fan-out, replies) and the task that writes the socket.
+/// produces events (fan-out, replies) and the session's socket.
 ///
-/// Producers never wait. A session whose socket cannot keep up is closed once
-/// its queue would pass `limit` bytes, and its queue is dropped, so one slow
-/// reader never holds up a conversation or grows the server's memory.
+/// Producers never wait. The first frame queued on an idle outbox calls
+/// `wake`, which schedules one `drain` on the socket's event loop; the frames
+/// queued until it runs leave with it, in one write. While the socket cannot
+/// take more, frames wait here, and a session whose queue would pass `limit`
+/// bytes is closed and its queue dropped, so one slow reader never holds up
+/// a conversation or grows the server's memory.
 final class Outbox: Sendable {
-    enum Next {
-        case frames([ByteBuffer])
-        case close(code: UInt16, reason: String)
-        case finished
+    struct Close: Equatable, Sendable {
+        let code: UInt16
+        let reason: String
     }
 
     private struct State {
-        var frames: Deque<ByteBuffer> = []
+        var frames: Deque<WireFrame> = []
         var queuedBytes = 0
-        /// While held, frames queue up but are not handed to the writer: the
-        /// session must send `ready` before any event.
+        /// While held, frames queue up but are not drained: the session must
+        /// send `ready` before any event.
         var held = false
-        var closeRequest: (code: UInt16, reason: String)?
-        var closeSent = false
+        /// A drain is scheduled and has not yet taken the queue.
+        var wakePending = false
+        /// The last drain stopped at a full socket: the socket's writability
+        /// event drains next, so producers need not wake it.
+        var socketFull = false
+        var closeRequest: Close?
+        var discarded = false
+        /// The close went to `closeReady`: everything queued before it is written.
+        var closeHandedOver = false
         var finished = false
-        var waiter: CheckedContinuation<Next, Never>?
         /// The one task waiting for a close to be requested (or the session to end).
         var closeWaiter: CheckedContinuation<Void, Never>?
+        /// The one task waiting to send the close frame.
+        var closeReadyWaiter: CheckedContinuation<Close?, Never>?
 
-        mutating func takeNext() -> Next? {
-            if finished || closeSent { return .finished }
-            if !held && !frames.isEmpty {
-                defer {
-                    frames.removeAll(keepingCapacity: false)
-                    queuedBytes = 0
-                }
-                return .frames(Array(frames))
-            }
-            if let closeRequest {
-                closeSent = true
-                return .close(code: closeRequest.code, reason: closeRequest.reason)
-            }
-            return nil
+        /// Whether the caller must wake the socket's drain.
+        mutating func needsWake(_ force: Bool = false) -> Bool {
+            guard !wakePending, !held, !finished, force || !socketFull else { return false }
+            wakePending = true
+            return true
         }
 
-        mutating func takeCloseWaiter() -> CheckedContinuation<Void, Never>? {
-            defer { closeWaiter = nil }
-            return closeWaiter
+        mutating func take<Value>(_ path: WritableKeyPath<State, CheckedContinuation<Value, Never>?>) -> CheckedContinuation<Value, Never>? {
+            defer { self[keyPath: path] = nil }
+            return self[keyPath: path]
         }
 
-        mutating func wakeWaiter() -> (CheckedContinuation<Next, Never>, Next)? {
-            guard let waiter, let next = takeNext() else { return nil }
-            self.waiter = nil
-            return (waiter, next)
+        mutating func requestClose(_ close: Close, discardingQueued: Bool) -> CheckedContinuation<Void, Never>? {
+            closeRequest = close
+            if discardingQueued {
+                frames.removeAll()
+                queuedBytes = 0
+                discarded = true
+            }
+            held = false
+            return take(\.closeWaiter)
         }
     }
 
     let limit: Int
     private let state: Mutex<State>
+    private let wake: @Sendable () -> Void
 
-    init(limit: Int, held: Bool = false) {
+    /// `wake` must schedule `drain` on the socket's event loop.
+    init(limit: Int, held: Bool = false, wake: @escaping @Sendable () -> Void = {}) {
         self.limit = limit
         self.state = Mutex(State(held: held))
+        self.wake = wake
     }
 
     /// Queues a frame without waiting. Returns false if the session is closing.
     @discardableResult
-    func send(_ frame: ByteBuffer) -> Bool {
+    func send(_ frame: WireFrame) -> Bool {
         var closeWaiter: CheckedContinuation<Void, Never>?
         defer { closeWaiter?.resume() }
-        let (accepted, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Next, Never>, Next)?) in
-            guard state.closeRequest == nil, !state.finished else { return (false, nil) }
-            if state.queuedBytes + frame.readableBytes > limit {
-                state.frames.removeAll()
-                state.queuedBytes = 0
-                state.closeRequest = (CloseCode.tooSlow, "too slow")
-                closeWaiter = state.takeCloseWaiter()
-                return (false, state.wakeWaiter())
+        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+            guard state.closeRequest == nil, !state.finished else { return (false, false) }
+            if state.queuedBytes + frame.bytes.readableBytes > limit {
+                closeWaiter = state.requestClose(Close(code: CloseCode.tooSlow, reason: "too slow"), discardingQueued: true)
+                return (false, state.needsWake(true))
             }
             state.frames.append(frame)
-            state.queuedBytes += frame.readableBytes
-            return (true, state.wakeWaiter())
+            state.queuedBytes += frame.bytes.readableBytes
+            return (true, state.needsWake())
         }
-        if let (waiter, next) = wake { waiter.resume(returning: next) }
+        if wake { self.wake() }
         return accepted
     }
 
-    /// Asks the writer to close the socket once what is queued has been sent
+    /// Asks for the socket to be closed once what is queued has been written
     /// (or at once, dropping it, with `discardingQueued`). The first close wins.
     func close(code: UInt16, reason: String, discardingQueued: Bool = false) {
         var closeWaiter: CheckedContinuation<Void, Never>?
         defer { closeWaiter?.resume() }
-        let wake = state.withLock { state -> (CheckedContinuation<Next, Never>, Next)? in
-            guard state.closeRequest == nil, !state.finished else { return nil }
-            state.closeRequest = (code, reason)
-            closeWaiter = state.takeCloseWaiter()
-            if discardingQueued {
-                state.frames.removeAll()
-                state.queuedBytes = 0
-            }
-            state.held = false
-            return state.wakeWaiter()
+        let wake = state.withLock { state -> Bool in
+            guard state.closeRequest == nil, !state.finished else { return false }
+            closeWaiter = state.requestClose(Close(code: code, reason: reason), discardingQueued: discardingQueued)
+            return state.needsWake(true)
         }
-        if let (waiter, next) = wake { waiter.resume(returning: next) }
+        if wake { self.wake() }
     }
 
     /// Puts `first` ahead of everything queued while held, then releases.
-    func release(first: ByteBuffer) {
-        let wake = state.withLock { state -> (CheckedContinuation<Next, Never>, Next)? in
-            guard state.held else { return nil }
+    func release(first: WireFrame) {
+        let wake = state.withLock { state -> Bool in
+            guard state.held else { return false }
             state.held = false
             if state.closeRequest == nil {
                 state.frames.prepend(first)
-                state.queuedBytes += first.readableBytes
+                state.queuedBytes += first.bytes.readableBytes
             }
-            return state.wakeWaiter()
+            return state.needsWake(true)
         }
-        if let (waiter, next) = wake { waiter.resume(returning: next) }
+        if wake { self.wake() }
     }
 
     func hold() {
         state.withLock { $0.held = true }
     }
 
-    /// The connection is gone: stop the writer and drop what is queued.
+    /// The connection is gone: drop what is queued and end the waits.
     func finish() {
-        let (waiter, closeWaiter) = state.withLock { state -> (CheckedContinuation<Next, Never>?, CheckedContinuation<Void, Never>?) in
+        let (closeReadyWaiter, closeWaiter) = state.withLock { state in
             state.finished = true
             state.frames.removeAll()
             state.queuedBytes = 0
-            defer { state.waiter = nil }
-            return (state.waiter, state.takeCloseWaiter())
+            return (state.take(\.closeReadyWaiter), state.take(\.closeWaiter))
         }
-        waiter?.resume(returning: .finished)
+        closeReadyWaiter?.resume(returning: nil)
         closeWaiter?.resume()
+    }
+
+    var isClosing: Bool {
+        state.withLock { $0.closeRequest != nil || $0.finished }
+    }
+
+    // MARK: The socket's side
+
+    /// Called on the socket's event loop: hands the queued frames to `write`
+    /// while `hasRoom` says the socket takes more. What is left waits for
+    /// `socketHasRoom`. Returns how many frames were written.
+    @discardableResult
+    func drain(hasRoom: () -> Bool, write: (WireFrame) -> Void) -> Int {
+        let batch = state.withLock { state -> Deque<WireFrame> in
+            state.wakePending = false
+            state.socketFull = false
+            guard !state.held, !state.finished else { return [] }
+            defer {
+                state.frames = []
+                state.queuedBytes = 0
+            }
+            return state.frames
+        }
+        var written = 0
+        for frame in batch {
+            guard hasRoom() else { break }
+            write(frame)
+            written += 1
+        }
+        let closeReady = state.withLock { state -> (CheckedContinuation<Close?, Never>, Close)? in
+            if written < batch.count {
+                // A discarding close or the end of the session meanwhile dropped these too.
+                guard !state.discarded, !state.finished else { return nil }
+                let leftover = batch[written...]
+                state.frames.prepend(contentsOf: leftover)
+                state.queuedBytes += leftover.reduce(0) { $0 + $1.bytes.readableBytes }
+                state.socketFull = true
+                return nil
+            }
+            guard state.frames.isEmpty, let close = state.closeRequest, !state.closeHandedOver,
+                let waiter = state.take(\.closeReadyWaiter)
+            else { return nil }
+            state.closeHandedOver = true
+            return (waiter, close)
+        }
+        if let (waiter, close) = closeReady { waiter.resume(returning: close) }
+        return written
     }
 
     /// Returns once a close has been requested or the session has ended
@@ -149,27 +195,28 @@ final class Outbox: Sendable {
                 if done { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.takeCloseWaiter() }?.resume()
+            state.withLock { $0.take(\.closeWaiter) }?.resume()
         }
     }
 
-    var isClosing: Bool {
-        state.withLock { $0.closeRequest != nil || $0.finished }
-    }
-
-    /// Waits for the next thing for the writer to do.
-    func next() async -> Next {
+    /// Returns the close to send once one was requested and everything queued
+    /// before it has been written; nil if the session ends first (or the
+    /// calling task is cancelled).
+    func closeReady() async -> Close? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Next? in
-                    if let next = state.takeNext() { return next }
-                    state.waiter = continuation
-                    return nil
+            await withCheckedContinuation { (continuation: CheckedContinuation<Close?, Never>) in
+                let (waiting, wake) = state.withLock { state -> (Bool, Bool) in
+                    if state.finished || Task.isCancelled { return (false, false) }
+                    state.closeReadyWaiter = continuation
+                    // The drain hands the close over; run one in case the
+                    // last ran before anyone waited.
+                    return (true, state.closeRequest != nil && state.needsWake(true))
                 }
-                if let ready { continuation.resume(returning: ready) }
+                if !waiting { continuation.resume(returning: nil) }
+                if wake { self.wake() }
             }
         } onCancel: {
-            finish()
+            state.withLock { $0.take(\.closeReadyWaiter) }?.resume(returning: nil)
         }
     }
 }

@@ -9,8 +9,13 @@ struct JSONWriter {
     private(set) var buffer: ByteBuffer
     private var needsComma = false
 
-    init(capacity: Int = 256) {
-        buffer = ByteBufferAllocator().buffer(capacity: capacity)
+    /// `framed`: leave room for a WebSocket frame header before the text, so
+    /// that `WireFrame(text:)` frames it without copying.
+    init(capacity: Int = 256, framed: Bool = false) {
+        let headroom = framed ? WireFrame.maxHeaderBytes : 0
+        buffer = ByteBufferAllocator().buffer(capacity: capacity + headroom)
+        buffer.moveWriterIndex(forwardBy: headroom)
+        buffer.moveReaderIndex(forwardBy: headroom)
     }
 
     mutating func beginObject() {

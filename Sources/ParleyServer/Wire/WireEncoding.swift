@@ -80,15 +80,20 @@ extension JSONWriter {
 
 /// Server → client WebSocket frames, each encoded once into a shareable buffer.
 enum ServerFrame {
-    static func encode(_ body: (inout JSONWriter) -> Void) -> ByteBuffer {
-        var writer = JSONWriter()
+    static func encode(_ body: (inout JSONWriter) -> Void) -> WireFrame {
+        WireFrame(text: object(framed: true, body))
+    }
+
+    /// One JSON object; `framed` leaves room for a WebSocket header before it.
+    static func object(framed: Bool = false, _ body: (inout JSONWriter) -> Void) -> ByteBuffer {
+        var writer = JSONWriter(framed: framed)
         writer.beginObject()
         body(&writer)
         writer.endObject()
         return writer.buffer
     }
 
-    static func ready(sessionID: String, user: User, marks: [ReadMark]) -> ByteBuffer {
+    static func ready(sessionID: String, user: User, marks: [ReadMark]) -> WireFrame {
         encode { w in
             w.field("type", "ready")
             w.field("session_id", sessionID)
@@ -108,7 +113,7 @@ enum ServerFrame {
         }
     }
 
-    static func message(_ message: Message, showClientID: Bool) -> ByteBuffer {
+    static func message(_ message: Message, showClientID: Bool) -> WireFrame {
         encode { w in
             w.field("type", "message")
             w.key("message")
@@ -116,7 +121,7 @@ enum ServerFrame {
         }
     }
 
-    static func ack(re: String?, outcome: AppendOutcome) -> ByteBuffer {
+    static func ack(re: String?, outcome: AppendOutcome) -> WireFrame {
         encode { w in
             w.field("type", "ack")
             w.field("re", re)
@@ -128,7 +133,7 @@ enum ServerFrame {
         }
     }
 
-    static func history(re: String?, conversationID: String, page: HistoryPage, viewer: User) -> ByteBuffer {
+    static func history(re: String?, conversationID: String, page: HistoryPage, viewer: User) -> WireFrame {
         encode { w in
             w.field("type", "history")
             w.field("re", re)
@@ -139,21 +144,21 @@ enum ServerFrame {
         }
     }
 
-    static func ok(re: String?) -> ByteBuffer {
+    static func ok(re: String?) -> WireFrame {
         encode { w in
             w.field("type", "ok")
             w.field("re", re)
         }
     }
 
-    static func pong(re: String?) -> ByteBuffer {
+    static func pong(re: String?) -> WireFrame {
         encode { w in
             w.field("type", "pong")
             w.field("re", re)
         }
     }
 
-    static func presence(userID: String, online: Bool, lastSeenTS: Millis?) -> ByteBuffer {
+    static func presence(userID: String, online: Bool, lastSeenTS: Millis?) -> WireFrame {
         encode { w in
             w.field("type", "presence")
             w.field("user_id", userID)
@@ -162,7 +167,7 @@ enum ServerFrame {
         }
     }
 
-    static func presenceState(re: String?, _ users: [(userID: String, online: Bool, lastSeenTS: Millis?)]) -> ByteBuffer {
+    static func presenceState(re: String?, _ users: [(userID: String, online: Bool, lastSeenTS: Millis?)]) -> WireFrame {
         encode { w in
             w.field("type", "presence_state")
             w.field("re", re)
@@ -179,7 +184,7 @@ enum ServerFrame {
         }
     }
 
-    static func receipt(conversationID: String, userID: String, seq: Int64) -> ByteBuffer {
+    static func receipt(conversationID: String, userID: String, seq: Int64) -> WireFrame {
         encode { w in
             w.field("type", "receipt")
             w.field("conversation_id", conversationID)
@@ -188,7 +193,7 @@ enum ServerFrame {
         }
     }
 
-    static func readState(_ mark: ReadMark) -> ByteBuffer {
+    static func readState(_ mark: ReadMark) -> WireFrame {
         encode { w in
             w.field("type", "read_state")
             w.field("conversation_id", mark.conversationID)
@@ -197,7 +202,7 @@ enum ServerFrame {
         }
     }
 
-    static func typing(conversationID: String, userID: String) -> ByteBuffer {
+    static func typing(conversationID: String, userID: String) -> WireFrame {
         encode { w in
             w.field("type", "typing")
             w.field("conversation_id", conversationID)
@@ -209,7 +214,7 @@ enum ServerFrame {
     /// or removed) are additions to the contract.
     static func conversation(
         _ conversation: Conversation, change: String, subject: User?, viewer: Account, isOnline: (UserKey) -> Bool
-    ) -> ByteBuffer {
+    ) -> WireFrame {
         encode { w in
             w.field("type", "conversation")
             w.field("change", change)
@@ -219,7 +224,7 @@ enum ServerFrame {
         }
     }
 
-    static func notice(code: String, message: String) -> ByteBuffer {
+    static func notice(code: String, message: String) -> WireFrame {
         encode { w in
             w.field("type", "notice")
             w.field("code", code)
@@ -227,7 +232,7 @@ enum ServerFrame {
         }
     }
 
-    static func error(re: String?, _ error: ChatError) -> ByteBuffer {
+    static func error(re: String?, _ error: ChatError) -> WireFrame {
         encode { w in
             w.field("type", "error")
             w.field("re", re)

@@ -1,0 +1,88 @@
+import NIOCore
+
+/// The session's end of its socket, nearest to it in the channel pipeline.
+///
+/// It writes the session's outbox: the frames there are already framed for
+/// the wire, so a wake-up from the outbox costs one task on the event loop,
+/// and every frame queued by then leaves in one write and one flush, below
+/// the WebSocket library (whose writer takes an actor hop and an async
+/// write per frame). It writes only while the socket takes more; the rest
+/// waits in the outbox, which counts it against the session's limit, until
+/// the socket drains.
+///
+/// It also notes every read in `Liveness`, so pongs count though the
+/// WebSocket library consumes them, and ends the outbox with the socket.
+final class SocketWriter: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let liveness: Liveness
+    private var outbox: Outbox?
+    private var context: ChannelHandlerContext?
+
+    private init(liveness: Liveness) {
+        self.liveness = liveness
+    }
+
+    /// Puts a writer on `channel` and returns the outbox it drains.
+    static func install(on channel: any Channel, liveness: Liveness, limit: Int) async throws -> Outbox {
+        try await channel.eventLoop.submit {
+            let (writer, outbox) = make(liveness: liveness, limit: limit, eventLoop: channel.eventLoop)
+            try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+            return outbox
+        }.get()
+    }
+
+    /// A writer and its outbox, whose wake-ups run the writer on `eventLoop`.
+    static func make(liveness: Liveness, limit: Int, eventLoop: any EventLoop) -> (SocketWriter, Outbox) {
+        let writer = SocketWriter(liveness: liveness)
+        let bound = NIOLoopBound(writer, eventLoop: eventLoop)
+        // One closure for every wake-up, not one allocated per wake-up.
+        let drain: @Sendable () -> Void = { bound.value.drain() }
+        let outbox = Outbox(limit: limit) { eventLoop.execute(drain) }
+        writer.outbox = outbox
+        return (writer, outbox)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        end()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        liveness.touch()
+        context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func drain() {
+        guard let context, let outbox else { return }
+        let channel = context.channel
+        let written = outbox.drain(hasRoom: { channel.isWritable }) { frame in
+            context.write(wrapOutboundOut(frame.bytes), promise: nil)
+        }
+        if written > 0 { context.flush() }
+    }
+
+    /// The socket is gone: so is what was queued for it. Also breaks the
+    /// cycle between this writer and the outbox's wake-up.
+    private func end() {
+        outbox?.finish()
+        outbox = nil
+    }
+}

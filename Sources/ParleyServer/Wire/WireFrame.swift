@@ -1,0 +1,54 @@
+import NIOCore
+
+/// One server → client WebSocket text frame, header and payload in a single
+/// buffer, ready for the socket. Encoded once per event, the same bytes go
+/// to every recipient: a socket write is then one iovec per frame, with no
+/// per-recipient header to allocate.
+struct WireFrame: Sendable {
+    /// The whole frame as it goes on the wire.
+    let bytes: ByteBuffer
+
+    /// The largest header a server frame needs: 2 bytes, plus 8 for a 64-bit length.
+    static let maxHeaderBytes = 10
+
+    /// Frames `buffer`'s readable bytes (the JSON text) in place. Writers that
+    /// leave `maxHeaderBytes` free before the reader index (`JSONWriter(framed:)`)
+    /// get no copy.
+    init(text buffer: consuming ByteBuffer) {
+        let length = buffer.readableBytes
+        let headerBytes = length < 126 ? 2 : length <= Int(UInt16.max) ? 4 : 10
+        if buffer.readerIndex < headerBytes {
+            var copy = ByteBufferAllocator().buffer(capacity: headerBytes + length)
+            copy.moveWriterIndex(forwardBy: headerBytes)
+            copy.moveReaderIndex(forwardBy: headerBytes)
+            copy.writeImmutableBuffer(buffer)
+            buffer = copy
+        }
+        let start = buffer.readerIndex - headerBytes
+        // FIN, opcode 1 (text); a server never masks.
+        buffer.setInteger(UInt8(0x81), at: start)
+        switch headerBytes {
+        case 2: buffer.setInteger(UInt8(length), at: start + 1)
+        case 4:
+            buffer.setInteger(UInt8(126), at: start + 1)
+            buffer.setInteger(UInt16(length), at: start + 2)
+        default:
+            buffer.setInteger(UInt8(127), at: start + 1)
+            buffer.setInteger(UInt64(length), at: start + 2)
+        }
+        buffer.moveReaderIndex(to: start)
+        bytes = buffer
+    }
+
+    init(text: String) {
+        self.init(text: ByteBuffer(string: text))
+    }
+
+    /// The frame's payload, without the header.
+    var payload: ByteBuffer {
+        var payload = bytes
+        let lengthByte = payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) ?? 0
+        payload.moveReaderIndex(forwardBy: lengthByte < 126 ? 2 : lengthByte == 126 ? 4 : 10)
+        return payload
+    }
+}

@@ -1,0 +1,39 @@
+import NIOCore
+import Synchronization
+
+@testable import ParleyServer
+
+/// Stands in for a session's socket and its `SocketWriter`: drains its outbox
+/// as soon as woken, as the event loop would, taking frames while it has
+/// `room`, and records their payloads.
+final class FakeSocket: Sendable {
+    /// How many more frames the socket takes.
+    let room: Atomic<Int>
+    private let state = Mutex<(outbox: Outbox?, written: [ByteBuffer], wakes: Int)>((nil, [], 0))
+
+    init(limit: Int = 1 << 20, room: Int = .max) {
+        self.room = Atomic(room)
+        let outbox = Outbox(limit: limit) { [weak self] in
+            self?.state.withLock { $0.wakes += 1 }
+            self?.drain()
+        }
+        state.withLock { $0.outbox = outbox }
+    }
+
+    var outbox: Outbox { state.withLock { $0.outbox! } }
+    var written: [ByteBuffer] { state.withLock { $0.written } }
+    var wakes: Int { state.withLock { $0.wakes } }
+
+    /// The socket takes any amount again: as its writability event does.
+    func makeRoom() {
+        room.store(.max, ordering: .relaxed)
+        drain()
+    }
+
+    private func drain() {
+        outbox.drain(hasRoom: { room.load(ordering: .relaxed) > 0 }) { frame in
+            room.subtract(1, ordering: .relaxed)
+            state.withLock { $0.written.append(frame.payload) }
+        }
+    }
+}
