@@ -49,4 +49,31 @@ struct SQLiteGroupCommitTests {
         #expect(after.jobs - before.jobs == 1)
         try await store.close()
     }
+
+    @Test("the write-ahead log is checkpointed beside the writer once it passes 1,000 pages, and nothing is lost")
+    func backgroundCheckpoint() async throws {
+        let database = try SQLiteTestDatabase()
+        defer { Task { await database.destroy() } }
+        var store = try SQLiteChatStore(path: database.path)
+        let people = try await store.makeAccounts("ann", "bob")
+        let group = try await store.makeGroup(people[0], [people[1]])
+        // One commit each, a few pages each: well past 1,000 log pages.
+        let count = 600
+        let text = String(repeating: "w", count: 3_000)
+        for index in 0..<count {
+            _ = try await store.send("\(index) \(text)", to: group.id, from: people[index % 2])
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while store.checkpoints == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(store.checkpoints > 0, "no checkpoint ran")
+        try await store.close()
+
+        store = try SQLiteChatStore(path: database.path)
+        let messages = try await store.allMessages(of: group.id, viewer: people[0].key)
+        #expect(messages.map(\.seq) == Array(1...Int64(count)))
+        #expect(messages.last?.text.hasPrefix("\(count - 1) ") == true)
+        try await store.close()
+    }
 }

@@ -16,6 +16,7 @@ import Glibc
 public final class SQLiteChatStore: ChatStore {
     let pool: DatabasePool
     let lane: WriteLane
+    private let checkpointer: Checkpointer
     private let lock: DatabaseFileLock
     let now: @Sendable () -> Millis
     let limits: ChatLimits
@@ -39,7 +40,8 @@ public final class SQLiteChatStore: ChatStore {
         configuration.maximumReaderCount = 8
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
-        self.lane = WriteLane(pool: pool, cache: LaneCache())
+        self.checkpointer = try Checkpointer(path: path)
+        self.lane = WriteLane(pool: pool, cache: LaneCache(), checkpointer: checkpointer)
         self.now = now
         self.limits = limits
         self.listener = listener
@@ -48,11 +50,15 @@ public final class SQLiteChatStore: ChatStore {
     public func close() async throws {
         await lane.close()
         defer { lock.release() }
+        try checkpointer.close()
         try pool.close()
     }
 
     /// How the write lane has batched its work so far.
     public var writeStatistics: WriteStatistics { lane.statistics }
+
+    /// Checkpoints of the write-ahead log run so far, beside the writer.
+    public var checkpoints: Int { checkpointer.checkpoints }
 
     // MARK: Accounts and tokens
 

@@ -36,10 +36,13 @@ final class WriteLane: Sendable {
     /// Only ever touched inside `drain`, which GRDB runs on its writer queue.
     private let cache: LaneCache
     private let maxBatch: Int
+    /// Takes checkpoints out of the commits; nil leaves them to SQLite.
+    private let checkpointer: Checkpointer?
 
-    init(pool: DatabasePool, cache: LaneCache, maxBatch: Int = 4096) {
+    init(pool: DatabasePool, cache: LaneCache, checkpointer: Checkpointer? = nil, maxBatch: Int = 4096) {
         self.pool = pool
         self.cache = cache
+        self.checkpointer = checkpointer
         self.maxBatch = maxBatch
     }
 
@@ -89,6 +92,7 @@ final class WriteLane: Sendable {
     }
 
     private func drain(_ db: Database) {
+        checkpointer?.watch(db)
         while true {
             let batch: [any LaneJob] = queue.withLock { queue in
                 guard !queue.pending.isEmpty else {

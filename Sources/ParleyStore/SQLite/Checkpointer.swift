@@ -1,0 +1,68 @@
+import Dispatch
+import GRDB
+import GRDBSQLite
+import Synchronization
+
+/// Copies the write-ahead log into the database file on a connection of its
+/// own, beside the write lane.
+///
+/// SQLite's automatic checkpoint runs inside the COMMIT that fills the log
+/// past 1,000 pages: that commit, and the acks waiting on it, would wait for
+/// the copy and the database file's fsync, and every write queued behind it
+/// too. Moved here, commits pay for the log's fsync only. A PASSIVE
+/// checkpoint never blocks the writer; once it has copied the whole log,
+/// the writer's next commit starts the log over. Durability is unchanged:
+/// a commit is on disk once its log pages are.
+final class Checkpointer: Sendable {
+    /// Log pages that start a checkpoint: SQLite's own default.
+    static let logPagesPerCheckpoint: Int32 = 1000
+
+    private let connection: DatabaseQueue
+    private let running = Atomic(false)
+    private let watching = Atomic(false)
+    private let completed = Atomic(0)
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        configuration.busyMode = .timeout(5)
+        connection = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    /// Checkpoints run so far.
+    var checkpoints: Int { completed.load(ordering: .relaxed) }
+
+    /// Takes over checkpointing from the writer connection `db`. Call it on
+    /// the writer, from the lane, which keeps this object alive for as long
+    /// as it commits (the hook holds it unretained).
+    func watch(_ db: Database) {
+        guard !watching.exchange(true, ordering: .relaxed) else { return }
+        sqlite3_wal_hook(
+            db.sqliteConnection,
+            { context, _, _, logPages in
+                if logPages >= Checkpointer.logPagesPerCheckpoint, let context {
+                    Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue().start()
+                }
+                return SQLITE_OK
+            },
+            Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    private func start() {
+        guard !running.exchange(true, ordering: .acquiring) else { return }
+        DispatchQueue.global(qos: .utility).async { [self] in
+            defer { running.store(false, ordering: .releasing) }
+            // A failed checkpoint loses nothing: the log keeps the pages and
+            // the next commit past the threshold tries again.
+            if (try? connection.writeWithoutTransaction({ try $0.checkpoint(.passive) })) != nil {
+                completed.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    func close() throws {
+        try connection.close()
+    }
+}
