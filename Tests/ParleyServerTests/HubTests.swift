@@ -1,5 +1,6 @@
 import NIOCore
 import ParleyCore
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -97,7 +98,7 @@ struct HubTests {
     }
 
     @Test("a session whose queue would pass its limit is closed with 1008 and its queue dropped; the others get everything")
-    func slowSession() async {
+    func slowSession() {
         let hub = Hub()
         let sender = account(1), slow = account(2), fast = account(3)
         let slowSocket = FakeSocket(limit: 4096, room: 0), fastSocket = FakeSocket()
@@ -109,7 +110,7 @@ struct HubTests {
         }
 
         #expect(slowSocket.outbox.isClosing)
-        #expect(await slowSocket.outbox.closeReady() == Outbox.Close(code: 1008, reason: "too slow"), "the close goes at once, the queue dropped")
+        #expect(slowSocket.closes == [Outbox.Close(code: 1008, reason: "too slow")], "the close goes at once, the queue dropped")
         #expect(slowSocket.written.isEmpty)
         slowSocket.makeRoom()
         #expect(slowSocket.written.isEmpty, "nothing dropped comes back")
@@ -145,33 +146,48 @@ struct HubTests {
     }
 
     @Test("a close is handed over once what is queued before it is written, unless told to discard it; nothing is accepted afterwards")
-    func closing() async {
+    func closing() {
         let polite = FakeSocket(room: 0)
         polite.outbox.send(WireFrame(text: "last words"))
         polite.outbox.close(code: 4401, reason: "token revoked")
         #expect(!polite.outbox.send(WireFrame(text: "too late")))
-        let close = Task { await polite.outbox.closeReady() }
-        try? await Task.sleep(for: .milliseconds(50))
         #expect(polite.written.isEmpty)
+        #expect(polite.closes.isEmpty, "the close waits for the frame queued before it")
         polite.makeRoom()
-        #expect(await close.value == Outbox.Close(code: 4401, reason: "token revoked"))
-        #expect(polite.written.map { String(buffer: $0) } == ["last words"], "queued frames went first")
+        #expect(polite.written.map { String(buffer: $0) } == ["last words"])
+        #expect(polite.closes == [Outbox.Close(code: 4401, reason: "token revoked")])
+        polite.outbox.close(code: 1001, reason: "again")
+        polite.makeRoom()
+        #expect(polite.closes.count == 1, "the first close wins, handed over once")
 
         let abrupt = FakeSocket(room: 0)
         abrupt.outbox.send(WireFrame(text: "dropped"))
         abrupt.outbox.close(code: 4401, reason: "token revoked", discardingQueued: true)
-        #expect(await abrupt.outbox.closeReady() == Outbox.Close(code: 4401, reason: "token revoked"), "discarded queue: the close comes at once")
+        #expect(abrupt.closes == [Outbox.Close(code: 4401, reason: "token revoked")], "discarded queue: the close comes at once")
         abrupt.makeRoom()
         #expect(abrupt.written.isEmpty)
     }
 
-    @Test("the end of the session ends a wait for the close")
-    func finishing() async {
-        let socket = FakeSocket()
-        let close = Task { await socket.outbox.closeReady() }
-        try? await Task.sleep(for: .milliseconds(20))
+    @Test("a close asked for before there is a close handler is handed over when one is set")
+    func lateHandler() {
+        let outbox = Outbox(limit: 1 << 20)
+        outbox.close(code: 4401, reason: "invalid token")
+        let handed = Mutex<[Outbox.Close]>([])
+        outbox.whenCloseReady { close in handed.withLock { $0.append(close) } }
+        #expect(handed.withLock { $0 }.isEmpty, "only a drain hands it over")
+        outbox.drain(hasRoom: { true }) { _ in }
+        #expect(handed.withLock { $0 } == [Outbox.Close(code: 4401, reason: "invalid token")])
+    }
+
+    @Test("the end of the session drops the queue and the close handler; nothing is accepted afterwards")
+    func finishing() {
+        let socket = FakeSocket(room: 0)
+        socket.outbox.send(WireFrame(text: "never sent"))
         socket.outbox.finish()
-        #expect(await close.value == nil)
+        socket.outbox.close(code: 1000, reason: "late")
+        socket.makeRoom()
+        #expect(socket.written.isEmpty)
+        #expect(socket.closes.isEmpty)
         #expect(!socket.outbox.send(WireFrame(text: "after the end")))
     }
 }

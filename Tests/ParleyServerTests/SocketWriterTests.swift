@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -83,6 +84,20 @@ struct SocketWriterTests {
         #expect(!outbox.send(WireFrame(text: "after the end")))
     }
 
+    @Test("once a close is asked for, a client that does not answer it is dropped after the grace period")
+    func closeGrace() throws {
+        let channel = EmbeddedChannel()
+        let (writer, outbox) = SocketWriter.make(liveness: Liveness(), limit: 1 << 20, eventLoop: channel.embeddedEventLoop, closeGrace: .seconds(5))
+        try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        outbox.close(code: 4401, reason: "token revoked")
+        channel.embeddedEventLoop.run()
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4_999))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "dropped")
+    }
+
     /// Counts the flushes that reach the socket.
     final class FlushCounter: ChannelOutboundHandler {
         typealias OutboundIn = ByteBuffer
@@ -92,5 +107,80 @@ struct SocketWriterTests {
             flushes += 1
             context.flush()
         }
+    }
+}
+
+/// A connection's timers, on an embedded event loop with a clock of our own.
+@Suite("Connection deadlines")
+struct ConnectionDeadlineTests {
+    let loop = EmbeddedEventLoop()
+    let socket = FakeSocket()
+    let liveness = Liveness()
+    let clock = ManualMillis()
+
+    final class ManualMillis: Sendable {
+        private let value = Atomic<Int64>(1_000_000)
+        var now: Int64 { value.load(ordering: .relaxed) }
+        func add(_ milliseconds: Int64) { value.add(milliseconds, ordering: .relaxed) }
+    }
+
+    func deadlines(pingInterval: Duration = .seconds(1)) -> ConnectionDeadlines {
+        let clock = self.clock
+        return ConnectionDeadlines(
+            eventLoop: loop, outbox: socket.outbox, liveness: liveness, pingInterval: pingInterval,
+            now: { clock.now })
+    }
+
+    func advance(_ milliseconds: Int64) {
+        clock.add(milliseconds)
+        loop.advanceTime(by: .milliseconds(milliseconds))
+    }
+
+    @Test("no authentication in time closes with 4401; authenticating in time does not")
+    func authentication() {
+        let late = deadlines()
+        late.expectAuthentication(within: .seconds(5)) { false }
+        advance(4_999)
+        #expect(socket.closes.isEmpty)
+        advance(1)
+        #expect(socket.closes == [Outbox.Close(code: 4401, reason: "authentication timeout")])
+
+        let onTime = FakeSocket()
+        let punctual = ConnectionDeadlines(eventLoop: loop, outbox: onTime.outbox, liveness: liveness, pingInterval: .seconds(1), now: { 0 })
+        punctual.expectAuthentication(within: .seconds(5)) { true }
+        advance(5_000)
+        #expect(onTime.closes.isEmpty)
+    }
+
+    @Test("a client that sends nothing is pinged twice, then closed with 4408; one that answers is not")
+    func pings() {
+        let deadlines = deadlines()
+        deadlines.watch(until: clock.now + 3_600_000)
+        advance(1_000)
+        #expect(socket.written.map { String(buffer: $0) } == ["parley"], "a ping")
+        liveness.touch()
+        advance(1_000)
+        advance(1_000)
+        #expect(socket.written.count == 3 && socket.closes.isEmpty, "answered: pinged again, still open")
+        advance(1_000)
+        #expect(socket.closes == [Outbox.Close(code: 4408, reason: "no answer to two pings")])
+        deadlines.stop()
+    }
+
+    @Test("an expired token closes with 4401, even between pings; stop cancels everything")
+    func expiry() {
+        let deadlines = deadlines(pingInterval: .seconds(10))
+        deadlines.watch(until: clock.now + 1_500)
+        advance(1_499)
+        #expect(socket.closes.isEmpty)
+        advance(1)
+        #expect(socket.closes == [Outbox.Close(code: 4401, reason: "token expired")])
+
+        let other = FakeSocket()
+        let stopped = ConnectionDeadlines(eventLoop: loop, outbox: other.outbox, liveness: liveness, pingInterval: .seconds(1), now: { 0 })
+        stopped.watch(until: 100)
+        stopped.stop()
+        advance(5_000)
+        #expect(other.closes.isEmpty && other.written.isEmpty)
     }
 }

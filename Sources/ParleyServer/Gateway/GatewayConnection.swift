@@ -6,10 +6,12 @@ import ParleyCore
 import ParleyStore
 import Synchronization
 
-/// One WebSocket connection: a reader task that handles client frames in
-/// order, beside the session's outbox, which its `SocketWriter` drains to the
-/// socket on the event loop. Control frames (pings, the close) go through
-/// the WebSocket library, which keeps the closing handshake.
+/// One WebSocket connection: the connection's task reads client frames and
+/// handles them in order. Everything else happens without a task of its own,
+/// so an idle connection holds one suspended task: the session's outbox is
+/// drained to the socket by its `SocketWriter` on the event loop, and the
+/// connection's deadlines are timers there. The close frame goes through the
+/// WebSocket library, which keeps the closing handshake.
 final class GatewayConnection: Sendable {
     enum HeaderAuth: Sendable {
         case absent
@@ -22,26 +24,23 @@ final class GatewayConnection: Sendable {
         case authenticated(ClientSession, Identity)
     }
 
-    private enum Task: Sendable { case reader, closer, watchdog, closeGrace }
-
-    /// How long a client has to answer our close frame before the socket is dropped.
-    static let closeGrace: Duration = .seconds(5)
-
     private let gateway: WebSocketGateway
     private let logger: Logger
     private let outbox: Outbox
     private let phase = Mutex(Phase.awaitingAuth)
     private let sendWindow: SendWindow
     private let conduct: Mutex<ConnectionGuard>
-    private let liveness: Liveness
+    private let deadlines: ConnectionDeadlines
     private let isDraining = Atomic(false)
     private let readFailure = Mutex<(any Error)?>(nil)
 
-    init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, logger: Logger) {
+    init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, eventLoop: any EventLoop, logger: Logger) {
         self.gateway = gateway
         self.logger = logger
-        self.liveness = liveness
         self.outbox = outbox
+        self.deadlines = ConnectionDeadlines(
+            eventLoop: eventLoop, outbox: outbox, liveness: liveness, pingInterval: gateway.settings.abuse.pingInterval,
+            now: gateway.now)
         self.sendWindow = SendWindow(limit: gateway.settings.maxSendsInFlight)
         self.conduct = Mutex(ConnectionGuard(gateway.settings.abuse))
     }
@@ -58,88 +57,32 @@ final class GatewayConnection: Sendable {
     }
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, headerAuth: HeaderAuth) async throws {
+        let logger = self.logger
+        outbox.whenCloseReady { close in
+            // Once, at the end: the one task a connection starts besides its own.
+            _Concurrency.Task {
+                do {
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
+                } catch {
+                    logger.debug("close failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         switch headerAuth {
-        case .absent: break
+        case .absent:
+            deadlines.expectAuthentication(within: gateway.settings.authTimeout) { [weak self] in self?.session != nil }
         case .invalid: outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
         case .valid(let identity): await start(identity)
         }
-        await withTaskGroup(of: Task.self) { group in
-            group.addTask {
-                await self.sendClose(outbound)
-                return .closer
-            }
-            group.addTask {
-                await self.read(inbound)
-                return .reader
-            }
-            group.addTask {
-                await self.watchDeadlines(outbound)
-                return .watchdog
-            }
-            // Once we decide to close, the client has a grace period: to
-            // answer our close frame (the closing handshake), or, if our
-            // writer is stuck behind a client that does not read, at all.
-            // Then the connection is dropped, so a stalled socket never holds
-            // its memory or its session.
-            group.addTask {
-                await self.outbox.closeRequested()
-                try? await _Concurrency.Task.sleep(for: Self.closeGrace)
-                return .closeGrace
-            }
-            while let finished = await group.next(), finished != .reader, finished != .closeGrace {}
-            group.cancelAll()
-        }
+        // Until the client answers our close frame, or the socket writer
+        // drops a client that did not in time.
+        await read(inbound)
+        deadlines.stop()
         if let (session, _) = session {
             chat.presence.sessionClosed(session)
         }
         outbox.finish()
         if let failure = readFailure.withLock({ $0 }) { throw failure }
-    }
-
-    /// Closes the socket if it has not authenticated in time; then pings it
-    /// every ping interval and closes it (4408) once two pings in a row got
-    /// nothing back, not even a pong; and closes it when its token expires,
-    /// even if the client never sends another frame.
-    private func watchDeadlines(_ outbound: WebSocketOutboundWriter) async {
-        if session == nil {
-            try? await _Concurrency.Task.sleep(for: gateway.settings.authTimeout)
-            guard !_Concurrency.Task.isCancelled else { return }
-            guard session != nil else {
-                outbox.close(code: CloseCode.unauthenticated, reason: "authentication timeout")
-                return
-            }
-        }
-        guard let (_, identity) = session else { return }
-        let interval = abuse.pingInterval
-        // Pings sent since the client last sent anything; the time of the last.
-        var unanswered = 0
-        var lastPing: UInt64 = 0
-        while !_Concurrency.Task.isCancelled {
-            let remaining = Duration.milliseconds(identity.expiresTS - gateway.now())
-            guard remaining > .zero else {
-                outbox.close(code: CloseCode.unauthenticated, reason: "token expired")
-                return
-            }
-            guard interval > .zero else {
-                try? await _Concurrency.Task.sleep(for: remaining)
-                continue
-            }
-            try? await _Concurrency.Task.sleep(for: min(interval, remaining))
-            guard !_Concurrency.Task.isCancelled, identity.expiresTS > gateway.now() else { continue }
-            if liveness.readSince(lastPing) { unanswered = 0 }
-            // Two pings, each given at least an interval, and not a byte back.
-            if unanswered >= 2 {
-                outbox.close(code: CloseCode.idle, reason: "no answer to two pings")
-                return
-            }
-            lastPing = NIODeadline.now().uptimeNanoseconds
-            unanswered += 1
-            do {
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "parley"))))
-            } catch {
-                return
-            }
-        }
     }
 
     /// Registers the session with the hub, then sends `ready`. Registering
@@ -166,6 +109,7 @@ final class GatewayConnection: Sendable {
             return
         }
         phase.withLock { $0 = .authenticated(session, identity) }
+        deadlines.watch(until: identity.expiresTS)
         // A drain that began while registering may have missed this session.
         if gateway.drain.isDraining { drain() }
         // A revocation that landed between the token check and registering
@@ -180,19 +124,6 @@ final class GatewayConnection: Sendable {
         } catch {
             logger.error("cannot load the session snapshot", metadata: ["error": "\(error)"])
             outbox.close(code: 1011, reason: "server error", discardingQueued: true)
-        }
-    }
-
-    // MARK: Writing
-
-    /// Sends the close frame once one is asked for and what was queued
-    /// before it has been written.
-    private func sendClose(_ outbound: WebSocketOutboundWriter) async {
-        guard let close = await outbox.closeReady() else { return }
-        do {
-            try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
-        } catch {
-            logger.debug("close failed", metadata: ["error": "\(error)"])
         }
     }
 

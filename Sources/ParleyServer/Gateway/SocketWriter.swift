@@ -10,6 +10,11 @@ import NIOCore
 /// waits in the outbox, which counts it against the session's limit, until
 /// the socket drains.
 ///
+/// Once a close is requested the client has a grace period, to answer our
+/// close frame (the closing handshake) or, if the socket is stuck behind a
+/// client that does not read, at all; then the socket is closed, so a
+/// stalled client never holds its memory or its session.
+///
 /// It also notes every read in `Liveness`, so pongs count though the
 /// WebSocket library consumes them, and ends the outbox with the socket.
 final class SocketWriter: ChannelDuplexHandler {
@@ -18,12 +23,18 @@ final class SocketWriter: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// How long a client has to answer our close frame before the socket is dropped.
+    static let closeGrace: TimeAmount = .seconds(5)
+
     private let liveness: Liveness
+    private let closeGrace: TimeAmount
     private var outbox: Outbox?
     private var context: ChannelHandlerContext?
+    private var graceTimer: Scheduled<Void>?
 
-    private init(liveness: Liveness) {
+    private init(liveness: Liveness, closeGrace: TimeAmount) {
         self.liveness = liveness
+        self.closeGrace = closeGrace
     }
 
     /// Puts a writer on `channel` and returns the outbox it drains.
@@ -36,8 +47,10 @@ final class SocketWriter: ChannelDuplexHandler {
     }
 
     /// A writer and its outbox, whose wake-ups run the writer on `eventLoop`.
-    static func make(liveness: Liveness, limit: Int, eventLoop: any EventLoop) -> (SocketWriter, Outbox) {
-        let writer = SocketWriter(liveness: liveness)
+    static func make(
+        liveness: Liveness, limit: Int, eventLoop: any EventLoop, closeGrace: TimeAmount = closeGrace
+    ) -> (SocketWriter, Outbox) {
+        let writer = SocketWriter(liveness: liveness, closeGrace: closeGrace)
         let bound = NIOLoopBound(writer, eventLoop: eventLoop)
         // One closure for every wake-up, not one allocated per wake-up.
         let drain: @Sendable () -> Void = { bound.value.drain() }
@@ -73,10 +86,15 @@ final class SocketWriter: ChannelDuplexHandler {
     private func drain() {
         guard let context, let outbox else { return }
         let channel = context.channel
-        let written = outbox.drain(hasRoom: { channel.isWritable }) { frame in
+        let drained = outbox.drain(hasRoom: { channel.isWritable }) { frame in
             context.write(wrapOutboundOut(frame.bytes), promise: nil)
         }
-        if written > 0 { context.flush() }
+        if drained.written > 0 { context.flush() }
+        if drained.closing, graceTimer == nil {
+            graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeGrace) {
+                context.close(promise: nil)
+            }
+        }
     }
 
     /// The socket is gone: so is what was queued for it. Also breaks the
@@ -84,5 +102,6 @@ final class SocketWriter: ChannelDuplexHandler {
     private func end() {
         outbox?.finish()
         outbox = nil
+        graceTimer?.cancel()
     }
 }

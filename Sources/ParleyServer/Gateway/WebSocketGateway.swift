@@ -46,7 +46,8 @@ struct WebSocketGateway: Sendable {
         let liveness = Liveness()
         let outbox = try await SocketWriter.install(on: channel, liveness: liveness, limit: settings.maxQueuedBytes)
         return .upgrade([:]) { inbound, outbound, context in
-            let connection = GatewayConnection(gateway: self, liveness: liveness, outbox: outbox, logger: context.logger)
+            let connection = GatewayConnection(
+                gateway: self, liveness: liveness, outbox: outbox, eventLoop: channel.eventLoop, logger: context.logger)
             try await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
         }
     }

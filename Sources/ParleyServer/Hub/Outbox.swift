@@ -30,13 +30,12 @@ final class Outbox: Sendable {
         var socketFull = false
         var closeRequest: Close?
         var discarded = false
-        /// The close went to `closeReady`: everything queued before it is written.
+        /// The close went to `onCloseReady`: everything queued before it is written.
         var closeHandedOver = false
         var finished = false
-        /// The one task waiting for a close to be requested (or the session to end).
-        var closeWaiter: CheckedContinuation<Void, Never>?
-        /// The one task waiting to send the close frame.
-        var closeReadyWaiter: CheckedContinuation<Close?, Never>?
+        /// Sends the close frame; the drain calls it once everything queued
+        /// before the close is written.
+        var onCloseReady: (@Sendable (Close) -> Void)?
 
         /// Whether the caller must wake the socket's drain.
         mutating func needsWake(_ force: Bool = false) -> Bool {
@@ -45,12 +44,7 @@ final class Outbox: Sendable {
             return true
         }
 
-        mutating func take<Value>(_ path: WritableKeyPath<State, CheckedContinuation<Value, Never>?>) -> CheckedContinuation<Value, Never>? {
-            defer { self[keyPath: path] = nil }
-            return self[keyPath: path]
-        }
-
-        mutating func requestClose(_ close: Close, discardingQueued: Bool) -> CheckedContinuation<Void, Never>? {
+        mutating func requestClose(_ close: Close, discardingQueued: Bool) {
             closeRequest = close
             if discardingQueued {
                 frames.removeAll()
@@ -58,7 +52,6 @@ final class Outbox: Sendable {
                 discarded = true
             }
             held = false
-            return take(\.closeWaiter)
         }
     }
 
@@ -76,12 +69,10 @@ final class Outbox: Sendable {
     /// Queues a frame without waiting. Returns false if the session is closing.
     @discardableResult
     func send(_ frame: WireFrame) -> Bool {
-        var closeWaiter: CheckedContinuation<Void, Never>?
-        defer { closeWaiter?.resume() }
         let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
             guard state.closeRequest == nil, !state.finished else { return (false, false) }
             if state.queuedBytes + frame.bytes.readableBytes > limit {
-                closeWaiter = state.requestClose(Close(code: CloseCode.tooSlow, reason: "too slow"), discardingQueued: true)
+                state.requestClose(Close(code: CloseCode.tooSlow, reason: "too slow"), discardingQueued: true)
                 return (false, state.needsWake(true))
             }
             state.frames.append(frame)
@@ -95,11 +86,9 @@ final class Outbox: Sendable {
     /// Asks for the socket to be closed once what is queued has been written
     /// (or at once, dropping it, with `discardingQueued`). The first close wins.
     func close(code: UInt16, reason: String, discardingQueued: Bool = false) {
-        var closeWaiter: CheckedContinuation<Void, Never>?
-        defer { closeWaiter?.resume() }
         let wake = state.withLock { state -> Bool in
             guard state.closeRequest == nil, !state.finished else { return false }
-            closeWaiter = state.requestClose(Close(code: code, reason: reason), discardingQueued: discardingQueued)
+            state.requestClose(Close(code: code, reason: reason), discardingQueued: discardingQueued)
             return state.needsWake(true)
         }
         if wake { self.wake() }
@@ -123,16 +112,26 @@ final class Outbox: Sendable {
         state.withLock { $0.held = true }
     }
 
-    /// The connection is gone: drop what is queued and end the waits.
+    /// The connection is gone: drop what is queued, and the close handler.
     func finish() {
-        let (closeReadyWaiter, closeWaiter) = state.withLock { state in
+        state.withLock { state in
             state.finished = true
             state.frames.removeAll()
             state.queuedBytes = 0
-            return (state.take(\.closeReadyWaiter), state.take(\.closeWaiter))
+            state.onCloseReady = nil
         }
-        closeReadyWaiter?.resume(returning: nil)
-        closeWaiter?.resume()
+    }
+
+    /// Sets what sends the close frame: called once, when a close has been
+    /// requested and everything queued before it is written.
+    func whenCloseReady(_ handler: @escaping @Sendable (Close) -> Void) {
+        let wake = state.withLock { state -> Bool in
+            guard !state.finished else { return false }
+            state.onCloseReady = handler
+            // A close requested before there was a handler: a drain hands it over.
+            return state.closeRequest != nil && state.needsWake(true)
+        }
+        if wake { self.wake() }
     }
 
     var isClosing: Bool {
@@ -141,11 +140,18 @@ final class Outbox: Sendable {
 
     // MARK: The socket's side
 
+    /// What a drain did.
+    struct Drained {
+        var written = 0
+        /// A close has been requested.
+        var closing = false
+    }
+
     /// Called on the socket's event loop: hands the queued frames to `write`
-    /// while `hasRoom` says the socket takes more. What is left waits for
-    /// `socketHasRoom`. Returns how many frames were written.
+    /// while `hasRoom` says the socket takes more. What is left waits for the
+    /// next drain, which the socket's writability event runs.
     @discardableResult
-    func drain(hasRoom: () -> Bool, write: (WireFrame) -> Void) -> Int {
+    func drain(hasRoom: () -> Bool, write: (WireFrame) -> Void) -> Drained {
         let batch = state.withLock { state -> Deque<WireFrame> in
             state.wakePending = false
             state.socketFull = false
@@ -162,62 +168,26 @@ final class Outbox: Sendable {
             write(frame)
             written += 1
         }
-        let closeReady = state.withLock { state -> (CheckedContinuation<Close?, Never>, Close)? in
+        let (closing, closeReady) = state.withLock { state -> (Bool, (@Sendable (Close) -> Void, Close)?) in
+            let closing = state.closeRequest != nil
             if written < batch.count {
                 // A discarding close or the end of the session meanwhile dropped these too.
-                guard !state.discarded, !state.finished else { return nil }
+                guard !state.discarded, !state.finished else { return (closing, nil) }
                 let leftover = batch[written...]
                 state.frames.prepend(contentsOf: leftover)
                 state.queuedBytes += leftover.reduce(0) { $0 + $1.bytes.readableBytes }
                 state.socketFull = true
-                return nil
+                return (closing, nil)
             }
             guard state.frames.isEmpty, let close = state.closeRequest, !state.closeHandedOver,
-                let waiter = state.take(\.closeReadyWaiter)
-            else { return nil }
+                let handler = state.onCloseReady
+            else { return (closing, nil) }
             state.closeHandedOver = true
-            return (waiter, close)
+            state.onCloseReady = nil
+            return (closing, (handler, close))
         }
-        if let (waiter, close) = closeReady { waiter.resume(returning: close) }
-        return written
-    }
-
-    /// Returns once a close has been requested or the session has ended
-    /// (or the calling task is cancelled).
-    func closeRequested() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = state.withLock { state in
-                    if state.closeRequest != nil || state.finished || Task.isCancelled { return true }
-                    state.closeWaiter = continuation
-                    return false
-                }
-                if done { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.take(\.closeWaiter) }?.resume()
-        }
-    }
-
-    /// Returns the close to send once one was requested and everything queued
-    /// before it has been written; nil if the session ends first (or the
-    /// calling task is cancelled).
-    func closeReady() async -> Close? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Close?, Never>) in
-                let (waiting, wake) = state.withLock { state -> (Bool, Bool) in
-                    if state.finished || Task.isCancelled { return (false, false) }
-                    state.closeReadyWaiter = continuation
-                    // The drain hands the close over; run one in case the
-                    // last ran before anyone waited.
-                    return (true, state.closeRequest != nil && state.needsWake(true))
-                }
-                if !waiting { continuation.resume(returning: nil) }
-                if wake { self.wake() }
-            }
-        } onCancel: {
-            state.withLock { $0.take(\.closeReadyWaiter) }?.resume(returning: nil)
-        }
+        if let (handler, close) = closeReady { handler(close) }
+        return Drained(written: written, closing: closing)
     }
 }
 

@@ -1,7 +1,7 @@
 import NIOCore
 
-/// One server → client WebSocket text frame, header and payload in a single
-/// buffer, ready for the socket. Encoded once per event, the same bytes go
+/// One server → client WebSocket frame (a text frame, or a ping), header and
+/// payload in a single buffer, ready for the socket. Encoded once per event, the same bytes go
 /// to every recipient: a socket write is then one iovec per frame, with no
 /// per-recipient header to allocate.
 struct WireFrame: Sendable {
@@ -15,6 +15,17 @@ struct WireFrame: Sendable {
     /// leave `maxHeaderBytes` free before the reader index (`JSONWriter(framed:)`)
     /// get no copy.
     init(text buffer: consuming ByteBuffer) {
+        self.init(opcode: 0x1, payload: buffer)
+    }
+
+    init(text: String) {
+        self.init(text: ByteBuffer(string: text))
+    }
+
+    /// The server's keepalive ping.
+    static let ping = WireFrame(opcode: 0x9, payload: ByteBuffer(string: "parley"))
+
+    private init(opcode: UInt8, payload buffer: consuming ByteBuffer) {
         let length = buffer.readableBytes
         let headerBytes = length < 126 ? 2 : length <= Int(UInt16.max) ? 4 : 10
         if buffer.readerIndex < headerBytes {
@@ -25,8 +36,8 @@ struct WireFrame: Sendable {
             buffer = copy
         }
         let start = buffer.readerIndex - headerBytes
-        // FIN, opcode 1 (text); a server never masks.
-        buffer.setInteger(UInt8(0x81), at: start)
+        // FIN and the opcode; a server never masks.
+        buffer.setInteger(0x80 | opcode, at: start)
         switch headerBytes {
         case 2: buffer.setInteger(UInt8(length), at: start + 1)
         case 4:
@@ -38,10 +49,6 @@ struct WireFrame: Sendable {
         }
         buffer.moveReaderIndex(to: start)
         bytes = buffer
-    }
-
-    init(text: String) {
-        self.init(text: ByteBuffer(string: text))
     }
 
     /// The frame's payload, without the header.

@@ -21,6 +21,9 @@ final class Checkpointer: Sendable {
     private let running = Atomic(false)
     private let watching = Atomic(false)
     private let completed = Atomic(0)
+    /// Set on the connection's own queue, so a checkpoint queued behind the
+    /// close sees it before touching the closed connection.
+    private let closed = Atomic(false)
 
     init(path: String) throws {
         var configuration = Configuration()
@@ -56,13 +59,17 @@ final class Checkpointer: Sendable {
             defer { running.store(false, ordering: .releasing) }
             // A failed checkpoint loses nothing: the log keeps the pages and
             // the next commit past the threshold tries again.
-            if (try? connection.writeWithoutTransaction({ try $0.checkpoint(.passive) })) != nil {
-                completed.add(1, ordering: .relaxed)
+            let ran = try? connection.writeWithoutTransaction { db -> Bool in
+                guard !closed.load(ordering: .relaxed) else { return false }
+                try db.checkpoint(.passive)
+                return true
             }
+            if ran == true { completed.add(1, ordering: .relaxed) }
         }
     }
 
     func close() throws {
+        try connection.writeWithoutTransaction { _ in closed.store(true, ordering: .relaxed) }
         try connection.close()
     }
 }

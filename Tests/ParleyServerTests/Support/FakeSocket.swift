@@ -5,11 +5,11 @@ import Synchronization
 
 /// Stands in for a session's socket and its `SocketWriter`: drains its outbox
 /// as soon as woken, as the event loop would, taking frames while it has
-/// `room`, and records their payloads.
+/// `room`, and records their payloads and the close handed over after them.
 final class FakeSocket: Sendable {
     /// How many more frames the socket takes.
     let room: Atomic<Int>
-    private let state = Mutex<(outbox: Outbox?, written: [ByteBuffer], wakes: Int)>((nil, [], 0))
+    private let state = Mutex<(outbox: Outbox?, written: [ByteBuffer], wakes: Int, closes: [Outbox.Close])>((nil, [], 0, []))
 
     init(limit: Int = 1 << 20, room: Int = .max) {
         self.room = Atomic(room)
@@ -18,11 +18,14 @@ final class FakeSocket: Sendable {
             self?.drain()
         }
         state.withLock { $0.outbox = outbox }
+        outbox.whenCloseReady { [weak self] close in self?.state.withLock { $0.closes.append(close) } }
     }
 
     var outbox: Outbox { state.withLock { $0.outbox! } }
     var written: [ByteBuffer] { state.withLock { $0.written } }
     var wakes: Int { state.withLock { $0.wakes } }
+    /// The close frames the outbox asked for: at most one.
+    var closes: [Outbox.Close] { state.withLock { $0.closes } }
 
     /// The socket takes any amount again: as its writability event does.
     func makeRoom() {
