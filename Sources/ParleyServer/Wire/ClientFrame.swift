@@ -4,7 +4,7 @@ import ParleyCore
 /// One client → server WebSocket frame. Every field but `type` is optional
 /// here; each frame type checks the ones it needs, so that a missing field is
 /// answered with a message naming it.
-struct ClientFrame: Decodable, Sendable {
+struct ClientFrame: Decodable, Equatable, Sendable {
     let type: String
     let id: String?
     let token: String?
@@ -32,17 +32,22 @@ struct ClientFrame: Decodable, Sendable {
     /// that much could be read, so that even a bad frame gets an answer the
     /// client can match.
     static func decode(_ text: String) -> Result<ClientFrame, FrameError> {
-        let data = Data(text.utf8)
-        do {
-            let frame = try JSONDecoder().decode(ClientFrame.self, from: data)
-            if let id = frame.id, id.count > maxIDLength {
-                return .failure(FrameError(re: nil, error: .invalidRequest("id must be at most \(maxIDLength) characters")))
+        let frame: ClientFrame
+        if let parsed = ClientFrameParser.parse(text) {
+            frame = parsed
+        } else {
+            let data = Data(text.utf8)
+            do {
+                frame = try JSONDecoder().decode(ClientFrame.self, from: data)
+            } catch {
+                let re = (try? JSONDecoder().decode(Envelope.self, from: data))?.id.flatMap { $0.count <= maxIDLength ? $0 : nil }
+                return .failure(FrameError(re: re, error: .invalidRequest(describe(error))))
             }
-            return .success(frame)
-        } catch {
-            let re = (try? JSONDecoder().decode(Envelope.self, from: data))?.id.flatMap { $0.count <= maxIDLength ? $0 : nil }
-            return .failure(FrameError(re: re, error: .invalidRequest(describe(error))))
         }
+        if let id = frame.id, id.count > maxIDLength {
+            return .failure(FrameError(re: nil, error: .invalidRequest("id must be at most \(maxIDLength) characters")))
+        }
+        return .success(frame)
     }
 
     /// Just the `id`, for answering frames that fail to decode as a whole.
