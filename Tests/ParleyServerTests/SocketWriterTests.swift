@@ -124,11 +124,20 @@ struct ConnectionDeadlineTests {
         func add(_ milliseconds: Int64) { value.add(milliseconds, ordering: .relaxed) }
     }
 
-    func deadlines(pingInterval: Duration = .seconds(1)) -> ConnectionDeadlines {
+    /// Deadlines for `socket` (the suite's own by default), on the suite's clock.
+    func deadlines(for socket: FakeSocket? = nil, pingInterval: Duration = .seconds(1)) -> ConnectionDeadlines {
         let clock = self.clock
         return ConnectionDeadlines(
-            eventLoop: loop, outbox: socket.outbox, liveness: liveness, pingInterval: pingInterval,
+            eventLoop: loop, outbox: (socket ?? self.socket).outbox, liveness: liveness, pingInterval: pingInterval,
             now: { clock.now })
+    }
+
+    /// Nothing closes the socket until `milliseconds` have passed; then `close` does.
+    func expectClose(after milliseconds: Int64, _ close: Outbox.Close) {
+        advance(milliseconds - 1)
+        #expect(socket.closes.isEmpty)
+        advance(1)
+        #expect(socket.closes == [close])
     }
 
     func advance(_ milliseconds: Int64) {
@@ -138,16 +147,11 @@ struct ConnectionDeadlineTests {
 
     @Test("no authentication in time closes with 4401; authenticating in time does not")
     func authentication() {
-        let late = deadlines()
-        late.expectAuthentication(within: .seconds(5)) { false }
-        advance(4_999)
-        #expect(socket.closes.isEmpty)
-        advance(1)
-        #expect(socket.closes == [Outbox.Close(code: 4401, reason: "authentication timeout")])
+        deadlines().expectAuthentication(within: .seconds(5)) { false }
+        expectClose(after: 5_000, Outbox.Close(code: 4401, reason: "authentication timeout"))
 
         let onTime = FakeSocket()
-        let punctual = ConnectionDeadlines(eventLoop: loop, outbox: onTime.outbox, liveness: liveness, pingInterval: .seconds(1), now: { 0 })
-        punctual.expectAuthentication(within: .seconds(5)) { true }
+        deadlines(for: onTime).expectAuthentication(within: .seconds(5)) { true }
         advance(5_000)
         #expect(onTime.closes.isEmpty)
     }
@@ -171,14 +175,11 @@ struct ConnectionDeadlineTests {
     func expiry() {
         let deadlines = deadlines(pingInterval: .seconds(10))
         deadlines.watch(until: clock.now + 1_500)
-        advance(1_499)
-        #expect(socket.closes.isEmpty)
-        advance(1)
-        #expect(socket.closes == [Outbox.Close(code: 4401, reason: "token expired")])
+        expectClose(after: 1_500, Outbox.Close(code: 4401, reason: "token expired"))
 
         let other = FakeSocket()
-        let stopped = ConnectionDeadlines(eventLoop: loop, outbox: other.outbox, liveness: liveness, pingInterval: .seconds(1), now: { 0 })
-        stopped.watch(until: 100)
+        let stopped = self.deadlines(for: other)
+        stopped.watch(until: clock.now + 100)
         stopped.stop()
         advance(5_000)
         #expect(other.closes.isEmpty && other.written.isEmpty)
