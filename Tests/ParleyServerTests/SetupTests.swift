@@ -118,4 +118,29 @@ struct SetupTests {
         #expect(line.contains("database: \(path)"))
         #expect(FileManager.default.fileExists(atPath: path), "PARLEY_DATABASE was used and the file created")
     }
+
+    @Test("the browser client's folder comes from --public or PARLEY_PUBLIC, the flag winning; empty serves the API only")
+    func publicFolder() async throws {
+        let database = try TestDatabase()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-public-\(UUID().uuidString)")
+        let other = folder.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "<p>from the flag</p>".write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try "<p>from the environment</p>".write(to: other.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+
+        func home(_ arguments: [String], environment: [String: String] = [:]) async throws -> Harness.Reply {
+            let server = try await ServerProcess.start(
+                database: database.configuration.databasePath, arguments: arguments, environment: environment)
+            defer { server.terminate() }
+            return try await Harness(port: server.port).request(.get, "/")
+        }
+
+        #expect(try await home(["--public", folder.path]).raw == "<p>from the flag</p>")
+        #expect(try await home([], environment: ["PARLEY_PUBLIC": other.path]).raw == "<p>from the environment</p>")
+        #expect(try await home(["--public", folder.path], environment: ["PARLEY_PUBLIC": other.path]).raw == "<p>from the flag</p>")
+        let apiOnly = try await home(["--public", ""], environment: ["PARLEY_PUBLIC": other.path])
+        #expect(apiOnly.status == .notFound)
+        #expect(apiOnly.body["error"]["code"].string == "not_found")
+    }
 }

@@ -25,7 +25,7 @@ final class ServerProcess: Sendable {
         return candidates[0].appendingPathComponent("parley")
     }
 
-    static func start(database: String, arguments: [String] = []) async throws -> ServerProcess {
+    static func start(database: String, arguments: [String] = [], environment: [String: String] = [:]) async throws -> ServerProcess {
         let output = URL(fileURLWithPath: database + ".stdout-\(UUID().uuidString.prefix(8))")
         guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
             throw TestFailure("cannot create \(output.path)")
@@ -36,6 +36,7 @@ final class ServerProcess: Sendable {
             "serve", "--port", "0", "--database", database, "--jwt-secret", TestDatabase.jwtSecret, "--bcrypt-cost", "10",
             "--log-level", "warning", "--send-rate", "0",
         ] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = FileHandle.standardError
         try process.run()
