@@ -74,15 +74,14 @@ public enum MessagingRun {
             let sink = p.sink
             try await p.session.loop.submit { sink.setWindow(end: stop) }.get()
         }
-        for s in plan.senders {
+        for (index, s) in plan.senders.enumerated() {
             let p = pairs[s.session]
             let sink = p.sink
-            // Spread the first sends of rate mode over one interval.
-            let offset: UInt64
+            var first = start
             if case .rate(let perSecond, _) = mode {
-                offset = UInt64(Double(s.session % 997) / 997 * 1e9 / perSecond)
-            } else { offset = 0 }
-            p.session.loop.execute { sink.startSending(mode: mode, start: start + offset, stop: stop) }
+                first = SendMode.staggeredStart(start, sender: index, of: plan.senders.count, perSecond: perSecond)
+            }
+            p.session.loop.execute { [first] in sink.startSending(mode: mode, start: first, stop: stop) }
         }
         // Sleep through the measured window, reporting progress each second.
         var lastAcked = 0

@@ -30,6 +30,13 @@ public enum SendMode: Sendable {
     /// A fixed number of messages per second for this sender; at most `cap`
     /// unacknowledged (the server stops reading a socket at 256).
     case rate(perSecond: Double, cap: Int)
+
+    /// Rate mode: when sender `index` of `senders`, each sending `perSecond`,
+    /// starts after `start`, so that together they send evenly rather than
+    /// all in the same instant of each interval.
+    public static func staggeredStart(_ start: UInt64, sender index: Int, of senders: Int, perSecond: Double) -> UInt64 {
+        start + UInt64(Double(index) / Double(max(1, senders)) * 1e9 / perSecond)
+    }
 }
 
 public final class MessagingSink: SessionSink, @unchecked Sendable {

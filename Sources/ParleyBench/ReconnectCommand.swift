@@ -90,9 +90,10 @@ public struct ReconnectCommand: AsyncParsableCommand {
             for sink in sinks { try await sink.loop.submit { sink.beginReconnect(at: start) }.get() }
             if liveRate > 0 {
                 let perWriter = liveRate / Double(groups)
-                for p in writerPairs {
+                for (index, p) in writerPairs.enumerated() {
                     let sink = p.sink
-                    p.session.loop.execute { sink.startSending(mode: .rate(perSecond: perWriter, cap: 256), start: start, stop: start + UInt64(timeout * 1e9)) }
+                    let first = SendMode.staggeredStart(start, sender: index, of: writerPairs.count, perSecond: perWriter)
+                    p.session.loop.execute { sink.startSending(mode: .rate(perSecond: perWriter, cap: 256), start: first, stop: start + UInt64(timeout * 1e9)) }
                 }
             }
             var reconnectErrors: [String: Int] = [:]
