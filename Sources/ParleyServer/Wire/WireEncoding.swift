@@ -80,13 +80,15 @@ extension JSONWriter {
 
 /// Server → client WebSocket frames, each encoded once into a shareable buffer.
 enum ServerFrame {
-    static func encode(_ body: (inout JSONWriter) -> Void) -> WireFrame {
-        WireFrame(text: object(framed: true, body))
+    /// `capacity`: a guess of the encoded size; a frame that outgrows it is
+    /// copied into a buffer twice the size while it is written.
+    static func encode(capacity: Int = 256, _ body: (inout JSONWriter) -> Void) -> WireFrame {
+        WireFrame(text: object(capacity: capacity, framed: true, body))
     }
 
     /// One JSON object; `framed` leaves room for a WebSocket header before it.
-    static func object(framed: Bool = false, _ body: (inout JSONWriter) -> Void) -> ByteBuffer {
-        var writer = JSONWriter(framed: framed)
+    static func object(capacity: Int = 256, framed: Bool = false, _ body: (inout JSONWriter) -> Void) -> ByteBuffer {
+        var writer = JSONWriter(capacity: capacity, framed: framed)
         writer.beginObject()
         body(&writer)
         writer.endObject()
@@ -114,7 +116,9 @@ enum ServerFrame {
     }
 
     static func message(_ message: Message, showClientID: Bool) -> WireFrame {
-        encode { w in
+        // About 250 bytes of names, ids and numbers around the text.
+        let capacity = 320 + message.text.utf8.count + message.sender.displayName.utf8.count + message.sender.handle.utf8.count
+        return encode(capacity: capacity) { w in
             w.field("type", "message")
             w.key("message")
             w.message(message, showClientID: showClientID)
