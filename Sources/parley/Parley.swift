@@ -91,7 +91,16 @@ struct Serve: AsyncParsableCommand {
         configuration.port = try number(port, "PORT", Int.self) ?? configuration.port
         configuration.databasePath = setting(database, "DATABASE") ?? configuration.databasePath
         configuration.jwtSecret = setting(jwtSecret, "JWT_SECRET")
-        configuration.publicDirectory = setting(`public`, "PUBLIC") ?? configuration.publicDirectory
+        if let folder = setting(`public`, "PUBLIC") {
+            // Named on purpose: a folder that is not there is a mistake, not
+            // a wish for the API only (that is ""). Only the default may be
+            // missing, for a server started outside the project's folder.
+            var isFolder: ObjCBool = false
+            guard folder.isEmpty || (FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue) else {
+                throw ValidationError("no browser client folder at '\(folder)': name an existing folder, or \"\" to serve the API only")
+            }
+            configuration.publicDirectory = folder
+        }
         if let seconds = try number(authTimeout, "AUTH_TIMEOUT", Double.self) {
             guard seconds > 0 else { throw ValidationError("the auth timeout must be more than 0 seconds") }
             configuration.authTimeout = .milliseconds(Int64(seconds * 1000))

@@ -85,6 +85,8 @@ struct SetupTests {
         (["--auth-timeout", "0"], [:], "auth timeout"),
         (["--log-level", "loud"], [:], "log level"),
         ([], ["PARLEY_PORT": "eighty"], "PARLEY_PORT"),
+        (["--public", "/nonexistent/parley-client"], [:], "no browser client folder at '/nonexistent/parley-client'"),
+        ([], ["PARLEY_PUBLIC": "/nonexistent/parley-client"], "no browser client folder"),
     ])
     func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) throws {
         let database = try TestDatabase()
