@@ -95,8 +95,7 @@ struct Serve: AsyncParsableCommand {
             // Named on purpose: a folder that is not there is a mistake, not
             // a wish for the API only (that is ""). Only the default may be
             // missing, for a server started outside the project's folder.
-            var isFolder: ObjCBool = false
-            guard folder.isEmpty || (FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue) else {
+            guard folder.isEmpty || BrowserClient.isFolder(folder) else {
                 throw ValidationError("no browser client folder at '\(folder)': name an existing folder, or \"\" to serve the API only")
             }
             configuration.publicDirectory = folder
