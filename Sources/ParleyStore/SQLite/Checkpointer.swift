@@ -19,7 +19,6 @@ final class Checkpointer: Sendable {
 
     private let connection: DatabaseQueue
     private let running = Atomic(false)
-    private let watching = Atomic(false)
     private let completed = Atomic(0)
     /// Set on the connection's own queue, so a checkpoint queued behind the
     /// close sees it before touching the closed connection.
@@ -37,11 +36,10 @@ final class Checkpointer: Sendable {
     /// Checkpoints run so far.
     var checkpoints: Int { completed.load(ordering: .relaxed) }
 
-    /// Takes over checkpointing from the writer connection `db`. Call it on
-    /// the writer, from the lane, which keeps this object alive for as long
-    /// as it commits (the hook holds it unretained).
+    /// Takes over checkpointing from the writer connection `db`, once, when
+    /// the lane is made: the lane keeps this object alive for as long as it
+    /// commits (the hook holds it unretained).
     func watch(_ db: Database) {
-        guard !watching.exchange(true, ordering: .relaxed) else { return }
         sqlite3_wal_hook(
             db.sqliteConnection,
             { context, _, _, logPages in

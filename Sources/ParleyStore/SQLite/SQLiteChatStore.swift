@@ -41,7 +41,7 @@ public final class SQLiteChatStore: ChatStore {
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         self.checkpointer = try Checkpointer(path: path)
-        self.lane = WriteLane(pool: pool, cache: LaneCache(), checkpointer: checkpointer)
+        self.lane = try WriteLane(pool: pool, cache: LaneCache(), checkpointer: checkpointer)
         self.now = now
         self.limits = limits
         self.listener = listener

@@ -39,11 +39,12 @@ final class WriteLane: Sendable {
     /// Takes checkpoints out of the commits; nil leaves them to SQLite.
     private let checkpointer: Checkpointer?
 
-    init(pool: DatabasePool, cache: LaneCache, checkpointer: Checkpointer? = nil, maxBatch: Int = 4096) {
+    init(pool: DatabasePool, cache: LaneCache, checkpointer: Checkpointer? = nil, maxBatch: Int = 4096) throws {
         self.pool = pool
         self.cache = cache
         self.checkpointer = checkpointer
         self.maxBatch = maxBatch
+        if let checkpointer { try pool.writeWithoutTransaction { checkpointer.watch($0) } }
     }
 
     func submit(_ job: some LaneJob) {
@@ -92,7 +93,6 @@ final class WriteLane: Sendable {
     }
 
     private func drain(_ db: Database) {
-        checkpointer?.watch(db)
         while true {
             let batch: [any LaneJob] = queue.withLock { queue in
                 guard !queue.pending.isEmpty else {
