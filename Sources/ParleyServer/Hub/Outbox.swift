@@ -30,11 +30,9 @@ final class Outbox: Sendable {
         var socketFull = false
         var closeRequest: Close?
         var discarded = false
-        /// The close went to `onCloseReady`: everything queued before it is written.
-        var closeHandedOver = false
         var finished = false
-        /// Sends the close frame; the drain calls it once everything queued
-        /// before the close is written.
+        /// Sends the close frame; the drain calls it, and drops it, once
+        /// everything queued before the close is written.
         var onCloseReady: (@Sendable (Close) -> Void)?
 
         /// Whether the caller must wake the socket's drain.
@@ -179,10 +177,8 @@ final class Outbox: Sendable {
                 state.socketFull = true
                 return (closing, nil)
             }
-            guard state.frames.isEmpty, let close = state.closeRequest, !state.closeHandedOver,
-                let handler = state.onCloseReady
+            guard state.frames.isEmpty, let close = state.closeRequest, let handler = state.onCloseReady
             else { return (closing, nil) }
-            state.closeHandedOver = true
             state.onCloseReady = nil
             return (closing, (handler, close))
         }
