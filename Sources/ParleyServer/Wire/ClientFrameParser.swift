@@ -50,26 +50,17 @@ struct ClientFrameParser {
                     // Required and never null: let the decoder say so.
                     guard let value = string() else { return nil }
                     type = value
-                case .id: guard optionalString(&id) else { return nil }
-                case .token: guard optionalString(&token) else { return nil }
-                case .conversationID: guard optionalString(&conversationID) else { return nil }
-                case .text: guard optionalString(&text) else { return nil }
-                case .clientID: guard optionalString(&clientID) else { return nil }
-                case .seq: guard optionalInteger(&seq) else { return nil }
-                case .after: guard optionalInteger(&after) else { return nil }
-                case .before: guard optionalInteger(&before) else { return nil }
-                case .sinceTS: guard optionalInteger(&sinceTS) else { return nil }
-                case .limit:
-                    var wide: Int64?
-                    guard optionalInteger(&wide) else { return nil }
-                    limit = wide.map(Int.init)
-                case .userIDs:
-                    if consumeNull() {
-                        userIDs = nil
-                    } else {
-                        guard let list = stringArray() else { return nil }
-                        userIDs = list
-                    }
+                case .id: guard optional(&id, { $0.string() }) else { return nil }
+                case .token: guard optional(&token, { $0.string() }) else { return nil }
+                case .conversationID: guard optional(&conversationID, { $0.string() }) else { return nil }
+                case .text: guard optional(&text, { $0.string() }) else { return nil }
+                case .clientID: guard optional(&clientID, { $0.string() }) else { return nil }
+                case .seq: guard optional(&seq, { $0.integer() }) else { return nil }
+                case .after: guard optional(&after, { $0.integer() }) else { return nil }
+                case .before: guard optional(&before, { $0.integer() }) else { return nil }
+                case .sinceTS: guard optional(&sinceTS, { $0.integer() }) else { return nil }
+                case .limit: guard optional(&limit, { $0.integer().map(Int.init) }) else { return nil }
+                case .userIDs: guard optional(&userIDs, { $0.stringArray() }) else { return nil }
                 }
                 skipWhitespace()
             } while consume(UInt8(ascii: ","))
@@ -103,17 +94,11 @@ struct ClientFrameParser {
         }
     }
 
-    private mutating func optionalString(_ value: inout String?) -> Bool {
+    /// `null`, or a value `parse` reads; false for anything else.
+    private mutating func optional<Value>(_ value: inout Value?, _ parse: (inout ClientFrameParser) -> Value?) -> Bool {
         if consumeNull() { return true }
-        guard let string = string() else { return false }
-        value = string
-        return true
-    }
-
-    private mutating func optionalInteger(_ value: inout Int64?) -> Bool {
-        if consumeNull() { return true }
-        guard let integer = integer() else { return false }
-        value = integer
+        guard let parsed = parse(&self) else { return false }
+        value = parsed
         return true
     }
 
