@@ -1,5 +1,5 @@
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 import Logging
 import ParleyCore
 import ParleyStore
@@ -62,13 +62,9 @@ public func buildApplication(
 
     let application = Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            configuration: .init(
-                http1: .init(idleTimeout: .seconds(120)),
-                // Keepalive is the gateway's own (4408, not the library's 1001).
-                ws: .init(
-                    maxFrameSize: configuration.maxFrameBytes, autoPing: .disabled, closeTimeout: .seconds(5), validateUTF8: true)),
-            shouldUpgrade: gateway.shouldUpgrade),
+        server: HTTPServerBuilder { responder in
+            GatewayChildChannel(responder: responder, gateway: gateway, idleTimeout: .seconds(120))
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Parley"),
         services: [StoreService(store: store)],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

@@ -168,18 +168,46 @@ struct HubTests {
         #expect(abrupt.written.isEmpty)
     }
 
-    @Test("a close asked for before there is a close handler is handed over when one is set")
-    func lateHandler() {
-        let outbox = Outbox(limit: 1 << 20)
-        outbox.close(code: 4401, reason: "invalid token")
-        let handed = Mutex<[Outbox.Close]>([])
-        outbox.whenCloseReady { close in handed.withLock { $0.append(close) } }
-        #expect(handed.withLock { $0 }.isEmpty, "only a drain hands it over")
-        outbox.drain(hasRoom: { true }) { _ in }
-        #expect(handed.withLock { $0 } == [Outbox.Close(code: 4401, reason: "invalid token")])
+    @Test("a socket that is taking data may have a burst of up to 4 × the limit queued; a full one only the limit")
+    func burst() {
+        let kilo = WireFrame(text: String(repeating: "x", count: 990))  // 994 bytes framed
+        let taking = Outbox(limit: 1000)
+        for _ in 0..<Outbox.burstFactor { #expect(taking.send(kilo)) }
+        #expect(!taking.send(kilo), "past 4 × the limit")
+        #expect(taking.isClosing)
+
+        let full = Outbox(limit: 1000)
+        #expect(full.send(kilo))
+        full.drain(hasRoom: { false }) { _ in }
+        #expect(!full.send(kilo), "the socket is full: the limit itself")
+        #expect(full.isClosing)
     }
 
-    @Test("the end of the session drops the queue and the close handler; nothing is accepted afterwards")
+    @Test("the client's close is answered with its code after what is queued, or by ours if ours came first; once our close frame is out, the socket may close at once")
+    func clientClose() {
+        let answered = FakeSocket(room: 0)
+        answered.outbox.send(WireFrame(text: "queued first"))
+        #expect(!answered.outbox.peerClosed(code: 1000), "no close frame of ours has gone yet")
+        #expect(answered.closes.isEmpty, "the answer waits for the frame queued before it")
+        answered.makeRoom()
+        #expect(answered.written.map { String(buffer: $0) } == ["queued first"])
+        #expect(answered.closes == [Outbox.Close(code: 1000, reason: "")])
+
+        let oursFirst = FakeSocket(room: 0)
+        oursFirst.outbox.send(WireFrame(text: "queued"))
+        oursFirst.outbox.close(code: 4401, reason: "token revoked")
+        #expect(!oursFirst.outbox.peerClosed(code: 1001))
+        oursFirst.makeRoom()
+        #expect(oursFirst.closes == [Outbox.Close(code: 4401, reason: "token revoked")], "ours answers it")
+
+        let oursSent = FakeSocket()
+        oursSent.outbox.close(code: 4408, reason: "no answer to two pings")
+        #expect(oursSent.closes.count == 1)
+        #expect(oursSent.outbox.peerClosed(code: 1000), "the handshake is complete: close the socket")
+        #expect(oursSent.closes.count == 1, "no second close frame")
+    }
+
+    @Test("the end of the session drops the queue and any close; nothing is accepted afterwards")
     func finishing() {
         let socket = FakeSocket(room: 0)
         socket.outbox.send(WireFrame(text: "never sent"))

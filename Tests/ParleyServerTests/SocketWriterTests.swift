@@ -92,10 +92,25 @@ struct SocketWriterTests {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         outbox.close(code: 4401, reason: "token revoked")
         channel.embeddedEventLoop.run()
+        var close = ByteBuffer(bytes: [0x88, 15, 0x11, 0x31])
+        close.writeString("token revoked")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == close, "the close frame: FIN, opcode 8, code 4401, reason")
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(4_999))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive, "dropped")
+    }
+
+    @Test("answering the client's close, the close frame goes after what was queued, and then the socket closes")
+    func answeredClose() throws {
+        let (channel, outbox, _, _) = try channel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        outbox.send(WireFrame(text: "last words"))
+        #expect(!outbox.peerClosed(code: 1001))
+        channel.embeddedEventLoop.run()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == WireFrame(text: "last words").bytes)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0x88, 2, 0x03, 0xE9]), "1001 echoed")
+        #expect(!channel.isActive, "closed without waiting for the grace period")
     }
 
     /// Counts the flushes that reach the socket.

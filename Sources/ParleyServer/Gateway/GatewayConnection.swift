@@ -1,17 +1,19 @@
-import HummingbirdWebSocket
+import DequeModule
 import Logging
 import NIOCore
-import NIOWebSocket
 import ParleyCore
 import ParleyStore
 import Synchronization
 
-/// One WebSocket connection: the connection's task reads client frames and
-/// handles them in order. Everything else happens without a task of its own,
-/// so an idle connection holds one suspended task: the session's outbox is
-/// drained to the socket by its `SocketWriter` on the event loop, and the
-/// connection's deadlines are timers there. The close frame goes through the
-/// WebSocket library, which keeps the closing handshake.
+/// One WebSocket connection's requests. Its `WebSocketReader` hands it each
+/// client message on the socket's event loop, where whatever needs no
+/// waiting is handled at once, a send with room in its window among them
+/// (the commit answers later, from the store). A message that has to wait
+/// (sign-in, a query, a full send window) starts a task that works through
+/// it and whatever arrives behind it, in order, and ends when none is left;
+/// meanwhile the reader stops reading the socket. So an idle connection
+/// holds no task: its outbox is drained by its `SocketWriter` and its
+/// deadlines are timers, all on the event loop.
 final class GatewayConnection: Sendable {
     enum HeaderAuth: Sendable {
         case absent
@@ -22,17 +24,42 @@ final class GatewayConnection: Sendable {
     private enum Phase {
         case awaitingAuth
         case authenticated(ClientSession, Identity)
+        case ended
+    }
+
+    private typealias Decoded = Result<ClientFrame, FrameError>
+
+    /// What is left of a message once everything that needs no waiting is done.
+    private enum Remainder {
+        case done
+        case signIn(ClientFrame)
+        case perform(ClientFrame, ClientSession)
+    }
+
+    /// What waits for the connection's task, in arrival order.
+    private enum Job {
+        case start(Identity)
+        case message(Decoded)
+        case remainder(Remainder)
+    }
+
+    private struct Work {
+        var queue: Deque<Job> = []
+        /// A task is working through the queue.
+        var running = false
+        /// Called when the task ends, to read the socket again.
+        var resume: (@Sendable () -> Void)?
     }
 
     private let gateway: WebSocketGateway
     private let logger: Logger
     private let outbox: Outbox
     private let phase = Mutex(Phase.awaitingAuth)
+    private let work = Mutex(Work())
     private let sendWindow: SendWindow
     private let conduct: Mutex<ConnectionGuard>
     private let deadlines: ConnectionDeadlines
     private let isDraining = Atomic(false)
-    private let readFailure = Mutex<(any Error)?>(nil)
 
     init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, eventLoop: any EventLoop, logger: Logger) {
         self.gateway = gateway
@@ -56,33 +83,89 @@ final class GatewayConnection: Sendable {
         }
     }
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, headerAuth: HeaderAuth) async throws {
-        let logger = self.logger
-        outbox.whenCloseReady { close in
-            // Once, at the end: the one task a connection starts besides its own.
-            _Concurrency.Task {
-                do {
-                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
-                } catch {
-                    logger.debug("close failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
+    // MARK: The reader's side (on the socket's event loop)
+
+    /// The socket is upgraded. `resume` must make the reader read again.
+    func open(_ headerAuth: HeaderAuth, resume: @escaping @Sendable () -> Void) {
+        work.withLock { $0.resume = resume }
         switch headerAuth {
         case .absent:
             deadlines.expectAuthentication(within: gateway.settings.authTimeout) { [weak self] in self?.session != nil }
         case .invalid: outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
-        case .valid(let identity): await start(identity)
+        case .valid(let identity): enqueue(.start(identity))
         }
-        // Until the client answers our close frame, or the socket writer
-        // drops a client that did not in time.
-        await read(inbound)
+    }
+
+    /// A whole text message from the client.
+    func received(_ text: String) {
+        let decoded = ClientFrame.decode(text)
+        // Behind a message that waits, this one waits too: replies keep their order.
+        guard !isBusy else { return enqueue(.message(decoded)) }
+        let remainder = screen(decoded)
+        if case .done = remainder { return }
+        enqueue(.remainder(remainder))
+    }
+
+    func receivedBinary() {
+        reply(ServerFrame.error(re: nil, .invalidRequest("binary frames are not supported: send JSON in text frames")))
+        misused()
+    }
+
+    /// Whether the reader should hold off reading the socket.
+    var isBusy: Bool {
+        work.withLock { $0.running }
+    }
+
+    /// The server is stopping (after the drain, which has told signed-in sessions).
+    func serverStopping() {
+        if session != nil {
+            drain()
+        } else {
+            outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
+        }
+    }
+
+    /// The socket is closed.
+    func ended() {
+        let ended = phase.withLock { phase -> ClientSession?? in
+            if case .ended = phase { return .none }
+            defer { phase = .ended }
+            if case .authenticated(let session, _) = phase { return .some(session) }
+            return .some(nil)
+        }
+        guard case .some(let session) = ended else { return }
         deadlines.stop()
-        if let (session, _) = session {
-            chat.presence.sessionClosed(session)
-        }
+        if let session { chat.presence.sessionClosed(session) }
         outbox.finish()
-        if let failure = readFailure.withLock({ $0 }) { throw failure }
+        work.withLock { $0.resume = nil }
+    }
+
+    // MARK: Working through messages
+
+    private func enqueue(_ job: Job) {
+        let start = work.withLock { work -> Bool in
+            work.queue.append(job)
+            guard !work.running else { return false }
+            work.running = true
+            return true
+        }
+        guard start else { return }
+        _Concurrency.Task { await runQueue() }
+    }
+
+    private func runQueue() async {
+        while let job = work.withLock({ work -> Job? in
+            if let job = work.queue.popFirst() { return job }
+            work.running = false
+            return nil
+        }) {
+            switch job {
+            case .start(let identity): await start(identity)
+            case .message(let decoded): await finish(screen(decoded))
+            case .remainder(let remainder): await finish(remainder)
+            }
+        }
+        work.withLock { $0.resume }?()
     }
 
     /// Registers the session with the hub, then sends `ready`. Registering
@@ -108,7 +191,16 @@ final class GatewayConnection: Sendable {
                 discardingQueued: true)
             return
         }
-        phase.withLock { $0 = .authenticated(session, identity) }
+        let live = phase.withLock { phase -> Bool in
+            guard case .awaitingAuth = phase else { return false }
+            phase = .authenticated(session, identity)
+            return true
+        }
+        guard live else {
+            // The socket closed while this was signing in.
+            chat.presence.sessionClosed(session)
+            return
+        }
         deadlines.watch(until: identity.expiresTS)
         // A drain that began while registering may have missed this session.
         if gateway.drain.isDraining { drain() }
@@ -127,52 +219,27 @@ final class GatewayConnection: Sendable {
         }
     }
 
-    // MARK: Reading
-
-    private func read(_ inbound: WebSocketInboundStream) async {
-        do {
-            for try await message in inbound.messages(maxSize: gateway.settings.maxFrameBytes) {
-                // Closing: keep reading, without acting, until the client
-                // answers our close frame; stopping now would cancel the
-                // writer before the close frame (and its code) went out.
-                if outbox.isClosing { continue }
-                switch message {
-                case .text(let text):
-                    await handle(text)
-                case .binary:
-                    reply(ServerFrame.error(re: nil, .invalidRequest("binary frames are not supported: send JSON in text frames")))
-                    misused()
-                }
-            }
-        } catch {
-            // The WebSocket library closes with the code this error carries
-            // (1009 for a fragmented message too large, 1007 for bad UTF-8)
-            // if the handler throws it on.
-            logger.debug("read failed", metadata: ["error": "\(error)"])
-            readFailure.withLock { $0 = error }
-        }
-    }
-
     private func reply(_ frame: WireFrame) {
         outbox.send(frame)
     }
 
-    private func handle(_ text: String) async {
+    /// Does what a message needs that takes no waiting (decoding errors,
+    /// limits, sends with room in their window, pings) and returns the rest.
+    private func screen(_ decoded: Decoded) -> Remainder {
+        // Closing: the client's requests are no longer answered.
+        if outbox.isClosing { return .done }
         let frame: ClientFrame
-        switch ClientFrame.decode(text) {
+        switch decoded {
         case .success(let decoded): frame = decoded
         case .failure(let failure):
             reply(ServerFrame.error(re: failure.re, failure.error))
             misused()
-            return
+            return .done
         }
-        guard let (session, _) = session else {
-            await authenticate(frame)
-            return
-        }
+        guard let (session, _) = session else { return .signIn(frame) }
         // Draining: the notice said so; answering every further frame would
         // only queue replies ahead of the close.
-        if isDraining.load(ordering: .acquiring) { return }
+        if isDraining.load(ordering: .acquiring) { return .done }
         // Sends have their own limit, per user; everything else this one.
         if frame.type != "send", let wait = conduct.withLock({ $0.admitRequest() }) {
             // Typing is best effort: a dropped one needs no answer.
@@ -180,12 +247,29 @@ final class GatewayConnection: Sendable {
                 reply(ServerFrame.error(re: frame.id, .rateLimited("too many requests on this socket: slow down", retryAfter: wait)))
             }
             refused(session)
-            return
+            return .done
         }
-        do {
-            try await dispatch(frame, session: session)
-        } catch {
-            reply(ServerFrame.error(re: frame.id, ChatError.from(error, logger: logger)))
+        switch frame.type {
+        case "send" where sendWindow.tryAcquire():
+            submit(frame, session: session)
+        case "ping":
+            reply(ServerFrame.pong(re: frame.id))
+        default:
+            return .perform(frame, session)
+        }
+        return .done
+    }
+
+    private func finish(_ remainder: Remainder) async {
+        switch remainder {
+        case .done: return
+        case .signIn(let frame): await authenticate(frame)
+        case .perform(let frame, let session):
+            do {
+                try await dispatch(frame, session: session)
+            } catch {
+                reply(ServerFrame.error(re: frame.id, ChatError.from(error, logger: logger)))
+            }
         }
     }
 
@@ -210,21 +294,7 @@ final class GatewayConnection: Sendable {
         switch frame.type {
         case "send":
             await sendWindow.acquire()
-            let outbox = self.outbox, window = sendWindow, re = frame.id, logger = self.logger
-            chat.send(
-                conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: account, origin: session
-            ) { result in
-                // Queued before the slot is freed: a drain waiting for the
-                // window to empty closes the socket after this reply.
-                defer { window.release() }
-                switch result {
-                case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
-                case .failure(let error):
-                    let refusal = ChatError.from(error, logger: logger)
-                    outbox.send(ServerFrame.error(re: re, refusal))
-                    if refusal.code == .rateLimited { self.refused(session) }
-                }
-            }
+            submit(frame, session: session)
         case "history":
             let conversationID = try frame.require(frame.conversationID, "conversation_id")
             let page = try await chat.history(
@@ -239,13 +309,31 @@ final class GatewayConnection: Sendable {
         case "presence":
             let users = try await chat.presence(of: frame.userIDs, viewer: account)
             reply(ServerFrame.presenceState(re: frame.id, users))
-        case "ping":
-            reply(ServerFrame.pong(re: frame.id))
         case "auth":
             throw ChatError.invalidRequest("this socket is already authenticated")
         default:
             misused()
             throw ChatError.invalidRequest("unknown frame type '\(frame.type.prefix(64))'")
+        }
+    }
+
+    /// Hands a send to the store, its window slot taken; the commit's
+    /// outcome is the reply.
+    private func submit(_ frame: ClientFrame, session: ClientSession) {
+        let outbox = self.outbox, window = sendWindow, re = frame.id, logger = self.logger
+        chat.send(
+            conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: session.account, origin: session
+        ) { result in
+            // Queued before the slot is freed: a drain waiting for the
+            // window to empty closes the socket after this reply.
+            defer { window.release() }
+            switch result {
+            case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
+            case .failure(let error):
+                let refusal = ChatError.from(error, logger: logger)
+                outbox.send(ServerFrame.error(re: re, refusal))
+                if refusal.code == .rateLimited { self.refused(session) }
+            }
         }
     }
 
@@ -306,7 +394,16 @@ final class SendWindow: Sendable {
         self.limit = limit
     }
 
-    /// Only the connection's reader calls this, so there is at most one waiter.
+    /// Takes a slot if one is free.
+    func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.inFlight < limit else { return false }
+            state.inFlight += 1
+            return true
+        }
+    }
+
+    /// Only the connection's task calls this, so there is at most one waiter.
     func acquire() async {
         await withCheckedContinuation { continuation in
             let admitted = state.withLock { state in

@@ -5,18 +5,18 @@ import NIOCore
 /// It writes the session's outbox: the frames there are already framed for
 /// the wire, so a wake-up from the outbox costs one task on the event loop,
 /// and every frame queued by then leaves in one write and one flush, below
-/// the WebSocket library (whose writer takes an actor hop and an async
-/// write per frame). It writes only while the socket takes more; the rest
-/// waits in the outbox, which counts it against the session's limit, until
-/// the socket drains.
+/// the WebSocket frame encoder. It writes only while the socket takes more;
+/// the rest waits in the outbox, which counts it against the session's
+/// limit, until the socket drains.
 ///
-/// Once a close is requested the client has a grace period, to answer our
-/// close frame (the closing handshake) or, if the socket is stuck behind a
-/// client that does not read, at all; then the socket is closed, so a
-/// stalled client never holds its memory or its session.
+/// The close frame goes last, once everything queued before it is written.
+/// If it answers the client's close, the socket is closed as soon as it is
+/// out; otherwise the client has a grace period to answer it (the closing
+/// handshake) or, if the socket is stuck behind a client that does not
+/// read, to take it at all; then the socket is closed, so a stalled client
+/// never holds its memory or its session.
 ///
-/// It also notes every read in `Liveness`, so pongs count though the
-/// WebSocket library consumes them, and ends the outbox with the socket.
+/// It also notes every read in `Liveness` and ends the outbox with the socket.
 final class SocketWriter: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -35,15 +35,6 @@ final class SocketWriter: ChannelDuplexHandler {
     private init(liveness: Liveness, closeGrace: TimeAmount) {
         self.liveness = liveness
         self.closeGrace = closeGrace
-    }
-
-    /// Puts a writer on `channel` and returns the outbox it drains.
-    static func install(on channel: any Channel, liveness: Liveness, limit: Int) async throws -> Outbox {
-        try await channel.eventLoop.submit {
-            let (writer, outbox) = make(liveness: liveness, limit: limit, eventLoop: channel.eventLoop)
-            try channel.pipeline.syncOperations.addHandler(writer, position: .first)
-            return outbox
-        }.get()
     }
 
     /// A writer and its outbox, whose wake-ups run the writer on `eventLoop`.
@@ -89,7 +80,16 @@ final class SocketWriter: ChannelDuplexHandler {
         let drained = outbox.drain(hasRoom: { channel.isWritable }) { frame in
             context.write(wrapOutboundOut(frame.bytes), promise: nil)
         }
-        if drained.written > 0 { context.flush() }
+        if let close = drained.closeFrame {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(WireFrame.close(code: close.code, reason: close.reason).bytes), promise: written)
+            if drained.peerClosed {
+                written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                return
+            }
+        } else if drained.written > 0 {
+            context.flush()
+        }
         if drained.closing, graceTimer == nil {
             graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeGrace) {
                 context.close(promise: nil)

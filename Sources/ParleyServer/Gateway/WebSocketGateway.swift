@@ -1,5 +1,4 @@
-import HTTPTypes
-import HummingbirdWebSocket
+import NIOHTTP1
 import Logging
 import NIOCore
 import ParleyCore
@@ -26,29 +25,32 @@ struct WebSocketGateway: Sendable {
     let settings: Settings
     let now: @Sendable () -> Millis
 
-    /// Decides at the HTTP upgrade. A bearer header is checked here; a bad
-    /// one still upgrades, so that the client gets the contract's close code
-    /// (4401) rather than an HTTP status a browser cannot read.
-    func shouldUpgrade(
-        _ request: HTTPRequest, channel: any Channel, logger: Logger
-    ) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        guard request.path?.split(separator: "?", maxSplits: 1).first == Self.path[...] else { return .dontUpgrade }
-        let headerAuth: GatewayConnection.HeaderAuth
-        if let header = request.headerFields[.authorization] {
-            if let token = bearerToken(header), let identity = try? await tokens.authenticate(token) {
-                headerAuth = .valid(identity)
-            } else {
-                headerAuth = .invalid
-            }
-        } else {
-            headerAuth = .absent
+    /// Decides at the HTTP upgrade: nil refuses it (another path). A bearer
+    /// header is checked here; a bad one still upgrades, so that the client
+    /// gets the contract's close code (4401) rather than an HTTP status a
+    /// browser cannot read.
+    func shouldUpgrade(_ head: HTTPRequestHead) async -> GatewayConnection.HeaderAuth? {
+        guard head.uri.split(separator: "?", maxSplits: 1).first == Self.path[...] else { return nil }
+        guard let header = head.headers.first(name: "Authorization") else { return .absent }
+        if let token = bearerToken(header), let identity = try? await tokens.authenticate(token) {
+            return .valid(identity)
         }
+        return .invalid
+    }
+
+    /// Makes an upgraded socket a gateway connection: on the channel's event
+    /// loop, after NIO's WebSocket frame codec was added. From here the
+    /// socket lives in its handlers; no task waits on it.
+    func open(_ channel: any Channel, headerAuth: GatewayConnection.HeaderAuth, logger: Logger) throws {
         let liveness = Liveness()
-        let outbox = try await SocketWriter.install(on: channel, liveness: liveness, limit: settings.maxQueuedBytes)
-        return .upgrade([:]) { inbound, outbound, context in
-            let connection = GatewayConnection(
-                gateway: self, liveness: liveness, outbox: outbox, eventLoop: channel.eventLoop, logger: context.logger)
-            try await connection.run(inbound: inbound, outbound: outbound, headerAuth: headerAuth)
-        }
+        let (writer, outbox) = SocketWriter.make(liveness: liveness, limit: settings.maxQueuedBytes, eventLoop: channel.eventLoop)
+        let connection = GatewayConnection(
+            gateway: self, liveness: liveness, outbox: outbox, eventLoop: channel.eventLoop, logger: logger)
+        let reader = WebSocketReader(connection: connection, outbox: outbox, maxMessageBytes: settings.maxFrameBytes)
+        try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+        try channel.pipeline.syncOperations.addHandler(reader)
+        let bound = NIOLoopBound(reader, eventLoop: channel.eventLoop)
+        let eventLoop = channel.eventLoop
+        connection.open(headerAuth) { eventLoop.execute { bound.value.resumeReading() } }
     }
 }

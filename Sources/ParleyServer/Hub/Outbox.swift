@@ -9,8 +9,9 @@ import Synchronization
 /// `wake`, which schedules one `drain` on the socket's event loop; the frames
 /// queued until it runs leave with it, in one write. While the socket cannot
 /// take more, frames wait here, and a session whose queue would pass `limit`
-/// bytes is closed and its queue dropped, so one slow reader never holds up
-/// a conversation or grows the server's memory.
+/// bytes while its socket is full (`burstFactor` times that while it is not)
+/// is closed and its queue dropped, so one slow reader never holds up a
+/// conversation or grows the server's memory.
 final class Outbox: Sendable {
     struct Close: Equatable, Sendable {
         let code: UInt16
@@ -29,11 +30,13 @@ final class Outbox: Sendable {
         /// event drains next, so producers need not wake it.
         var socketFull = false
         var closeRequest: Close?
+        /// The close frame has been handed to the socket.
+        var closeSent = false
+        /// The client sent its close frame: ours answers it, and then the
+        /// socket is closed at once.
+        var peerClosed = false
         var discarded = false
         var finished = false
-        /// Sends the close frame; the drain calls it, and drops it, once
-        /// everything queued before the close is written.
-        var onCloseReady: (@Sendable (Close) -> Void)?
 
         /// Whether the caller must wake the socket's drain.
         mutating func needsWake(_ force: Bool = false) -> Bool {
@@ -54,6 +57,10 @@ final class Outbox: Sendable {
     }
 
     let limit: Int
+    /// A socket that is taking data may have this many times `limit` queued
+    /// for a moment: one commit's fan-out (a client's own pipelined sends
+    /// echoed back, say) lands before its event loop gets to write any.
+    static let burstFactor = 4
     private let state: Mutex<State>
     private let wake: @Sendable () -> Void
 
@@ -69,7 +76,7 @@ final class Outbox: Sendable {
     func send(_ frame: WireFrame) -> Bool {
         let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
             guard state.closeRequest == nil, !state.finished else { return (false, false) }
-            if state.queuedBytes + frame.bytes.readableBytes > limit {
+            if state.queuedBytes + frame.bytes.readableBytes > (state.socketFull ? limit : limit * Self.burstFactor) {
                 state.requestClose(Close(code: CloseCode.tooSlow, reason: "too slow"), discardingQueued: true)
                 return (false, state.needsWake(true))
             }
@@ -110,26 +117,28 @@ final class Outbox: Sendable {
         state.withLock { $0.held = true }
     }
 
-    /// The connection is gone: drop what is queued, and the close handler.
+    /// The connection is gone: drop what is queued.
     func finish() {
         state.withLock { state in
             state.finished = true
             state.frames.removeAll()
             state.queuedBytes = 0
-            state.onCloseReady = nil
         }
     }
 
-    /// Sets what sends the close frame: called once, when a close has been
-    /// requested and everything queued before it is written.
-    func whenCloseReady(_ handler: @escaping @Sendable (Close) -> Void) {
-        let wake = state.withLock { state -> Bool in
-            guard !state.finished else { return false }
-            state.onCloseReady = handler
-            // A close requested before there was a handler: a drain hands it over.
-            return state.closeRequest != nil && state.needsWake(true)
+    /// The client sent a close frame. Ours answers it with `code`, unless a
+    /// close of our own was requested first. Returns true if our close frame
+    /// has already gone, so that the socket can be closed now; otherwise the
+    /// socket is closed once it has.
+    func peerClosed(code: UInt16) -> Bool {
+        let (sent, wake) = state.withLock { state -> (Bool, Bool) in
+            state.peerClosed = true
+            if state.closeSent || state.finished { return (true, false) }
+            if state.closeRequest == nil { state.requestClose(Close(code: code, reason: ""), discardingQueued: false) }
+            return (false, state.needsWake(true))
         }
         if wake { self.wake() }
+        return sent
     }
 
     var isClosing: Bool {
@@ -143,6 +152,12 @@ final class Outbox: Sendable {
         var written = 0
         /// A close has been requested.
         var closing = false
+        /// Everything queued before the close is written: the close frame
+        /// goes now. Handed out once.
+        var closeFrame: Close?
+        /// The client has sent its close frame: once ours is written, the
+        /// socket is closed.
+        var peerClosed = false
     }
 
     /// Called on the socket's event loop: hands the queued frames to `write`
@@ -166,24 +181,22 @@ final class Outbox: Sendable {
             write(frame)
             written += 1
         }
-        let (closing, closeReady) = state.withLock { state -> (Bool, (@Sendable (Close) -> Void, Close)?) in
-            let closing = state.closeRequest != nil
+        return state.withLock { state -> Drained in
+            var drained = Drained(written: written, closing: state.closeRequest != nil, peerClosed: state.peerClosed)
             if written < batch.count {
                 // A discarding close or the end of the session meanwhile dropped these too.
-                guard !state.discarded, !state.finished else { return (closing, nil) }
+                guard !state.discarded, !state.finished else { return drained }
                 let leftover = batch[written...]
                 state.frames.prepend(contentsOf: leftover)
                 state.queuedBytes += leftover.reduce(0) { $0 + $1.bytes.readableBytes }
                 state.socketFull = true
-                return (closing, nil)
+                return drained
             }
-            guard state.frames.isEmpty, let close = state.closeRequest, let handler = state.onCloseReady
-            else { return (closing, nil) }
-            state.onCloseReady = nil
-            return (closing, (handler, close))
+            guard state.frames.isEmpty, !state.closeSent, !state.finished, let close = state.closeRequest else { return drained }
+            state.closeSent = true
+            drained.closeFrame = close
+            return drained
         }
-        if let (handler, close) = closeReady { handler(close) }
-        return Drained(written: written, closing: closing)
     }
 }
 

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// One server → client WebSocket frame (a text frame, or a ping), header and
+/// One server → client WebSocket frame (text, or a control frame), header and
 /// payload in a single buffer, ready for the socket. Encoded once per event, the same bytes go
 /// to every recipient: a socket write is then one iovec per frame, with no
 /// per-recipient header to allocate.
@@ -24,6 +24,22 @@ struct WireFrame: Sendable {
 
     /// The server's keepalive ping.
     static let ping = WireFrame(opcode: 0x9, payload: ByteBuffer(string: "parley"))
+
+    /// The answer to a client's ping, carrying its payload back.
+    static func pong(_ payload: ByteBuffer) -> WireFrame {
+        WireFrame(opcode: 0xA, payload: payload)
+    }
+
+    /// A close frame: the code, then the reason, cut to the 125 bytes a
+    /// control frame may carry (at a character boundary).
+    static func close(code: UInt16, reason: String) -> WireFrame {
+        var payload = ByteBuffer()
+        payload.writeInteger(code)
+        var reason = Substring(reason)
+        while reason.utf8.count > 123 { reason.removeLast() }
+        payload.writeSubstring(reason)
+        return WireFrame(opcode: 0x8, payload: payload)
+    }
 
     private init(opcode: UInt8, payload buffer: consuming ByteBuffer) {
         let length = buffer.readableBytes

@@ -18,7 +18,6 @@ final class FakeSocket: Sendable {
             self?.drain()
         }
         state.withLock { $0.outbox = outbox }
-        outbox.whenCloseReady { [weak self] close in self?.state.withLock { $0.closes.append(close) } }
     }
 
     var outbox: Outbox { state.withLock { $0.outbox! } }
@@ -34,9 +33,10 @@ final class FakeSocket: Sendable {
     }
 
     private func drain() {
-        outbox.drain(hasRoom: { room.load(ordering: .relaxed) > 0 }) { frame in
+        let drained = outbox.drain(hasRoom: { room.load(ordering: .relaxed) > 0 }) { frame in
             room.subtract(1, ordering: .relaxed)
             state.withLock { $0.written.append(frame.payload) }
         }
+        if let close = drained.closeFrame { state.withLock { $0.closes.append(close) } }
     }
 }

@@ -1,0 +1,122 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// Every accepted socket: HTTP/1.1 served by the router, or, after a
+/// WebSocket upgrade at `/v1/ws`, a gateway connection.
+///
+/// Hummingbird's own upgrading channel keeps a task per WebSocket for the
+/// socket's life, with the async streams around it: most of an idle
+/// session's memory. Here the upgrade hands the socket to the gateway's
+/// channel handlers and the connection's task returns.
+struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
+    enum Negotiated: Sendable {
+        /// The socket belongs to the gateway now.
+        case webSocket
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade the gateway refused: answered 400.
+        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<Negotiated>
+        let channel: any Channel
+    }
+
+    let responder: Responder
+    let gateway: WebSocketGateway
+    /// How long an HTTP connection may sit idle.
+    let idleTimeout: Duration?
+
+    init(responder: @escaping Responder, gateway: WebSocketGateway, idleTimeout: Duration?) {
+        self.responder = Self.redirectingLateUpgrades(responder)
+        self.gateway = gateway
+        self.idleTimeout = idleTimeout
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let headerAuth = NIOLoopBoundBox<GatewayConnection.HeaderAuth?>(nil, eventLoop: channel.eventLoop)
+            let gateway = self.gateway
+            let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
+                maxFrameSize: gateway.settings.maxFrameBytes,
+                shouldUpgrade: { channel, head in
+                    upgradeAttempted.value = true
+                    let decision = channel.eventLoop.makePromise(of: GatewayConnection.HeaderAuth?.self)
+                    decision.completeWithTask { await gateway.shouldUpgrade(head) }
+                    return decision.futureResult.map { auth in
+                        headerAuth.value = auth
+                        return auth.map { _ in HTTPHeaders() }
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        // shouldUpgrade said yes, so there is a decision.
+                        try gateway.open(channel, headerAuth: headerAuth.value ?? .invalid, logger: logger)
+                        return .webSocket
+                    }
+                })
+            let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: self.idleTimeout, logger: logger))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        return upgradeAttempted.value ? .refusedUpgrade(http) : .http(http)
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
+            // As Hummingbird's own channels: its request loop handles pipelining and errors.
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(negotiated: negotiated, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .webSocket:
+                return
+            case .http(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refusedUpgrade(let http):
+                try await http.executeThenClose { _, outbound in
+                    let response = HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])
+                    try await outbound.write(contentsOf: [.head(response), .end(nil)])
+                }
+            }
+        } catch {
+            logger.debug("connection ended before its first request was served", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// NIO upgrades only a connection's first request. A WebSocket upgrade
+    /// that comes later on a kept-alive connection is sent to the same
+    /// address on a new connection (307, then close), as Hummingbird does.
+    private static func redirectingLateUpgrades(_ responder: @escaping Responder) -> Responder {
+        struct RedirectThenClose: Error {}
+        return { request, writer, channel in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                return try await responder(request, writer, channel)
+            }
+            var location = request.uri.path
+            if let query = request.uri.query { location += "?\(query)" }
+            try await writer.writeResponse(
+                HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location]))
+            throw RedirectThenClose()
+        }
+    }
+}
