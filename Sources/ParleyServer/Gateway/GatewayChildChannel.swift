@@ -29,6 +29,8 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
         let channel: any Channel
     }
 
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     let responder: Responder
     let gateway: WebSocketGateway
     /// How long an HTTP connection may sit idle.
@@ -42,6 +44,10 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // A socket keeps its receive buffer for its life, sized by the
+            // largest read so far: start small (NIO's default is 2 KiB), as
+            // most sockets are idle sessions; busy ones grow it quickly.
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let headerAuth = NIOLoopBoundBox<GatewayConnection.HeaderAuth?>(nil, eventLoop: channel.eventLoop)
             let gateway = self.gateway

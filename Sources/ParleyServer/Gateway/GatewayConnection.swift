@@ -157,6 +157,8 @@ final class GatewayConnection: Sendable {
         while let job = work.withLock({ work -> Job? in
             if let job = work.queue.popFirst() { return job }
             work.running = false
+            // An idle connection keeps no queue storage.
+            work.queue = []
             return nil
         }) {
             switch job {

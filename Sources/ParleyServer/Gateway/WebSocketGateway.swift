@@ -4,8 +4,9 @@ import NIOCore
 import ParleyCore
 import ParleyStore
 
-/// The WebSocket endpoint, `GET /v1/ws`.
-struct WebSocketGateway: Sendable {
+/// The WebSocket endpoint, `GET /v1/ws`. A class: every connection keeps a
+/// reference to it, not a copy of its settings.
+final class WebSocketGateway: Sendable {
     struct Settings: Sendable {
         var authTimeout: Duration = .seconds(5)
         var maxFrameBytes = 64 * 1024
@@ -24,6 +25,18 @@ struct WebSocketGateway: Sendable {
     let drain: Drain
     let settings: Settings
     let now: @Sendable () -> Millis
+
+    init(
+        chat: ChatService, tokens: TokenAuthority, bans: BanList, drain: Drain, settings: Settings,
+        now: @escaping @Sendable () -> Millis
+    ) {
+        self.chat = chat
+        self.tokens = tokens
+        self.bans = bans
+        self.drain = drain
+        self.settings = settings
+        self.now = now
+    }
 
     /// Decides at the HTTP upgrade: nil refuses it (another path). A bearer
     /// header is checked here; a bad one still upgrades, so that the client
