@@ -15,6 +15,7 @@ final class AbuseRawSocket: Sendable {
         case status(Int)
         case text(String)
         case ping(String)
+        case pong(String)
         case close(code: Int?, reason: String)
         /// The TCP connection ended.
         case end
@@ -61,12 +62,34 @@ final class AbuseRawSocket: Sendable {
                 throw TestFailure("no frame within \(timeout)")
             }
             switch event {
-            case .status(101), .ping: continue
+            case .status(101), .ping, .pong: continue
             case .status(let status): throw TestFailure("the upgrade answered \(status)")
             case .text, .close: return event
             case .end: throw TestFailure("the connection ended without a close frame")
             }
         }
+    }
+
+    /// Sends one client frame (masked), with a payload under 126 bytes;
+    /// `flags` are or-ed into the first byte (RSV bits).
+    func sendFrame(opcode: UInt8, fin: Bool = true, flags: UInt8 = 0, _ payload: [UInt8]) async throws {
+        var frame = FrameReader.maskedFrame(opcode: opcode, payload: payload)
+        frame[0] = (fin ? 0x80 : 0) | flags | opcode
+        try await channel.writeAndFlush(ByteBuffer(bytes: frame))
+    }
+
+    /// The events after the `101` (and pings) up to the end of the connection.
+    func eventsToEnd(timeout: Duration = .seconds(10)) async -> [Event] {
+        let deadline = ContinuousClock.now + timeout
+        var events: [Event] = []
+        while let event = await next(timeout: deadline - ContinuousClock.now) {
+            switch event {
+            case .status(101), .ping: continue
+            case .end: return events + [.end]
+            default: events.append(event)
+            }
+        }
+        return events
     }
 
     /// Closes the TCP connection, without a close frame.
@@ -116,6 +139,8 @@ private final class FrameReader: ChannelInboundHandler {
                 let code = payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil
                 let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
                 inbox.push(.close(code: code, reason: reason))
+            case 0xA:
+                inbox.push(.pong(String(decoding: payload, as: UTF8.self)))
             case 0x9:
                 inbox.push(.ping(String(decoding: payload, as: UTF8.self)))
                 if answerPings {
