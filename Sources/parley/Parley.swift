@@ -73,7 +73,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between pings; a socket silent for two is closed (4408); 0 for none. [env: PARLEY_PING_INTERVAL] (default: 25)")
     var pingInterval: Double?
 
-    @Option(help: "Bytes queued for a session before it is closed as too slow (1008). [env: PARLEY_MAX_QUEUED_BYTES] (default: 1048576)")
+    @Option(help: "Bytes queued for a session whose socket takes no more before it is closed as too slow (1008); 4 times that at any time. [env: PARLEY_MAX_QUEUED_BYTES] (default: 1048576)")
     var maxQueuedBytes: Int?
 
     func run() async throws {
