@@ -205,6 +205,14 @@ struct HubTests {
         #expect(oursSent.closes.count == 1)
         #expect(oursSent.outbox.peerClosed(code: 1000), "the handshake is complete: close the socket")
         #expect(oursSent.closes.count == 1, "no second close frame")
+
+        let held = Outbox(limit: 1 << 20, held: true)
+        held.send(WireFrame(text: "an event before ready"))
+        #expect(!held.peerClosed(code: 1000))
+        var written: [String] = []
+        let drained = held.drain(hasRoom: { true }) { written.append(String(buffer: $0.payload)) }
+        #expect(written.isEmpty, "no event goes out without ready, which now never will")
+        #expect(drained.closeFrame == Outbox.Close(code: 1000, reason: ""))
     }
 
     @Test("the end of the session drops the queue and any close; nothing is accepted afterwards")

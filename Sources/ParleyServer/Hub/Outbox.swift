@@ -134,7 +134,10 @@ final class Outbox: Sendable {
         let (sent, wake) = state.withLock { state -> (Bool, Bool) in
             state.peerClosed = true
             if state.closeSent || state.finished { return (true, false) }
-            if state.closeRequest == nil { state.requestClose(Close(code: code, reason: ""), discardingQueued: false) }
+            if state.closeRequest == nil {
+                // Held: the events queued so far must not go out before `ready`, which now never will.
+                state.requestClose(Close(code: code, reason: ""), discardingQueued: state.held)
+            }
             return (false, state.needsWake(true))
         }
         if wake { self.wake() }
