@@ -127,15 +127,13 @@ final class GatewayConnection: Sendable {
 
     /// The socket is closed.
     func ended() {
-        let ended = phase.withLock { phase -> ClientSession?? in
-            if case .ended = phase { return .none }
+        let previous = phase.withLock { phase in
             defer { phase = .ended }
-            if case .authenticated(let session, _) = phase { return .some(session) }
-            return .some(nil)
+            return phase
         }
-        guard case .some(let session) = ended else { return }
+        if case .ended = previous { return }
         deadlines.stop()
-        if let session { chat.presence.sessionClosed(session) }
+        if case .authenticated(let session, _) = previous { chat.presence.sessionClosed(session) }
         outbox.finish()
         work.withLock { $0.resume = nil }
     }
