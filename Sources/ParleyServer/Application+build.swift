@@ -63,7 +63,8 @@ public func buildApplication(
     let application = Application(
         router: router,
         server: HTTPServerBuilder { responder in
-            GatewayChildChannel(responder: responder, gateway: gateway, idleTimeout: .seconds(120))
+            GatewayChildChannel(
+                responder: responder, gateway: gateway, headTimeout: configuration.requestHeadTimeout, idleTimeout: .seconds(120))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Parley"),
         services: [StoreService(store: store)],

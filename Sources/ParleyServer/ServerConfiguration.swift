@@ -13,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     /// Folder of the browser client, served at `/`; nil or empty: API only.
     public var publicDirectory: String? = "Public"
     public var authTimeout: Duration = .seconds(5)
+    /// A new connection that has not sent a whole request head by then is
+    /// closed: an open socket is not free to hold.
+    public var requestHeadTimeout: Duration = .seconds(30)
     /// bcrypt cost of new password hashes. `parley serve` accepts 10 to 31;
     /// lower values (down to 4) are for tests only.
     public var bcryptCost: UInt8 = 12

@@ -33,12 +33,15 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: Responder
     let gateway: WebSocketGateway
-    /// How long an HTTP connection may sit idle.
+    /// How long a new connection has to send its first request head.
+    let headTimeout: Duration
+    /// How long an HTTP connection may sit idle after that.
     let idleTimeout: Duration?
 
-    init(responder: @escaping Responder, gateway: WebSocketGateway, idleTimeout: Duration?) {
+    init(responder: @escaping Responder, gateway: WebSocketGateway, headTimeout: Duration, idleTimeout: Duration?) {
         self.responder = Self.redirectingLateUpgrades(responder)
         self.gateway = gateway
+        self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
     }
 
@@ -86,7 +89,12 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enablePipelining = false
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
+            // Hummingbird's limit (NIO's own is 65,534 header fields).
+            configuration.decoderConfiguration.maxHeaderFieldCount = 1000
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            // Until the first request head is in, no other timer watches the socket.
+            let headDeadline = channel.eventLoop.scheduleTask(in: TimeAmount(headTimeout)) { channel.close(promise: nil) }
+            negotiated.whenComplete { _ in headDeadline.cancel() }
             return Value(negotiated: negotiated, channel: channel)
         }
     }
@@ -105,7 +113,10 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             }
         } catch {
+            // A request head that could not be parsed (too many fields, say),
+            // or a client that left: nothing more will be read from it.
             logger.debug("connection ended before its first request was served", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
         }
     }
 
