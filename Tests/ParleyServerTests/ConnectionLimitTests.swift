@@ -60,4 +60,23 @@ struct ConnectionLimitTests {
             #expect(answer == "", "closed at the head timeout, unanswered: \(answer ?? "still open")")
         }
     }
+
+    @Test("a connection still without a request head does not hold up the server's shutdown")
+    func shutdownBeforeFirstRequest() async throws {
+        var database = try TestDatabase()
+        database.configuration.requestHeadTimeout = .seconds(20)
+        let silent = try await Harness.live(database.configuration) { h in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: h.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            return (channel, ContinuousClock.now)
+        }
+        #expect(ContinuousClock.now - silent.1 < .seconds(5), "the shutdown waited for the head deadline")
+        try await silent.0.executeThenClose { inbound, _ in
+            for try await _ in inbound { Issue.record("the server sent something") }
+        }
+    }
 }

@@ -92,9 +92,10 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
             // Hummingbird's limit (NIO's own is 65,534 header fields).
             configuration.decoderConfiguration.maxHeaderFieldCount = 1000
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            // Until the first request head is in, no other timer watches the socket.
-            let headDeadline = channel.eventLoop.scheduleTask(in: TimeAmount(headTimeout)) { channel.close(promise: nil) }
-            negotiated.whenComplete { _ in headDeadline.cancel() }
+            let untilFirstRequest = UntilFirstRequest(timeout: TimeAmount(headTimeout))
+            try channel.pipeline.syncOperations.addHandler(untilFirstRequest, position: .first)
+            let bound = NIOLoopBound(untilFirstRequest, eventLoop: channel.eventLoop)
+            negotiated.whenComplete { _ in channel.pipeline.syncOperations.removeHandler(bound.value, promise: nil) }
             return Value(negotiated: negotiated, channel: channel)
         }
     }
@@ -134,6 +135,38 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
             try await writer.writeResponse(
                 HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location]))
             throw RedirectThenClose()
+        }
+    }
+}
+
+/// Watches a new connection until its first request head is in, when
+/// nothing else does yet: closes it if the head takes longer than `timeout`
+/// (a silent client, a slow one, or a head the parser refused, which never
+/// completes), or if the server stops meanwhile.
+private final class UntilFirstRequest: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }
