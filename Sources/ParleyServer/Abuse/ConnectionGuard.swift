@@ -42,8 +42,8 @@ struct ConnectionGuard: Sendable {
 }
 
 /// When a connection last received anything. The `SocketWriter` at the front
-/// of the pipeline touches it for every read, so pongs count though the
-/// WebSocket library consumes them.
+/// of the pipeline touches it for every read: any bytes count, pongs and
+/// partial frames included.
 final class Liveness: Sendable {
     private let lastRead = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
 

@@ -215,7 +215,7 @@ final class GatewayConnection: Sendable {
             outbox.release(first: ServerFrame.ready(sessionID: session.id, user: identity.account.user, marks: marks))
         } catch {
             logger.error("cannot load the session snapshot", metadata: ["error": "\(error)"])
-            outbox.close(code: 1011, reason: "server error", discardingQueued: true)
+            outbox.close(code: CloseCode.serverError, reason: "server error", discardingQueued: true)
         }
     }
 

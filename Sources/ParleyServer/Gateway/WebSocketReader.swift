@@ -58,10 +58,10 @@ final class WebSocketReader: ChannelDuplexHandler {
             break  // `Liveness` has seen the bytes.
         case .text, .binary, .continuation:
             guard !stopped else { return }
-            guard frame.reservedBits.isEmpty else { return fail(1002, "reserved bits set without an extension") }
+            guard frame.reservedBits.isEmpty else { return fail(CloseCode.protocolError, "reserved bits set without an extension") }
             assemble(frame)
         default:
-            fail(1002, "unknown opcode")
+            fail(CloseCode.protocolError, "unknown opcode")
         }
     }
 
@@ -102,14 +102,14 @@ final class WebSocketReader: ChannelDuplexHandler {
 
     private func assemble(_ frame: WebSocketFrame) {
         if frame.opcode == .continuation {
-            guard var message = partial else { return fail(1002, "a continuation frame with no message to continue") }
-            guard message.data.readableBytes + frame.data.readableBytes <= maxMessageBytes else { return fail(1009, "message too big") }
+            guard var message = partial else { return fail(CloseCode.protocolError, "a continuation frame with no message to continue") }
+            guard message.data.readableBytes + frame.data.readableBytes <= maxMessageBytes else { return fail(CloseCode.messageTooBig, "message too big") }
             partial = nil  // Unshares the buffer, so that appending does not copy it.
             var data = frame.unmaskedData
             message.data.writeBuffer(&data)
             if frame.fin { deliver(message.opcode, message.data) } else { partial = message }
         } else {
-            guard partial == nil else { return fail(1002, "a new message before the last one ended") }
+            guard partial == nil else { return fail(CloseCode.protocolError, "a new message before the last one ended") }
             if frame.fin { deliver(frame.opcode, frame.unmaskedData) } else { partial = (frame.opcode, frame.unmaskedData) }
         }
     }
@@ -117,7 +117,7 @@ final class WebSocketReader: ChannelDuplexHandler {
     private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         guard opcode == .text else { return connection.receivedBinary() }
         guard let text = String(validating: data.readableBytesView, as: UTF8.self) else {
-            return fail(1007, "text is not valid UTF-8")
+            return fail(CloseCode.invalidText, "text is not valid UTF-8")
         }
         connection.received(text)
     }
@@ -142,11 +142,11 @@ final class WebSocketReader: ChannelDuplexHandler {
     /// not UTF-8, 1000 for none.
     static func answer(to payload: ByteBuffer) -> UInt16 {
         var payload = payload
-        guard payload.readableBytes > 0 else { return 1000 }
-        guard let code = payload.readInteger(as: UInt16.self) else { return 1002 }
+        guard payload.readableBytes > 0 else { return CloseCode.normal }
+        guard let code = payload.readInteger(as: UInt16.self) else { return CloseCode.protocolError }
         let valid = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
-        guard valid else { return 1002 }
-        guard String(validating: payload.readableBytesView, as: UTF8.self) != nil else { return 1007 }
+        guard valid else { return CloseCode.protocolError }
+        guard String(validating: payload.readableBytesView, as: UTF8.self) != nil else { return CloseCode.invalidText }
         return code
     }
 }
