@@ -14,7 +14,7 @@ import Synchronization
 /// meanwhile the reader stops reading the socket. So an idle connection
 /// holds no task: its outbox is drained by its `SocketWriter` and its
 /// deadlines are timers, all on the event loop.
-final class GatewayConnection: Sendable {
+final class GatewayConnection: MessageReceiver {
     enum HeaderAuth: Sendable {
         case absent
         case invalid
@@ -111,12 +111,11 @@ final class GatewayConnection: Sendable {
         misused()
     }
 
-    /// Whether the reader should hold off reading the socket.
     var isBusy: Bool {
         work.withLock { $0.running }
     }
 
-    /// The server is stopping (after the drain, which has told signed-in sessions).
+    /// After the drain, which has told signed-in sessions.
     func serverStopping() {
         if session != nil {
             drain()
@@ -125,7 +124,6 @@ final class GatewayConnection: Sendable {
         }
     }
 
-    /// The socket is closed.
     func ended() {
         let previous = phase.withLock { phase in
             defer { phase = .ended }

@@ -1,6 +1,19 @@
 import NIOCore
 import NIOWebSocket
 
+/// What a `WebSocketReader` hands whole messages and the socket's life to:
+/// `GatewayConnection` in the server. Called on the socket's event loop.
+protocol MessageReceiver: AnyObject, Sendable {
+    func received(_ text: String)
+    func receivedBinary()
+    /// Whether the reader should hold off reading the socket.
+    var isBusy: Bool { get }
+    /// The server is stopping.
+    func serverStopping()
+    /// The socket is closed.
+    func ended()
+}
+
 /// The reading half of the WebSocket protocol for one gateway connection, on
 /// the socket's event loop, after NIO's frame decoder: puts fragmented
 /// messages together (within the size limit), checks text is UTF-8, answers
@@ -15,7 +28,7 @@ final class WebSocketReader: ChannelDuplexHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    private let connection: GatewayConnection
+    private let connection: any MessageReceiver
     private let outbox: Outbox
     private let maxMessageBytes: Int
     /// A message whose last fragment has not arrived yet.
@@ -26,7 +39,7 @@ final class WebSocketReader: ChannelDuplexHandler {
     private var readWithheld = false
     private var context: ChannelHandlerContext?
 
-    init(connection: GatewayConnection, outbox: Outbox, maxMessageBytes: Int) {
+    init(connection: any MessageReceiver, outbox: Outbox, maxMessageBytes: Int) {
         self.connection = connection
         self.outbox = outbox
         self.maxMessageBytes = maxMessageBytes
