@@ -59,6 +59,7 @@ let package = Package(
             name: "parley",
             dependencies: [
                 "ParleyCore",
+                "ParleyStore",
                 "ParleyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -5,22 +5,27 @@ import ParleyCore
 import ParleyStore
 import ServiceLifecycle
 
-/// Builds the Parley application: the store, the hub, the HTTP routes and the
-/// WebSocket gateway, wired together. `parley serve` runs it; tests run it too.
+/// Builds the Parley application around `store`: the hub, the HTTP routes
+/// and the WebSocket gateway, wired together. `parley serve` runs it with
+/// the store `--database` names; tests run it too.
+///
+/// The application owns the store from here: it closes it when it stops,
+/// or at once if building fails. The hub subscribes to the store's broker,
+/// so it delivers what the store and the service publish.
 public func buildApplication(
     _ configuration: ServerConfiguration,
+    store: any ChatStore,
     logger: Logger = Logger(label: "parley"),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> ParleyApplication {
     let now: @Sendable () -> Millis = SystemClock.millis
     let hub = Hub()
-    let store = try SQLiteChatStore(
-        path: configuration.databasePath, limits: configuration.limits, now: now, listener: ConversationEvents(hub: hub))
+    store.broker.subscribe(hub)
     let secret: [UInt8]
     let tokens: TokenAuthority
     let bans: BanList
     do {
-        secret = try SigningSecret.resolve(configured: configuration.jwtSecret, databasePath: configuration.databasePath)
+        secret = try SigningSecret.resolve(configured: configuration.jwtSecret, keyFile: configuration.signingKeyPath)
         tokens = try await TokenAuthority.make(
             secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now)
         bans = try await BanList.load(store: store, controls: configuration.abuse, now: now)
@@ -47,7 +52,7 @@ public func buildApplication(
     let api = router.group("v1")
     let authenticated = api.group().add(middleware: AuthMiddleware(tokens: tokens, bans: bans))
     AccountController(
-        store: store, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost), hub: hub,
+        store: store, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
         limits: configuration.limits, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow)
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)

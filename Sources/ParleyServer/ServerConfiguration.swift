@@ -5,11 +5,17 @@ import ParleyCore
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Path of the SQLite file; created on first start.
-    public var databasePath = "parley.sqlite"
+    /// Path of the SQLite file; created on first start. Read by whoever
+    /// opens the store (`parley serve`), not by the application.
+    public var databasePath = "parley.sqlite" {
+        didSet { signingKeyPath = databasePath + ".jwt-key" }
+    }
     /// Signs tokens. Nil: a random key generated on first start and kept in
-    /// `<database>.jwt-key`.
+    /// `signingKeyPath`.
     public var jwtSecret: String?
+    /// Where the generated signing key is kept: beside the SQLite file
+    /// unless set after `databasePath`.
+    public var signingKeyPath = "parley.sqlite.jwt-key"
     /// Folder of the browser client, served at `/`; nil or empty: API only.
     public var publicDirectory: String? = "Public"
     public var authTimeout: Duration = .seconds(5)

@@ -8,9 +8,18 @@ import ParleyCore
 /// answers `ChatError.conversationNotFound` alike for a conversation that does
 /// not exist and one the actor is not a member of.
 ///
-/// Conversations created and membership changes are also reported, in commit
-/// order, to the store's `ConversationChangeListener`.
+/// What a write changes that sessions must hear of is published to
+/// `broker` as a `ChatEvent` once committed: messages stored, read marks
+/// moved, conversations created, members added and removed. The events of
+/// one conversation are published in commit order (messages in seq order),
+/// each after its caller heard the outcome (an append's completion runs
+/// first, an awaiting call resumes first). Nothing is promised across
+/// conversations.
 public protocol ChatStore: Sendable {
+    /// Where this store publishes what it commits. The application
+    /// subscribes its hub here and publishes its own events here too.
+    var broker: any EventBroker { get }
+
     // MARK: Accounts and tokens
 
     /// Throws `conflict` if the handle is taken, whatever its case.
@@ -66,30 +75,26 @@ public protocol ChatStore: Sendable {
 
     // MARK: Messages
 
-    /// Stores a message and calls `completion` once it is durable (or refused).
-    ///
-    /// Completions run one at a time in commit order, so messages of one
-    /// conversation complete in seq order. They must be quick and must not
-    /// block: they run on the store's writer.
+    /// Stores a message and calls `completion` once it is durable (or
+    /// refused), then publishes `messageStored`. Completions of one
+    /// conversation run in seq order. They must be quick and must not block.
     func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void)
     func history(conversationID: String, viewer: UserKey, window: HistoryWindow, limit: Int) async throws -> HistoryPage
     /// The members a `typing` from `typer` reaches: everyone else, but for
     /// users blocked either way. Throws `conversationNotFound` for a non-member.
     func typingRecipients(conversationID: String, typer: UserKey) async throws -> [UserKey]
-    /// Moves the reader's mark forward, never back and never past the last seq.
-    /// `afterCommit` sees the change in commit order with other writes, so
-    /// receipts built from it never overtake each other.
-    func markRead(
-        conversationID: String, reader: UserKey, seq: Int64, afterCommit: (@Sendable (ReadMarkChange) -> Void)?
-    ) async throws -> ReadMarkChange
+    /// Moves the reader's mark forward, never back and never past the last
+    /// seq, and publishes `readMarkMoved` if it moved. `origin` is the
+    /// session that asked, if any: its own read state needs no event.
+    func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange
 
     /// Waits for queued writes to finish, then closes the database.
     func close() async throws
 }
 
 extension ChatStore {
-    public func markRead(conversationID: String, reader: UserKey, seq: Int64) async throws -> ReadMarkChange {
-        try await markRead(conversationID: conversationID, reader: reader, seq: seq, afterCommit: nil)
+    public func markRead(conversationID: String, reader: Account, seq: Int64) async throws -> ReadMarkChange {
+        try await markRead(conversationID: conversationID, reader: reader, seq: seq, origin: nil)
     }
 
     /// `append` for callers that can wait: HTTP handlers and tests.
@@ -138,12 +143,15 @@ public struct AppendRequest: Sendable {
     public let sender: Account
     public let text: String
     public let clientID: String
+    /// The session that sent it, which hears an ack instead of the event.
+    public let origin: SessionID?
 
-    public init(conversationID: String, sender: Account, text: String, clientID: String) {
+    public init(conversationID: String, sender: Account, text: String, clientID: String, origin: SessionID? = nil) {
         self.conversationID = conversationID
         self.sender = sender
         self.text = text
         self.clientID = clientID
+        self.origin = origin
     }
 }
 
@@ -163,36 +171,36 @@ public struct HistoryPage: Sendable, Equatable {
 }
 
 /// Position in a conversation list: the last conversation of the previous
-/// page, and the moment the first page was read. Later pages are ordered as of
-/// that moment, so conversations that move up meanwhile are neither skipped
-/// nor repeated.
+/// page, and the newest activity the first page saw. Later pages order
+/// conversations by their activity as of then, so conversations that move up
+/// meanwhile are neither skipped nor repeated.
 ///
-/// It holds row ids: the server seals it before it leaves (`bytes` is the
-/// plain form).
+/// Activities are `ActivityOrder` stamps, not times. The server seals the
+/// cursor before it leaves (`bytes` is the plain form).
 public struct ConversationCursor: Sendable, Hashable {
-    /// The last message and conversation row ids when the first page was read.
-    public let snapshotMessage: Int64
-    public let snapshotConversation: Int64
-    public let lastActivityTS: Millis
+    /// The newest activity stamp among the viewer's conversations when the
+    /// first page was read.
+    public let snapshot: Int64
+    /// The activity of the last conversation listed, as of `snapshot`.
+    public let activity: Int64
     public let conversationID: String
 
-    public init(snapshotMessage: Int64, snapshotConversation: Int64, lastActivityTS: Millis, conversationID: String) {
-        self.snapshotMessage = snapshotMessage
-        self.snapshotConversation = snapshotConversation
-        self.lastActivityTS = lastActivityTS
+    public init(snapshot: Int64, activity: Int64, conversationID: String) {
+        self.snapshot = snapshot
+        self.activity = activity
         self.conversationID = conversationID
     }
 
     public var bytes: [UInt8] {
-        Array("c1:\(snapshotMessage):\(snapshotConversation):\(lastActivityTS):\(conversationID)".utf8)
+        Array("c2:\(snapshot):\(activity):\(conversationID)".utf8)
     }
 
     public init?(bytes: [UInt8]) {
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "c1", let message = Int64(parts[1]), let conversation = Int64(parts[2]),
-            let ts = Millis(parts[3]), OpaqueID.isWellFormed(parts[4])
+        guard parts.count == 4, parts[0] == "c2", let snapshot = Int64(parts[1]), let activity = Int64(parts[2]),
+            OpaqueID.isWellFormed(parts[3])
         else { return nil }
-        self.init(snapshotMessage: message, snapshotConversation: conversation, lastActivityTS: ts, conversationID: String(parts[4]))
+        self.init(snapshot: snapshot, activity: activity, conversationID: String(parts[3]))
     }
 }
 
@@ -201,20 +209,10 @@ public struct ConversationPage: Sendable {
     public let nextCursor: ConversationCursor?
 }
 
-public struct MembershipChange: Sendable {
-    public enum Kind: Sendable { case added, removed, unchanged }
-    public let kind: Kind
-    /// The conversation after the change.
-    public let conversation: Conversation
-    public let subject: Account
-}
-
 public struct ReadMarkChange: Sendable {
     public let mark: ReadMark
     /// False when the requested seq was at or behind the current mark.
     public let moved: Bool
-    /// The conversation's members: who hears of the move.
-    public let members: [UserKey]
 }
 
 public struct BlockChange: Sendable {
@@ -224,17 +222,4 @@ public struct BlockChange: Sendable {
     /// Whether the two share a conversation: only then did they see each
     /// other's presence.
     public let shareConversation: Bool
-}
-
-/// A change to who is in a conversation, reported once committed.
-public enum ConversationChange: Sendable {
-    case created(Conversation)
-    case membership(MembershipChange)
-}
-
-/// Hears of conversation changes in commit order, relative to each other and
-/// to appended messages: a member added sees the change before any message
-/// committed after it. Called on the store's writer: must be quick.
-public protocol ConversationChangeListener: Sendable {
-    func committed(_ change: ConversationChange)
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParleyCore
 import ParleyServer
+import ParleyStore
 
 @main
 struct Parley: AsyncParsableCommand {
@@ -120,7 +121,8 @@ struct Serve: AsyncParsableCommand {
 
         let host = configuration.host
         let database = configuration.databasePath
-        let app = try await buildApplication(configuration, logger: logger) { port in
+        let store = try SQLiteChatStore(path: database, limits: configuration.limits)
+        let app = try await buildApplication(configuration, store: store, logger: logger) { port in
             // Written unbuffered: scripts and tests wait for this line.
             FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))
         }

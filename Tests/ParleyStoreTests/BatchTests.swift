@@ -89,7 +89,7 @@ struct BatchTests {
                                 case 0: _ = try await store.addMember(conversationID: group.id, actor: bob.key, userID: cat.user.id)
                                 case 1: _ = try await store.makeAccount("ANN")
                                 case 2: try await store.recordToken(TokenRecord(id: "taken", user: bob.key, issuedTS: 0, expiresTS: 1))
-                                case 3: _ = try await store.markRead(conversationID: group.id, reader: eve.key, seq: 1)
+                                case 3: _ = try await store.markRead(conversationID: group.id, reader: eve, seq: 1)
                                 default: _ = try await store.removeMember(conversationID: group.id, actor: bob.key, userID: ann.user.id)
                                 }
                             }

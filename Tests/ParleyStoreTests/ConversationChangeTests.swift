@@ -27,7 +27,7 @@ struct ConversationChangeTests {
                 .removed(conversation: group.id, user: bob.user.id),
                 // refused: not reported
             ])
-            guard case .membership(let removal) = fixture.changes.reported.last else {
+            guard case .membershipChanged(let removal) = fixture.changes.reported.last else {
                 Issue.record("expected a membership change last")
                 return
             }
@@ -45,7 +45,7 @@ struct ConversationChangeTests {
             let group = try await store.makeGroup(ann, [bob])
             let changes = fixture.changes
             // Submitted together, so that they share batches; each completion
-            // is recorded where it runs (on the writer, in commit order), in
+            // is recorded where it runs (in commit order for its conversation), in
             // the same sequence as the changes.
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {

@@ -192,11 +192,45 @@ struct ConversationListTests {
         }
     }
 
+    @Test("messages committed together list their conversations in the order they were sent, on every page", arguments: StoreFactory.all)
+    func orderWithinABatch(_ factory: StoreFactory) async throws {
+        try await withFixture(factory) { fixture in
+            let store = fixture.store
+            let people = try await store.makeAccounts("ann", "bob")
+            let ann = people[0], bob = people[1]
+            var groups: [Conversation] = []
+            for index in 0..<12 {
+                groups.append(try await store.makeGroup(ann, [bob], title: "g\(index)"))
+            }
+            // The clock stands still, so every message has the same ts; they
+            // are submitted back to back, without waiting, so that they share
+            // commits. Only the order of sending can tell them apart.
+            let sent = groups.shuffled()
+            let completions = CompletionRecorder()
+            for (index, group) in sent.enumerated() {
+                completions.submit(
+                    store, AppendRequest(conversationID: group.id, sender: bob, text: "m\(index)", clientID: "c\(index)"), tag: index)
+            }
+            try await completions.waitForCompletions(sent.count)
+            for index in sent.indices { _ = completions.outcome(tag: index) }
+            let expected = sent.reversed().map(\.id)
+            let whole = try await store.conversations(of: ann.key, limit: 20, after: nil).conversations
+            #expect(whole.map(\.id) == expected)
+            let paged = try await Self.allPages(store, of: ann.key, limit: 5).flatMap(\.conversations)
+            #expect(paged.map(\.id) == expected, "the cursor keeps the same order")
+            #expect(try await store.readMarks(of: bob.key).map(\.conversationID) == expected)
+        }
+    }
+
     @Test("a cursor's plain form is checked: a damaged one does not decode")
     func cursorForm() throws {
-        let cursor = ConversationCursor(snapshotMessage: 42, snapshotConversation: 7, lastActivityTS: 1_700_000_000_000, conversationID: OpaqueID.make())
+        let cursor = ConversationCursor(snapshot: 1_700_000_000_000_042, activity: 1_700_000_000_000_007, conversationID: OpaqueID.make())
         #expect(ConversationCursor(bytes: cursor.bytes) == cursor)
-        for damaged in ["", "c1:1:2:3", "c2:1:2:3:\(cursor.conversationID)", "c1:x:2:3:\(cursor.conversationID)", "c1:1:2:3:short", "c1:1:2:3:4:\(cursor.conversationID)"] {
+        for damaged in [
+            "", "c1:1:2:3", "c2:1:2:3:\(cursor.conversationID)", "c1:x:2:3:\(cursor.conversationID)", "c1:1:2:3:short",
+            "c1:1:2:3:4:\(cursor.conversationID)", "c1:1:2:\(cursor.conversationID)", "c2:x:2:\(cursor.conversationID)",
+            "c2:1:2:short", "c2:1:\(cursor.conversationID)",
+        ] {
             #expect(ConversationCursor(bytes: Array(damaged.utf8)) == nil, "\(damaged)")
         }
     }

@@ -31,7 +31,7 @@ struct MembershipTests {
                     _ = try await store.history(conversationID: id, viewer: eve.key, window: .after(0), limit: 10)
                 }
                 await expectConversationNotFound(comment) {
-                    _ = try await store.markRead(conversationID: id, reader: eve.key, seq: 1)
+                    _ = try await store.markRead(conversationID: id, reader: eve, seq: 1)
                 }
                 await expectConversationNotFound(comment) {
                     _ = try await store.conversation(id: id, viewer: eve.key)
@@ -80,7 +80,7 @@ struct MembershipTests {
             await expectConversationNotFound {
                 _ = try await store.history(conversationID: group.id, viewer: bob.key, window: .latest, limit: 10)
             }
-            await expectConversationNotFound { _ = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 1) }
+            await expectConversationNotFound { _ = try await store.markRead(conversationID: group.id, reader: bob, seq: 1) }
             await expectConversationNotFound { _ = try await store.conversation(id: group.id, viewer: bob.key) }
             #expect(try await store.conversations(of: bob.key, limit: 10, after: nil).conversations.isEmpty)
             #expect(try await store.readMarks(of: bob.key).isEmpty)

@@ -14,34 +14,34 @@ struct ReadMarkTests {
             let group = try await store.makeGroup(ann, [bob])
 
             // Nothing to read yet.
-            var change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 5)
+            var change = try await store.markRead(conversationID: group.id, reader: bob, seq: 5)
             #expect(!change.moved)
             #expect(change.mark == ReadMark(conversationID: group.id, lastSeq: 0, readSeq: 0))
 
             for index in 1...5 { try await store.send("m\(index)", to: group.id, from: ann) }
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 3)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 3)
             #expect(change.moved)
             #expect(change.mark == ReadMark(conversationID: group.id, lastSeq: 5, readSeq: 3))
             #expect(change.mark.unread == 2)
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 3)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 3)
             #expect(!change.moved, "same seq: no move")
             #expect(change.mark.readSeq == 3)
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 1)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 1)
             #expect(!change.moved, "never back")
             #expect(change.mark.readSeq == 3)
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 0)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 0)
             #expect(!change.moved)
             #expect(change.mark.readSeq == 3)
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 1_000)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 1_000)
             #expect(change.moved)
             #expect(change.mark == ReadMark(conversationID: group.id, lastSeq: 5, readSeq: 5), "clamped to last_seq")
 
-            change = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 1_000)
+            change = try await store.markRead(conversationID: group.id, reader: bob, seq: 1_000)
             #expect(!change.moved, "already at last_seq")
             #expect(change.mark.readSeq == 5)
 
@@ -73,7 +73,7 @@ struct ReadMarkTests {
             #expect(conversation.unread(of: bob.key) == 3)
             #expect(conversation.unread(of: cat.key) == 3)
 
-            _ = try await store.markRead(conversationID: group.id, reader: bob.key, seq: 2)
+            _ = try await store.markRead(conversationID: group.id, reader: bob, seq: 2)
             try await store.send("b1", to: group.id, from: bob)
             conversation = try await store.conversation(id: group.id, viewer: cat.key)
             #expect(conversation.lastSeq == 4)
@@ -145,7 +145,7 @@ struct ReadMarkTests {
             try await store.send("hi bob", to: withBob.id, from: ann)
             try await store.send("hi bob", to: withBob.id, from: bob)
             try await store.send("psst", to: notAnns.id, from: cat)
-            _ = try await store.markRead(conversationID: group.id, reader: ann.key, seq: 2)
+            _ = try await store.markRead(conversationID: group.id, reader: ann, seq: 2)
 
             let marks = try await store.readMarks(of: ann.key)
             #expect(marks.count == 3)
@@ -179,7 +179,7 @@ struct ReadMarkTests {
                 try await store.send("x", to: first.id, from: ann)
                 try await store.send("y", to: second.id, from: ann)
             }
-            let moved = try await store.markRead(conversationID: first.id, reader: bob.key, seq: 3)
+            let moved = try await store.markRead(conversationID: first.id, reader: bob, seq: 3)
             #expect(moved.moved)
             #expect(try await store.conversation(id: first.id, viewer: bob.key).unread(of: bob.key) == 0)
             #expect(try await store.conversation(id: second.id, viewer: bob.key).unread(of: bob.key) == 3)

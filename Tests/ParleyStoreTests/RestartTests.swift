@@ -29,7 +29,7 @@ struct RestartTests {
         }
         clock.advance(by: 100)
         try await store.send("d1", to: direct.id, from: bob, clientID: "d1")
-        _ = try await store.markRead(conversationID: group.id, reader: cat.key, seq: 3)
+        _ = try await store.markRead(conversationID: group.id, reader: cat, seq: 3)
         _ = try await store.removeMember(conversationID: group.id, actor: ann.key, userID: ann.user.id) // Bob inherits.
         return World(ann: ann, bob: bob, cat: cat, group: group, direct: direct, sent: sent)
     }

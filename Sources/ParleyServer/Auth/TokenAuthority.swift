@@ -110,11 +110,11 @@ final class TokenAuthority: Sendable {
 }
 
 /// The key that signs tokens: given, or generated on first start and kept in
-/// a file beside the database so that tokens survive restarts.
+/// a file so that tokens survive restarts.
 enum SigningSecret {
     static let minimumBytes = 32
 
-    static func resolve(configured: String?, databasePath: String) throws -> [UInt8] {
+    static func resolve(configured: String?, keyFile path: String) throws -> [UInt8] {
         if let configured {
             let bytes = Array(configured.utf8)
             guard bytes.count >= minimumBytes else {
@@ -122,7 +122,6 @@ enum SigningSecret {
             }
             return bytes
         }
-        let path = databasePath + ".jwt-key"
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
             guard let bytes = Base64URL.decode(existing.trimmingCharacters(in: .whitespacesAndNewlines)),
                 bytes.count >= minimumBytes

@@ -4,6 +4,11 @@ import ParleyStore
 /// What a user can do in Parley, whichever door they come through: the
 /// WebSocket gateway and the HTTP routes both call this, so the rules, the
 /// validation and the events are the same for both.
+///
+/// What happens is published to the store's broker as a `ChatEvent`: by
+/// the store for what it commits, by this service for the rest (typing,
+/// presence). The hub reads only this node's state (who is online here,
+/// the typing throttle); it receives events through the broker.
 struct ChatService: Sendable {
     let store: any ChatStore
     let hub: Hub
@@ -13,12 +18,13 @@ struct ChatService: Sendable {
     let sendLimiter: SendLimiter
     let content: ContentPolicy
 
-    /// Validates and stores a message, then acknowledges and fans it out.
-    ///
-    /// `completion` runs once the message is durable (or refused), before
-    /// the fan-out; it runs on the store's writer, so it must be quick.
+    var broker: any EventBroker { store.broker }
+
+    /// Validates and stores a message; the store acknowledges it through
+    /// `completion` once it is durable (or refused), then publishes it.
+    /// `completion` must be quick.
     func send(
-        conversationID: String?, text: String?, clientID: String?, from sender: Account, origin: ClientSession?,
+        conversationID: String?, text: String?, clientID: String?, from sender: Account, origin: SessionID?,
         completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void
     ) {
         let request: AppendRequest
@@ -29,18 +35,13 @@ struct ChatService: Sendable {
             try Validation.messageText(text, limits: limits)
             try content.check(text!)
             let clientID = try Validation.clientID(clientID, limits: limits)
-            request = AppendRequest(conversationID: conversationID, sender: sender, text: text!, clientID: clientID)
+            request = AppendRequest(
+                conversationID: conversationID, sender: sender, text: text!, clientID: clientID, origin: origin)
         } catch {
             completion(.failure(error))
             return
         }
-        let hub = self.hub
-        store.append(request) { result in
-            completion(result)
-            if case .success(let outcome) = result, !outcome.duplicate {
-                hub.publish(outcome.message, sender: sender.key, recipients: outcome.recipients, except: origin)
-            }
-        }
+        store.append(request, completion: completion)
     }
 
     func send(conversationID: String, text: String?, clientID: String?, from sender: Account) async throws -> AppendOutcome {
@@ -62,19 +63,11 @@ struct ChatService: Sendable {
 
     /// Moves the reader's mark; if it moved, the other members get `receipt`
     /// and the reader's sessions but `origin` get `read_state`.
-    func markRead(conversationID: String?, reader: Account, seq: Int64?, origin: ClientSession?) async throws -> ReadMarkChange {
+    func markRead(conversationID: String?, reader: Account, seq: Int64?, origin: SessionID?) async throws -> ReadMarkChange {
         guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
         guard let seq else { throw ChatError.invalidRequest("seq is required") }
         guard seq >= 0 else { throw ChatError.invalidRequest("seq must be 0 or more") }
-        let hub = self.hub
-        return try await store.markRead(conversationID: conversationID, reader: reader.key, seq: seq) { change in
-            guard change.moved else { return }
-            let mark = change.mark
-            hub.deliver(
-                ServerFrame.receipt(conversationID: mark.conversationID, userID: reader.user.id, seq: mark.readSeq),
-                to: change.members.lazy.filter { $0 != reader.key })
-            hub.deliver(ServerFrame.readState(mark), to: [reader.key], except: origin)
-        }
+        return try await store.markRead(conversationID: conversationID, reader: reader, seq: seq, origin: origin)
     }
 
     /// Relays `typing` to the other members, at most once per interval per
@@ -85,7 +78,7 @@ struct ChatService: Sendable {
         guard OpaqueID.isWellFormed(conversationID) else { throw ChatError.conversationNotFound }
         guard hub.admitTyping(from: typer.key, in: conversationID, interval: limits.typingInterval, now: .now) else { return }
         let recipients = try await store.typingRecipients(conversationID: conversationID, typer: typer.key)
-        hub.deliver(ServerFrame.typing(conversationID: conversationID, userID: typer.user.id), to: recipients)
+        broker.publish(.typing(conversationID: conversationID, typer: typer.user, recipients: recipients))
     }
 
     // MARK: People
@@ -136,10 +129,10 @@ struct ChatService: Sendable {
         guard change.changed, change.shareConversation else { return }
         let subject = change.subject
         if hub.isOnline(subject.key) {
-            hub.deliver(ServerFrame.presence(userID: subject.user.id, online: false, lastSeenTS: nil), to: [blocker.key])
+            broker.publish(.presenceChanged(user: subject.user, online: false, lastSeenTS: nil, viewers: [blocker.key]))
         }
         if hub.isOnline(blocker.key) {
-            hub.deliver(ServerFrame.presence(userID: blocker.user.id, online: false, lastSeenTS: nil), to: [subject.key])
+            broker.publish(.presenceChanged(user: blocker.user, online: false, lastSeenTS: nil, viewers: [subject.key]))
         }
     }
 
@@ -151,8 +144,7 @@ struct ChatService: Sendable {
         for (viewer, other) in [(blocker, change.subject), (change.subject, blocker)] {
             guard let view = try await store.presence(of: [other.user.id], viewer: viewer.key).first, view.visible else { continue }
             let state = presenceState(view)
-            hub.deliver(
-                ServerFrame.presence(userID: other.user.id, online: state.online, lastSeenTS: state.lastSeenTS), to: [viewer.key])
+            broker.publish(.presenceChanged(user: other.user, online: state.online, lastSeenTS: state.lastSeenTS, viewers: [viewer.key]))
         }
     }
 

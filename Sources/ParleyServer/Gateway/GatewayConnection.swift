@@ -300,7 +300,7 @@ final class GatewayConnection: MessageReceiver {
                 sinceTS: frame.sinceTS, limit: frame.limit)
             reply(ServerFrame.history(re: frame.id, conversationID: conversationID, page: page, viewer: account.user))
         case "read":
-            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq, origin: session)
+            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq, origin: session.id)
             reply(ServerFrame.ok(re: frame.id))
         case "typing":
             try await chat.typing(conversationID: frame.conversationID, from: account)
@@ -320,7 +320,8 @@ final class GatewayConnection: MessageReceiver {
     private func submit(_ frame: ClientFrame, session: ClientSession) {
         let outbox = self.outbox, window = sendWindow, re = frame.id, logger = self.logger
         chat.send(
-            conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: session.account, origin: session
+            conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: session.account,
+            origin: session.id
         ) { result in
             // Queued before the slot is freed: a drain waiting for the
             // window to empty closes the socket after this reply.
@@ -356,12 +357,12 @@ final class GatewayConnection: MessageReceiver {
     private func refused(_ session: ClientSession) {
         guard conduct.withLock({ $0.refused() }) == .flooding, !outbox.isClosing else { return }
         outbox.close(code: CloseCode.flooding, reason: "kept sending after rate_limited errors")
-        let bans = gateway.bans, hub = chat.hub, user = session.account.key, logger = self.logger
+        let bans = gateway.bans, broker = chat.broker, user = session.account.key, logger = self.logger
         _Concurrency.Task {
             do {
                 guard let until = try await bans.recordFlood(user) else { return }
                 logger.notice("banned a user for flooding", metadata: ["until": "\(until)"])
-                hub.closeSessions(user: user, code: CloseCode.banned, reason: "banned for flooding until \(until)")
+                broker.publish(.userBanned(user, until: until))
             } catch {
                 logger.error("cannot store a ban", metadata: ["error": "\(error)"])
             }

@@ -7,7 +7,6 @@ struct AccountController {
     let store: any ChatStore
     let tokens: TokenAuthority
     let passwords: PasswordHasher
-    let hub: Hub
     let limits: ChatLimits
     let logins: LoginThrottle
 
@@ -69,8 +68,7 @@ struct AccountController {
     @Sendable func logOut(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         try await tokens.revoke(identity)
-        hub.closeSessions(
-            user: identity.account.key, tokenID: identity.tokenID, code: CloseCode.unauthenticated, reason: "token revoked")
+        store.broker.publish(.tokenRevoked(user: identity.account.key, tokenID: identity.tokenID))
         return Response(status: .noContent)
     }
 

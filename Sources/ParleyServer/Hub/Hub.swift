@@ -158,13 +158,16 @@ final class Hub: Sendable {
         }
     }
 
-    // MARK: Delivery
+    // MARK: Delivery (see Hub+Events.swift for what each event becomes)
 
-    /// Queues the same bytes for every session of every user but `origin`.
-    func deliver(_ frame: WireFrame, to recipients: some Sequence<UserKey>, except origin: ClientSession? = nil) {
+    /// Queues the same bytes for every session of every recipient but
+    /// `origin`, encoding them only if at least one such session is here.
+    func deliver(_ encode: () -> WireFrame, to recipients: some Sequence<UserKey>, except origin: SessionID? = nil) {
+        var frame: WireFrame?
         for recipient in recipients {
-            for session in sessions(of: recipient) where session !== origin {
-                session.outbox.send(frame)
+            for session in sessions(of: recipient) where session.id != origin {
+                if frame == nil { frame = encode() }
+                session.outbox.send(frame!)
             }
         }
     }
@@ -172,18 +175,19 @@ final class Hub: Sendable {
     /// Sends a just-stored message to every session of every recipient but the
     /// one it came from. Encoded at most twice: with `client_id` for the
     /// sender's other sessions, without it for everyone else.
-    func publish(_ message: Message, sender: UserKey, recipients: [UserKey], except origin: ClientSession?) {
-        let forOthers = ServerFrame.message(message, showClientID: false)
+    func deliver(_ message: Message, sender: UserKey, recipients: [UserKey], except origin: SessionID?) {
+        var forOthers: WireFrame?
         var forSender: WireFrame?
         for recipient in recipients {
             shard(recipient).users.withLock { users in
                 guard let list = users[recipient]?.sessions else { return }
-                for session in list where session !== origin {
+                for session in list where session.id != origin {
                     if recipient == sender {
                         if forSender == nil { forSender = ServerFrame.message(message, showClientID: true) }
                         session.outbox.send(forSender!)
                     } else {
-                        session.outbox.send(forOthers)
+                        if forOthers == nil { forOthers = ServerFrame.message(message, showClientID: false) }
+                        session.outbox.send(forOthers!)
                     }
                 }
             }

@@ -45,7 +45,7 @@ struct PresenceAnnouncer: Sendable {
                     try await store.recordLastSeen(account.key, at: ts)
                 }
                 let contacts = try await store.contacts(of: account.key)
-                hub.deliver(ServerFrame.presence(userID: account.user.id, online: online, lastSeenTS: lastSeen), to: contacts)
+                store.broker.publish(.presenceChanged(user: account.user, online: online, lastSeenTS: lastSeen, viewers: contacts))
             } catch {
                 // The store is closing or failing: contacts miss this one,
                 // and the loop still settles.

@@ -15,6 +15,8 @@ final class LaneCache: @unchecked Sendable {
         var owner: UserKey?
         var lastSeq: Int64
         var lastActivityTS: Millis
+        /// The `ActivityOrder` stamp of its last activity.
+        var activity: Int64
         /// In join order. Handed out with every appended message as its
         /// recipients; arrays are copy-on-write, so that costs no copy.
         var members: [UserKey]
@@ -25,7 +27,7 @@ final class LaneCache: @unchecked Sendable {
 
         init(
             key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis,
-            members: [UserKey], lastPosition: Int64, isBlocked: Bool
+            activity: Int64, members: [UserKey], lastPosition: Int64, isBlocked: Bool
         ) {
             self.key = key
             self.publicID = publicID
@@ -33,6 +35,7 @@ final class LaneCache: @unchecked Sendable {
             self.owner = owner
             self.lastSeq = lastSeq
             self.lastActivityTS = lastActivityTS
+            self.activity = activity
             self.members = members
             self.lastPosition = lastPosition
             self.isBlocked = isBlocked
@@ -51,6 +54,8 @@ final class LaneCache: @unchecked Sendable {
     /// Read marks moved by sending, written once per batch.
     private var dirtyReadMarks: [ReadMarkKey: Int64] = [:]
     private let capacity: Int
+    /// The last activity stamp given out; read from the database on first use.
+    private var lastActivity: Int64?
 
     init(capacity: Int = 100_000) {
         self.capacity = capacity
@@ -60,7 +65,7 @@ final class LaneCache: @unchecked Sendable {
         if let state = conversations[publicID] { return state }
         guard OpaqueID.isWellFormed(publicID) else { return nil }
         guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, kind, owner_id, last_seq, last_activity_ts FROM conversations WHERE public_id = ?"),
+            db.cachedStatement(sql: "SELECT id, kind, owner_id, last_seq, last_activity_ts, activity FROM conversations WHERE public_id = ?"),
             arguments: [publicID]
         ) else { return nil }
         let key: Int64 = row[0]
@@ -77,6 +82,7 @@ final class LaneCache: @unchecked Sendable {
             owner: (row[2] as Int64?).map(UserKey.init),
             lastSeq: row[3],
             lastActivityTS: row[4],
+            activity: row[5],
             members: memberKeys,
             lastPosition: members.last?[1] ?? 0,
             isBlocked: kind == .direct && memberKeys.count == 2 ? try Self.isBlocked(memberKeys[0], memberKeys[1], db) : false
@@ -105,11 +111,21 @@ final class LaneCache: @unchecked Sendable {
             arguments: [a.rawValue, b.rawValue]) ?? false
     }
 
+    /// The stamp of an activity happening now: every one given out is
+    /// greater than the one before, in the order the writer takes them.
+    func nextActivity(now: Millis, _ db: Database) throws -> Int64 {
+        let last = try lastActivity ?? Int64.fetchOne(db, sql: "SELECT MAX(activity) FROM conversations") ?? 0
+        let next = ActivityOrder.next(after: last, now: now)
+        lastActivity = next
+        return next
+    }
+
     /// Records a message appended in the current batch; the conversation row
     /// and the sender's read mark are written once, at the end of the batch.
-    func didAppend(to state: ConversationState, seq: Int64, ts: Millis, sender: UserKey) {
+    func didAppend(to state: ConversationState, seq: Int64, ts: Millis, activity: Int64, sender: UserKey) {
         state.lastSeq = seq
         state.lastActivityTS = ts
+        state.activity = activity
         if !state.isDirty {
             state.isDirty = true
             dirtyConversations.append(state)
@@ -119,9 +135,10 @@ final class LaneCache: @unchecked Sendable {
 
     func flushDirty(_ db: Database) throws {
         if !dirtyConversations.isEmpty {
-            let update = try db.cachedStatement(sql: "UPDATE conversations SET last_seq = ?, last_activity_ts = ? WHERE id = ?")
+            let update = try db.cachedStatement(
+                sql: "UPDATE conversations SET last_seq = ?, last_activity_ts = ?, activity = ? WHERE id = ?")
             for state in dirtyConversations {
-                try update.execute(arguments: [state.lastSeq, state.lastActivityTS, state.key])
+                try update.execute(arguments: [state.lastSeq, state.lastActivityTS, state.activity, state.key])
                 state.isDirty = false
             }
             dirtyConversations.removeAll(keepingCapacity: true)
@@ -142,6 +159,7 @@ final class LaneCache: @unchecked Sendable {
     }
 
     func reset() {
+        lastActivity = nil
         conversations.removeAll()
         dirtyConversations.removeAll()
         dirtyReadMarks.removeAll()

@@ -20,14 +20,15 @@ public final class SQLiteChatStore: ChatStore {
     private let lock: DatabaseFileLock
     let now: @Sendable () -> Millis
     let limits: ChatLimits
-    private let listener: (any ConversationChangeListener)?
+    public let broker: any EventBroker
 
     /// Opens (creating if needed) the database at `path` and brings its schema
     /// up to date. Refuses to open a file another Parley process is using: the
     /// write lane's cache is exact only if this process is the only writer.
+    /// What it commits is published to `broker`.
     public init(
         path: String, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis,
-        listener: (any ConversationChangeListener)? = nil
+        broker: any EventBroker = LocalBroker()
     ) throws {
         self.lock = try DatabaseFileLock(path: path + ".lock")
         var configuration = Configuration()
@@ -41,14 +42,16 @@ public final class SQLiteChatStore: ChatStore {
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         self.checkpointer = try Checkpointer(path: path)
-        self.lane = try WriteLane(pool: pool, cache: LaneCache(), checkpointer: checkpointer)
+        self.lane = try WriteLane(
+            pool: pool, cache: LaneCache(), reporter: CommitReporter(broker: broker), checkpointer: checkpointer)
         self.now = now
         self.limits = limits
-        self.listener = listener
+        self.broker = broker
     }
 
     public func close() async throws {
         await lane.close()
+        await lane.reporter.flush()
         defer { lock.release() }
         try checkpointer.close()
         try pool.close()
@@ -135,8 +138,7 @@ public final class SQLiteChatStore: ChatStore {
 
     public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
         let now = self.now()
-        let listener = self.listener
-        return try await lane.perform({ db, _ in
+        return try await lane.perform(publishing: { db, cache in
             guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
             guard other.key != owner.key else {
                 throw ChatError.invalidRequest("a direct conversation needs two different people")
@@ -144,20 +146,18 @@ public final class SQLiteChatStore: ChatStore {
             guard try !LaneCache.isBlocked(owner.key, other.key, db) else { throw ChatError.blocked }
             let directKey = DirectKey.of(owner.key, other.key)
             if let key = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE direct_key = ?", arguments: [directKey]) {
-                return (try Rows.conversation(key: key, db), false)
+                return ((try Rows.conversation(key: key, db), false), nil)
             }
             let key = try Self.insertConversation(
-                kind: .direct, title: nil, owner: nil, directKey: directKey, members: [owner.key, other.key], now: now, db)
-            return (try Rows.conversation(key: key, db), true)
-        }, afterCommit: { opened in
-            if opened.created { listener?.committed(.created(opened.conversation)) }
+                kind: .direct, title: nil, owner: nil, directKey: directKey, members: [owner.key, other.key], now: now, cache, db)
+            let conversation = try Rows.conversation(key: key, db)
+            return ((conversation, true), Publication(conversation: key, event: .conversationCreated(conversation)))
         })
     }
 
     public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
         let now = self.now()
-        let listener = self.listener
-        return try await lane.perform({ db, _ in
+        return try await lane.perform(publishing: { db, cache in
             var members = [owner.key]
             for id in memberIDs {
                 guard let account = try Rows.account(publicID: id, db) else {
@@ -166,20 +166,24 @@ public final class SQLiteChatStore: ChatStore {
                 if !members.contains(account.key) { members.append(account.key) }
             }
             let key = try Self.insertConversation(
-                kind: .group, title: title, owner: owner.key, directKey: nil, members: members, now: now, db)
-            return try Rows.conversation(key: key, db)
-        }, afterCommit: { listener?.committed(.created($0)) })
+                kind: .group, title: title, owner: owner.key, directKey: nil, members: members, now: now, cache, db)
+            let conversation = try Rows.conversation(key: key, db)
+            return (conversation, Publication(conversation: key, event: .conversationCreated(conversation)))
+        })
     }
 
     private static func insertConversation(
-        kind: ConversationKind, title: String?, owner: UserKey?, directKey: String?, members: [UserKey], now: Millis, _ db: Database
+        kind: ConversationKind, title: String?, owner: UserKey?, directKey: String?, members: [UserKey], now: Millis,
+        _ cache: LaneCache, _ db: Database
     ) throws -> Int64 {
+        let activity = try cache.nextActivity(now: now, db)
         try db.execute(
             sql: """
-                INSERT INTO conversations (public_id, kind, title, owner_id, direct_key, created_ts, last_activity_ts)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO conversations
+                    (public_id, kind, title, owner_id, direct_key, created_ts, last_activity_ts, created_activity, activity)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [OpaqueID.make(), kind.rawValue, title, owner?.rawValue, directKey, now, now])
+            arguments: [OpaqueID.make(), kind.rawValue, title, owner?.rawValue, directKey, now, now, activity, activity])
         let key = db.lastInsertedRowID
         let insertMember = try db.cachedStatement(
             sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq) VALUES (?, ?, ?, ?, 0)")
@@ -200,50 +204,42 @@ public final class SQLiteChatStore: ChatStore {
 
     public func conversations(of viewer: UserKey, limit: Int, after cursor: ConversationCursor?) async throws -> ConversationPage {
         try await pool.read { db in
-            // One read transaction: the snapshot ids and the rows agree.
             let rows: [Row]
-            let snapshot: (message: Int64, conversation: Int64)
+            let snapshot: Int64
             if let cursor {
-                snapshot = (cursor.snapshotMessage, cursor.snapshotConversation)
-                // Each conversation's activity as it was at the snapshot: its
-                // last message then (message ids grow in commit order), or
-                // its creation.
+                snapshot = cursor.snapshot
+                // Each conversation's activity as it was at the snapshot: the
+                // stamp of its last message then (stamps grow with seq), or
+                // of its creation; conversations created since are left out.
                 rows = try Row.fetchAll(
                     db.cachedStatement(sql: """
                         SELECT c.id, c.public_id,
                             COALESCE(
-                                (SELECT x.ts FROM messages x WHERE x.conversation_id = c.id AND x.id <= ?1 ORDER BY x.seq DESC LIMIT 1),
-                                c.created_ts) AS activity
+                                (SELECT x.activity FROM messages x WHERE x.conversation_id = c.id AND x.activity <= ?1
+                                    ORDER BY x.seq DESC LIMIT 1),
+                                c.created_activity) AS activity_then
                         FROM members m JOIN conversations c ON c.id = m.conversation_id
-                        WHERE m.user_id = ?2 AND c.id <= ?3
-                            AND (activity < ?4 OR (activity = ?4 AND c.public_id < ?5))
-                        ORDER BY activity DESC, c.public_id DESC LIMIT ?6
+                        WHERE m.user_id = ?2 AND c.created_activity <= ?1
+                            AND (activity_then < ?3 OR (activity_then = ?3 AND c.public_id < ?4))
+                        ORDER BY activity_then DESC, c.public_id DESC LIMIT ?5
                         """),
-                    arguments: [
-                        cursor.snapshotMessage, viewer.rawValue, cursor.snapshotConversation, cursor.lastActivityTS,
-                        cursor.conversationID, limit + 1,
-                    ])
+                    arguments: [cursor.snapshot, viewer.rawValue, cursor.activity, cursor.conversationID, limit + 1])
             } else {
-                snapshot = (
-                    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM messages") ?? 0,
-                    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM conversations") ?? 0
-                )
                 rows = try Row.fetchAll(
                     db.cachedStatement(sql: """
-                        SELECT c.id, c.public_id, c.last_activity_ts FROM members m JOIN conversations c ON c.id = m.conversation_id
-                        WHERE m.user_id = ? ORDER BY c.last_activity_ts DESC, c.public_id DESC LIMIT ?
+                        SELECT c.id, c.public_id, c.activity FROM members m JOIN conversations c ON c.id = m.conversation_id
+                        WHERE m.user_id = ? ORDER BY c.activity DESC, c.public_id DESC LIMIT ?
                         """),
                     arguments: [viewer.rawValue, limit + 1])
+                // The newest activity the viewer can see: anything committed
+                // after this read takes a greater stamp.
+                snapshot = rows.first?[2] ?? 0
             }
             let page = try rows.prefix(limit).map { try Rows.conversation(key: $0[0], db) }
             let next = rows.count > limit ? rows[limit - 1] : nil
             return ConversationPage(
                 conversations: page,
-                nextCursor: next.map {
-                    ConversationCursor(
-                        snapshotMessage: snapshot.message, snapshotConversation: snapshot.conversation, lastActivityTS: $0[2],
-                        conversationID: $0[1])
-                })
+                nextCursor: next.map { ConversationCursor(snapshot: snapshot, activity: $0[2], conversationID: $0[1]) })
         }
     }
 
@@ -255,7 +251,7 @@ public final class SQLiteChatStore: ChatStore {
                     SELECT c.public_id, c.last_seq, m.read_seq
                     FROM members m JOIN conversations c ON c.id = m.conversation_id
                     WHERE m.user_id = ?
-                    ORDER BY c.last_activity_ts DESC
+                    ORDER BY c.activity DESC
                     """,
                 arguments: [user.rawValue]
             ).map { ReadMark(conversationID: $0[0], lastSeq: $0[1], readSeq: $0[2]) }
@@ -265,12 +261,12 @@ public final class SQLiteChatStore: ChatStore {
     public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
         let now = self.now()
         let maxMembers = limits.maxGroupMembers
-        return try await lane.perform({ db, cache in
+        return try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
             guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
             guard !state.isMember(subject.key) else {
-                return MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject)
+                return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
             }
             guard state.members.count < maxMembers else {
                 throw ChatError.forbidden("a group has at most \(maxMembers) members")
@@ -282,19 +278,16 @@ public final class SQLiteChatStore: ChatStore {
             let conversation = try Rows.conversation(key: state.key, db)
             state.members.append(subject.key)
             state.lastPosition += 1
-            return MembershipChange(kind: .added, conversation: conversation, subject: subject)
-        }, afterCommit: announce)
+            return Self.published(MembershipChange(kind: .added, conversation: conversation, subject: subject), key: state.key)
+        })
     }
 
-    private var announce: @Sendable (MembershipChange) -> Void {
-        let listener = self.listener
-        return { change in
-            if change.kind != .unchanged { listener?.committed(.membership(change)) }
-        }
+    private static func published(_ change: MembershipChange, key: Int64) -> (MembershipChange, Publication?) {
+        (change, Publication(conversation: key, event: .membershipChanged(change)))
     }
 
     public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
-        try await lane.perform({ db, cache in
+        try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             guard let subject = try Rows.account(publicID: userID, db), state.isMember(subject.key) else {
                 throw ChatError.notFound("that user is not a member of this conversation")
@@ -313,8 +306,8 @@ public final class SQLiteChatStore: ChatStore {
             let conversation = try Rows.conversation(key: state.key, db)
             state.members = remaining
             state.owner = owner
-            return MembershipChange(kind: .removed, conversation: conversation, subject: subject)
-        }, afterCommit: announce)
+            return Self.published(MembershipChange(kind: .removed, conversation: conversation, subject: subject), key: state.key)
+        })
     }
 
     /// The lane's state of a conversation the actor is a member of.
@@ -360,27 +353,24 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func markRead(
-        conversationID: String, reader: UserKey, seq: Int64, afterCommit: (@Sendable (ReadMarkChange) -> Void)?
-    ) async throws -> ReadMarkChange {
-        try await lane.perform({ db, cache in
-            let state = try Self.memberState(conversationID, reader, cache, db)
+    public func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange {
+        try await lane.perform(publishing: { db, cache in
+            let state = try Self.memberState(conversationID, reader.key, cache, db)
             let current = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ?"),
-                arguments: [state.key, reader.rawValue]) ?? 0
+                arguments: [state.key, reader.key.rawValue]) ?? 0
             let target = min(seq, state.lastSeq)
             guard target > current else {
-                return ReadMarkChange(
-                    mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current), moved: false,
-                    members: state.members)
+                let mark = ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current)
+                return (ReadMarkChange(mark: mark, moved: false), nil)
             }
             try db.execute(
                 sql: "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?",
-                arguments: [target, state.key, reader.rawValue])
-            return ReadMarkChange(
-                mark: ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target), moved: true,
-                members: state.members)
-        }, afterCommit: afterCommit)
+                arguments: [target, state.key, reader.key.rawValue])
+            let mark = ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target)
+            let event = ChatEvent.readMarkMoved(mark, reader: reader, members: state.members, origin: origin)
+            return (ReadMarkChange(mark: mark, moved: true), Publication(conversation: state.key, event: event))
+        })
     }
 }
 
@@ -391,46 +381,53 @@ private struct AppendJob: LaneJob {
     let now: @Sendable () -> Millis
     let completion: @Sendable (Result<AppendOutcome, any Error>) -> Void
 
-    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void {
+    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport {
         let completion = self.completion
         let sender = request.sender
         guard let state = try cache.conversation(publicID: request.conversationID, db), state.isMember(sender.key) else {
-            return { completion(.failure(ChatError.conversationNotFound)) }
+            return CommitReport { completion(.failure(ChatError.conversationNotFound)) }
         }
         if state.isBlocked {
             // A retry of a message stored before the block still gets its ack.
             if let original = try Self.stored(request, state, db) {
-                return { completion(.success(AppendOutcome(message: original, duplicate: true, recipients: []))) }
+                return CommitReport(conversation: state.key) {
+                    completion(.success(AppendOutcome(message: original, duplicate: true, recipients: [])))
+                }
             }
-            return { completion(.failure(ChatError.blocked)) }
+            return CommitReport(conversation: state.key) { completion(.failure(ChatError.blocked)) }
         }
         let seq = state.lastSeq + 1
         // Times never go backwards within a conversation, even if the clock does.
-        let ts = max(now(), state.lastActivityTS)
+        let now = self.now()
+        let ts = max(now, state.lastActivityTS)
+        let activity = try cache.nextActivity(now: now, db)
         let messageID = OpaqueID.make()
         try db.cachedStatement(sql: """
-            INSERT INTO messages (public_id, conversation_id, seq, sender_id, text, ts, client_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO messages (public_id, conversation_id, seq, sender_id, text, ts, client_id, activity)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING
             """
-        ).execute(arguments: [messageID, state.key, seq, sender.key.rawValue, request.text, ts, request.clientID])
+        ).execute(arguments: [messageID, state.key, seq, sender.key.rawValue, request.text, ts, request.clientID, activity])
 
         if db.changesCount == 0 {
             // The same client_id was stored before: answer with the original.
             guard let original = try Self.stored(request, state, db) else {
                 throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "conflicting message vanished")
             }
-            return { completion(.success(AppendOutcome(message: original, duplicate: true, recipients: []))) }
+            return CommitReport(conversation: state.key) {
+                completion(.success(AppendOutcome(message: original, duplicate: true, recipients: [])))
+            }
         }
 
-        cache.didAppend(to: state, seq: seq, ts: ts, sender: sender.key)
-        let outcome = AppendOutcome(
-            message: Message(
-                id: messageID, conversationID: state.publicID, seq: seq, sender: sender.user, text: request.text, ts: ts,
-                clientID: request.clientID),
-            duplicate: false,
-            recipients: state.members)
-        return { completion(.success(outcome)) }
+        cache.didAppend(to: state, seq: seq, ts: ts, activity: activity, sender: sender.key)
+        let message = Message(
+            id: messageID, conversationID: state.publicID, seq: seq, sender: sender.user, text: request.text, ts: ts,
+            clientID: request.clientID)
+        let outcome = AppendOutcome(message: message, duplicate: false, recipients: state.members)
+        return CommitReport(
+            conversation: state.key,
+            event: .messageStored(message, sender: sender.key, recipients: state.members, origin: request.origin)
+        ) { completion(.success(outcome)) }
     }
 
     func abandon(_ error: any Error) {

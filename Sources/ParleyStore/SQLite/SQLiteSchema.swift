@@ -98,6 +98,24 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v4: activity order") { db in
+            // Stamps for rows written before: from their times, ties in one
+            // millisecond broken by row id (commit order in SQLite).
+            try db.execute(sql: """
+                ALTER TABLE messages ADD COLUMN activity INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE conversations ADD COLUMN created_activity INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE conversations ADD COLUMN activity INTEGER NOT NULL DEFAULT 0;
+                UPDATE messages SET activity = r.stamp FROM (
+                    SELECT id, ts * 1000 + MIN(999, ROW_NUMBER() OVER (PARTITION BY ts ORDER BY id) - 1) AS stamp FROM messages
+                ) r WHERE r.id = messages.id;
+                UPDATE conversations SET created_activity = r.stamp FROM (
+                    SELECT id, created_ts * 1000 + MIN(999, ROW_NUMBER() OVER (PARTITION BY created_ts ORDER BY id) - 1) AS stamp
+                    FROM conversations
+                ) r WHERE r.id = conversations.id;
+                UPDATE conversations SET activity = COALESCE(
+                    (SELECT MAX(m.activity) FROM messages m WHERE m.conversation_id = conversations.id), created_activity);
+                """)
+        }
         return migrator
     }
 }

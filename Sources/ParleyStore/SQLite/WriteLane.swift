@@ -5,12 +5,12 @@ import Synchronization
 
 /// One unit of work for the write lane.
 protocol LaneJob: Sendable {
-    /// Runs inside the batch transaction, on the writer. Returns what to do
-    /// once the batch has committed. Throwing means the database itself
-    /// failed: the whole batch is rolled back and every job is abandoned.
-    /// Refusals (not a member, bad input) are not thrown: they are part of
-    /// the returned completion.
-    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void
+    /// Runs inside the batch transaction, on the writer. Returns what to
+    /// report once the batch has committed. Throwing means the database
+    /// itself failed: the whole batch is rolled back and every job is
+    /// abandoned. Refusals (not a member, bad input) are not thrown: they
+    /// are part of the report.
+    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport
     /// The batch this job was in did not commit.
     func abandon(_ error: any Error)
 }
@@ -38,10 +38,15 @@ final class WriteLane: Sendable {
     private let maxBatch: Int
     /// Takes checkpoints out of the commits; nil leaves them to SQLite.
     private let checkpointer: Checkpointer?
+    /// Answers callers and publishes events after each commit, off the writer.
+    let reporter: CommitReporter
 
-    init(pool: DatabasePool, cache: LaneCache, checkpointer: Checkpointer? = nil, maxBatch: Int = 4096) throws {
+    init(
+        pool: DatabasePool, cache: LaneCache, reporter: CommitReporter, checkpointer: Checkpointer? = nil, maxBatch: Int = 4096
+    ) throws {
         self.pool = pool
         self.cache = cache
+        self.reporter = reporter
         self.checkpointer = checkpointer
         self.maxBatch = maxBatch
         if let checkpointer { try pool.writeWithoutTransaction { checkpointer.watch($0) } }
@@ -64,14 +69,18 @@ final class WriteLane: Sendable {
 
     /// Runs a job that returns a value, inside a savepoint so that a refusal
     /// undoes its partial writes without touching the rest of the batch.
-    /// `afterCommit` sees the value once it is durable, in commit order with
-    /// every other job's completion, before the caller resumes.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (Database, LaneCache) throws -> T) async throws -> T {
+        try await perform(publishing: { db, cache in (try body(db, cache), nil) })
+    }
+
+    /// `perform` for a change sessions hear of: the body also returns the
+    /// event and the conversation whose order it keeps. The caller resumes
+    /// once the change is durable, then the event is published.
     func perform<T: Sendable>(
-        _ body: @escaping @Sendable (Database, LaneCache) throws -> T,
-        afterCommit: (@Sendable (T) -> Void)? = nil
+        publishing body: @escaping @Sendable (Database, LaneCache) throws -> (T, Publication?)
     ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            submit(SavepointJob(body: body, afterCommit: afterCommit, continuation: continuation))
+            submit(SavepointJob(body: body, continuation: continuation))
         }
     }
 
@@ -121,13 +130,13 @@ final class WriteLane: Sendable {
     }
 
     private func commit(_ batch: [any LaneJob], _ db: Database) {
-        var completions: [@Sendable () -> Void] = []
-        completions.reserveCapacity(batch.count)
+        var reports: [CommitReport] = []
+        reports.reserveCapacity(batch.count)
         do {
             cache.trimIfLarge()
             try db.beginTransaction(.immediate)
             for job in batch {
-                completions.append(try job.perform(db, cache))
+                reports.append(try job.perform(db, cache))
             }
             try cache.flushDirty(db)
             try db.commit()
@@ -139,7 +148,7 @@ final class WriteLane: Sendable {
             for job in batch { job.abandon(error) }
             return
         }
-        for completion in completions { completion() }
+        reporter.committed(reports)
     }
 }
 
@@ -152,19 +161,25 @@ public struct WriteStatistics: Sendable, Equatable {
     public var jobs = 0
 }
 
+/// An event a write publishes, with the conversation whose order it keeps.
+struct Publication: Sendable {
+    let conversation: Int64
+    let event: ChatEvent
+}
+
 private struct SavepointJob<T: Sendable>: LaneJob {
-    let body: @Sendable (Database, LaneCache) throws -> T
-    let afterCommit: (@Sendable (T) -> Void)?
+    let body: @Sendable (Database, LaneCache) throws -> (T, Publication?)
     let continuation: CheckedContinuation<T, any Error>
 
-    func perform(_ db: Database, _ cache: LaneCache) throws -> @Sendable () -> Void {
+    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport {
         // Let the body read what earlier jobs of this batch wrote.
         try cache.flushDirty(db)
         let result: Result<T, any Error>
+        var publication: Publication?
         do {
             var value: T?
             try db.inSavepoint {
-                value = try body(db, cache)
+                (value, publication) = try body(db, cache)
                 return .commit
             }
             result = .success(value!)
@@ -174,9 +189,8 @@ private struct SavepointJob<T: Sendable>: LaneJob {
             result = .failure(error)
         }
         // Any other error is the database failing: let the batch roll back.
-        let continuation = self.continuation, afterCommit = self.afterCommit
-        return {
-            if let afterCommit, case .success(let value) = result { afterCommit(value) }
+        let continuation = self.continuation
+        return CommitReport(conversation: publication?.conversation, event: publication?.event) {
             continuation.resume(with: result)
         }
     }

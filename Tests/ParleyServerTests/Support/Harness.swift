@@ -7,7 +7,18 @@ import ServiceLifecycle
 import Logging
 import NIOCore
 import ParleyServer
+import ParleyStore
 import Testing
+
+/// The application `parley serve` builds for `configuration`: on the SQLite
+/// store its `databasePath` names.
+func buildApplication(
+    _ configuration: ServerConfiguration, logger: Logger = Logger(label: "parley-test"),
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> ParleyApplication {
+    let store = try SQLiteChatStore(path: configuration.databasePath, limits: configuration.limits)
+    return try await ParleyServer.buildApplication(configuration, store: store, logger: logger, onServerRunning: onServerRunning)
+}
 
 /// A fresh database directory and a configuration pointing into it.
 struct TestDatabase: ~Copyable {

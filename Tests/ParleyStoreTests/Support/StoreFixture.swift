@@ -30,9 +30,9 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 protocol TestDatabase: Sendable {
     /// Opens the database: the first time, and again after the previous store
     /// was closed, to simulate a restart of the server. `now` is the clock the
-    /// store must use for every time it records or compares; `listener` hears
-    /// of its conversation changes.
-    func open(now: @escaping @Sendable () -> Millis, listener: any ConversationChangeListener) throws -> any ChatStore
+    /// store must use for every time it records or compares; `broker` hears
+    /// every event it publishes.
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker) throws -> any ChatStore
     /// Removes everything the database left behind. The store is closed.
     func destroy() async
 }
@@ -48,8 +48,8 @@ struct SQLiteTestDatabase: TestDatabase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func open(now: @escaping @Sendable () -> Millis, listener: any ConversationChangeListener) throws -> any ChatStore {
-        try SQLiteChatStore(path: path, now: now, listener: listener)
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker) throws -> any ChatStore {
+        try SQLiteChatStore(path: path, now: now, broker: broker)
     }
 
     func destroy() async {
@@ -69,7 +69,7 @@ struct SQLiteTestDatabase: TestDatabase {
 final class StoreFixture: Sendable {
     let clock: TestClock
     let database: any TestDatabase
-    /// Every conversation change the store reported, in order.
+    /// Every event the store published, in order.
     let changes = ChangeRecorder()
     private let current = Locked<(any ChatStore)?>(nil)
 
@@ -88,7 +88,7 @@ final class StoreFixture: Sendable {
     @discardableResult
     func open() throws -> any ChatStore {
         let clock = self.clock
-        let store = try database.open(now: { clock.now }, listener: changes)
+        let store = try database.open(now: { clock.now }, broker: changes)
         current.value = store
         return store
     }
@@ -184,10 +184,12 @@ extension Locked {
     }
 }
 
-// MARK: - Conversation changes
+// MARK: - Events
 
-/// Records what the store reports to its `ConversationChangeListener`.
-final class ChangeRecorder: ConversationChangeListener {
+/// The broker of a store under test: records what the store publishes.
+/// `all` and `reported` hold the conversation changes (creations and
+/// membership) and the entries tests add; `events` holds everything.
+final class ChangeRecorder: EventBroker {
     enum Entry: Sendable, Equatable {
         case created(String)
         case added(conversation: String, user: String)
@@ -197,18 +199,27 @@ final class ChangeRecorder: ConversationChangeListener {
     }
 
     private let entries = Locked<[Entry]>([])
-    private let snapshots = Locked<[ConversationChange]>([])
+    private let snapshots = Locked<[ChatEvent]>([])
+    private let published = Locked<[ChatEvent]>([])
 
-    func committed(_ change: ConversationChange) {
-        snapshots.withLock { $0.append(change) }
-        switch change {
-        case .created(let conversation): record(.created(conversation.id))
-        case .membership(let change):
+    func subscribe(_ handler: any EventHandler) {
+        Issue.record("a store does not subscribe to its broker")
+    }
+
+    func publish(_ event: ChatEvent) {
+        published.withLock { $0.append(event) }
+        switch event {
+        case .conversationCreated(let conversation):
+            snapshots.withLock { $0.append(event) }
+            record(.created(conversation.id))
+        case .membershipChanged(let change):
+            snapshots.withLock { $0.append(event) }
             switch change.kind {
             case .added: record(.added(conversation: change.conversation.id, user: change.subject.user.id))
             case .removed: record(.removed(conversation: change.conversation.id, user: change.subject.user.id))
             case .unchanged: Issue.record("an unchanged membership was reported")
             }
+        default: break
         }
     }
 
@@ -217,5 +228,6 @@ final class ChangeRecorder: ConversationChangeListener {
     }
 
     var all: [Entry] { entries.value }
-    var reported: [ConversationChange] { snapshots.value }
+    var reported: [ChatEvent] { snapshots.value }
+    var events: [ChatEvent] { published.value }
 }

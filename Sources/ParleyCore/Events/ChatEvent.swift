@@ -1,0 +1,29 @@
+/// Something that happened which people's open sessions must hear of.
+///
+/// The store publishes what it commits (a message, a read mark, a
+/// conversation and its members), once committed and, within one
+/// conversation, in commit order; the chat service publishes the rest
+/// (typing, presence, closing sessions). Each node's hub turns an event into
+/// frames for its own sessions, so an event names people (`UserKey`) and
+/// never sockets, except `origin`: the session that caused it, which is
+/// answered directly instead.
+public enum ChatEvent: Sendable {
+    /// A message was stored. `recipients` are the members when it committed.
+    case messageStored(Message, sender: UserKey, recipients: [UserKey], origin: SessionID?)
+    /// A reader's mark moved forward: a receipt for the other members, the
+    /// new read state for the reader's other sessions.
+    case readMarkMoved(ReadMark, reader: Account, members: [UserKey], origin: SessionID?)
+    case conversationCreated(Conversation)
+    /// A member was added or removed (never `.unchanged`).
+    case membershipChanged(MembershipChange)
+    case typing(conversationID: String, typer: User, recipients: [UserKey])
+    /// What `viewers` are to see of `user`'s presence now.
+    case presenceChanged(user: User, online: Bool, lastSeenTS: Millis?, viewers: [UserKey])
+    /// The sessions signed in with this token end (4401).
+    case tokenRevoked(user: UserKey, tokenID: String)
+    /// Every session of the user ends (4403) until the ban does.
+    case userBanned(UserKey, until: Millis)
+}
+
+/// A session's id: random, unique across nodes.
+public typealias SessionID = String

@@ -1,0 +1,21 @@
+import ParleyCore
+
+/// The seam between what happened and who is connected where: the store and
+/// the chat service publish `ChatEvent`s to the broker, and the broker hands
+/// each node the events its own sessions must hear of (centrifuge's `Broker`).
+///
+/// A broker keeps the order in which one publisher publishes the events of
+/// one conversation; it promises nothing across conversations.
+/// `LocalBroker` is the one-process implementation.
+public protocol EventBroker: Sendable {
+    func publish(_ event: ChatEvent)
+    /// Starts handing events to this node's `handler`; called once, before
+    /// the node accepts sessions.
+    func subscribe(_ handler: any EventHandler)
+}
+
+/// A node's receiving end of the broker: delivers an event to the node's
+/// own sessions (centrifuge's `BrokerEventHandler`). Must not block.
+public protocol EventHandler: Sendable {
+    func handle(_ event: ChatEvent)
+}

@@ -1,0 +1,67 @@
+import Dispatch
+import Foundation
+import ParleyCore
+
+/// What a write job reports once its batch has committed.
+struct CommitReport: Sendable {
+    /// The row key of the conversation whose order the report keeps; nil for
+    /// a write no session hears of, answered at once.
+    let conversation: Int64?
+    /// Tells the caller: an append's completion, an awaiting call's resumption.
+    let answer: @Sendable () -> Void
+    /// Then what sessions hear.
+    let event: ChatEvent?
+
+    init(conversation: Int64? = nil, event: ChatEvent? = nil, answer: @escaping @Sendable () -> Void) {
+        self.conversation = conversation
+        self.answer = answer
+        self.event = event
+    }
+}
+
+/// Where events leave the SQLite store: after each commit the write lane
+/// hands over its batch's reports, and they run here, off the writer, so
+/// the next batch starts at once instead of waiting for acks and fan-out.
+///
+/// Reports are spread over serial queues by conversation: those of one
+/// conversation run in commit order (so its events are published in seq
+/// order, and a member added hears of it before any later message), and
+/// different conversations run in parallel.
+final class CommitReporter: Sendable {
+    let broker: any EventBroker
+    private let queues: [DispatchQueue]
+
+    init(broker: any EventBroker, queues count: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)) {
+        self.broker = broker
+        self.queues = (0..<count).map { DispatchQueue(label: "parley.commit-reports.\($0)") }
+    }
+
+    /// Called by the writer after a commit, with the batch's reports in
+    /// commit order.
+    func committed(_ reports: [CommitReport]) {
+        var byQueue = [[CommitReport]](repeating: [], count: queues.count)
+        for report in reports {
+            guard let conversation = report.conversation else {
+                report.answer()
+                continue
+            }
+            byQueue[Int(UInt64(bitPattern: conversation) % UInt64(queues.count))].append(report)
+        }
+        let broker = self.broker
+        for (queue, reports) in zip(queues, byQueue) where !reports.isEmpty {
+            queue.async {
+                for report in reports {
+                    report.answer()
+                    if let event = report.event { broker.publish(event) }
+                }
+            }
+        }
+    }
+
+    /// Returns once every report handed over so far has run.
+    func flush() async {
+        for queue in queues {
+            await withCheckedContinuation { continuation in queue.async { continuation.resume() } }
+        }
+    }
+}
