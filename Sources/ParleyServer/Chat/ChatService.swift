@@ -24,19 +24,18 @@ struct ChatService: Sendable {
     /// `completion` once it is durable (or refused), then publishes it.
     /// `completion` must be quick.
     func send(
-        conversationID: String?, text: String?, clientID: String?, from sender: Account, origin: SessionID?,
+        _ send: SendRequest, from sender: Account, origin: SessionID?,
         completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void
     ) {
         let request: AppendRequest
         do throws(ChatError) {
             // Every attempt counts, so that a flood of bad messages is limited too.
             try sendLimiter.admit(sender.key)
-            guard let conversationID else { throw .invalidRequest("conversation_id is required") }
-            try Validation.messageText(text, limits: limits)
-            try content.check(text!)
-            let clientID = try Validation.clientID(clientID, limits: limits)
+            try Validation.messageText(send.text, limits: limits)
+            try content.check(send.text)
+            let clientID = try Validation.clientID(send.clientID, limits: limits)
             request = AppendRequest(
-                conversationID: conversationID, sender: sender, text: text!, clientID: clientID, origin: origin)
+                conversationID: send.conversationID, sender: sender, text: send.text, clientID: clientID, origin: origin)
         } catch {
             completion(.failure(error))
             return
@@ -44,36 +43,39 @@ struct ChatService: Sendable {
         store.append(request, completion: completion)
     }
 
-    func send(conversationID: String, text: String?, clientID: String?, from sender: Account) async throws -> AppendOutcome {
+    func send(_ send: SendRequest, from sender: Account) async throws -> AppendOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            send(conversationID: conversationID, text: text, clientID: clientID, from: sender, origin: nil) {
-                continuation.resume(with: $0)
-            }
+            self.send(send, from: sender, origin: nil) { continuation.resume(with: $0) }
         }
     }
 
-    func history(
-        conversationID: String?, viewer: Account, after: Int64?, before: Int64?, sinceTS: Millis?, limit: Int?
-    ) async throws -> HistoryPage {
-        guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
-        let window = try Validation.historyWindow(after: after, before: before, sinceTS: sinceTS)
-        let size = try Validation.pageSize(limit, default: limits.historyPageDefault, max: limits.historyPageMax)
-        return try await store.history(conversationID: conversationID, viewer: viewer.key, window: window, limit: size)
+    /// A send whose fields could not be read: it counts against the sender's
+    /// rate all the same, so that a flood of bad sends is limited too.
+    /// Returns what to answer: `rate_limited` first, else `error`.
+    func refuseSend(_ refusal: ChatError, from sender: Account) -> ChatError {
+        do throws(ChatError) {
+            try sendLimiter.admit(sender.key)
+            return refusal
+        } catch {
+            return error
+        }
+    }
+
+    func history(_ request: HistoryRequest, viewer: Account) async throws -> HistoryPage {
+        let size = try Validation.pageSize(request.limit, default: limits.historyPageDefault, max: limits.historyPageMax)
+        return try await store.history(conversationID: request.conversationID, viewer: viewer.key, window: request.window, limit: size)
     }
 
     /// Moves the reader's mark; if it moved, the other members get `receipt`
     /// and the reader's sessions but `origin` get `read_state`.
-    func markRead(conversationID: String?, reader: Account, seq: Int64?, origin: SessionID?) async throws -> ReadMarkChange {
-        guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
-        guard let seq else { throw ChatError.invalidRequest("seq is required") }
+    func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange {
         guard seq >= 0 else { throw ChatError.invalidRequest("seq must be 0 or more") }
         return try await store.markRead(conversationID: conversationID, reader: reader, seq: seq, origin: origin)
     }
 
     /// Relays `typing` to the other members, at most once per interval per
     /// user and conversation; the rest are dropped without a word.
-    func typing(conversationID: String?, from typer: Account) async throws {
-        guard let conversationID else { throw ChatError.invalidRequest("conversation_id is required") }
+    func typing(conversationID: String, from typer: Account) async throws {
         // Checked before it becomes a key of the hub's typing table.
         guard OpaqueID.isWellFormed(conversationID) else { throw ChatError.conversationNotFound }
         guard hub.admitTyping(from: typer.key, in: conversationID, interval: limits.typingInterval, now: .now) else { return }
@@ -106,8 +108,7 @@ struct ChatService: Sendable {
 
     /// The `presence` frame: every id asked, in order, once; unknown ones
     /// answer like hidden ones.
-    func presence(of userIDs: [String]?, viewer: Account) async throws -> [(userID: String, online: Bool, lastSeenTS: Millis?)] {
-        guard let userIDs else { throw ChatError.invalidRequest("user_ids is required") }
+    func presence(of userIDs: [String], viewer: Account) async throws -> [(userID: String, online: Bool, lastSeenTS: Millis?)] {
         var seen = Set<String>()
         let unique = userIDs.filter { seen.insert($0).inserted }
         guard unique.count <= limits.presenceQueryMax else {
@@ -152,16 +153,15 @@ struct ChatService: Sendable {
         try await store.blockedUsers(of: user.key)
     }
 
-    func openDirect(owner: Account, with userID: String?) async throws -> (conversation: Conversation, created: Bool) {
-        guard let userID else { throw ChatError.invalidRequest("with is required for a direct conversation") }
-        return try await store.openDirect(between: owner, andUserID: userID)
+    func openDirect(owner: Account, with userID: String) async throws -> (conversation: Conversation, created: Bool) {
+        try await store.openDirect(between: owner, andUserID: userID)
     }
 
-    func createGroup(owner: Account, title: String?, memberIDs: [String]?) async throws -> Conversation {
+    func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
         let title = try Validation.groupTitle(title, limits: limits)
         // Each person once; the owner is a member already.
         var seen: Set<String> = [owner.user.id]
-        let memberIDs = (memberIDs ?? []).filter { seen.insert($0).inserted }
+        let memberIDs = memberIDs.filter { seen.insert($0).inserted }
         guard memberIDs.count < limits.maxGroupMembers else {
             throw ChatError.forbidden("a group has at most \(limits.maxGroupMembers) members")
         }
@@ -182,9 +182,8 @@ struct ChatService: Sendable {
         return try await store.conversations(of: viewer.key, limit: size, after: position)
     }
 
-    func addMember(conversationID: String, actor: Account, userID: String?) async throws -> MembershipChange {
-        guard let userID else { throw ChatError.invalidRequest("user_id is required") }
-        return try await store.addMember(conversationID: conversationID, actor: actor.key, userID: userID)
+    func addMember(conversationID: String, actor: Account, userID: String) async throws -> MembershipChange {
+        try await store.addMember(conversationID: conversationID, actor: actor.key, userID: userID)
     }
 
     func removeMember(conversationID: String, actor: Account, userID: String) async throws -> MembershipChange {

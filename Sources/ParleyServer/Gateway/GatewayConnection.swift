@@ -1,4 +1,3 @@
-import DequeModule
 import Logging
 import NIOCore
 import ParleyCore
@@ -21,45 +20,13 @@ final class GatewayConnection: MessageReceiver {
         case valid(Identity)
     }
 
-    private enum Phase {
-        case awaitingAuth
-        case authenticated(ClientSession, Identity)
-        case ended
-    }
-
-    private typealias Decoded = Result<ClientFrame, FrameError>
-
-    /// What is left of a message once everything that needs no waiting is done.
-    private enum Remainder {
-        case done
-        case signIn(ClientFrame)
-        case perform(ClientFrame, ClientSession)
-    }
-
-    /// What waits for the connection's task, in arrival order.
-    private enum Job {
-        case start(Identity)
-        case message(Decoded)
-        case remainder(Remainder)
-    }
-
-    private struct Work {
-        var queue: Deque<Job> = []
-        /// A task is working through the queue.
-        var running = false
-        /// Called when the task ends, to read the socket again.
-        var resume: (@Sendable () -> Void)?
-    }
-
     private let gateway: WebSocketGateway
     private let logger: Logger
     private let outbox: Outbox
-    private let phase = Mutex(Phase.awaitingAuth)
-    private let work = Mutex(Work())
-    private let sendWindow: SendWindow
-    private let conduct: Mutex<ConnectionGuard>
+    /// Everything about the connection that changes, behind one lock.
+    private let state: Mutex<ConnectionStateMachine>
+    /// Its clocks: timers on the event loop.
     private let deadlines: ConnectionDeadlines
-    private let isDraining = Atomic(false)
 
     init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, eventLoop: any EventLoop, logger: Logger) {
         self.gateway = gateway
@@ -68,42 +35,39 @@ final class GatewayConnection: MessageReceiver {
         self.deadlines = ConnectionDeadlines(
             eventLoop: eventLoop, outbox: outbox, liveness: liveness, pingInterval: gateway.settings.abuse.pingInterval,
             now: gateway.now)
-        self.sendWindow = SendWindow(limit: gateway.settings.maxSendsInFlight)
-        self.conduct = Mutex(ConnectionGuard(gateway.settings.abuse))
+        self.state = Mutex(
+            ConnectionStateMachine(maxSendsInFlight: gateway.settings.maxSendsInFlight, conduct: ConnectionGuard(gateway.settings.abuse)))
     }
 
     private var abuse: AbuseControls { gateway.settings.abuse }
 
     private var chat: ChatService { gateway.chat }
 
-    private var session: (ClientSession, Identity)? {
-        phase.withLock {
-            if case .authenticated(let session, let identity) = $0 { return (session, identity) }
-            return nil
-        }
-    }
-
     // MARK: The reader's side (on the socket's event loop)
 
     /// The socket is upgraded. `resume` must make the reader read again.
     func open(_ headerAuth: HeaderAuth, resume: @escaping @Sendable () -> Void) {
-        work.withLock { $0.resume = resume }
+        state.withLock { $0.opened(resumeReading: resume) }
         switch headerAuth {
         case .absent:
-            deadlines.expectAuthentication(within: gateway.settings.authTimeout) { [weak self] in self?.session != nil }
+            deadlines.expectAuthentication(within: gateway.settings.authTimeout) { [weak self] in
+                self?.state.withLock { $0.session } != nil
+            }
         case .invalid: outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
-        case .valid(let identity): enqueue(.start(identity))
+        case .valid(let identity):
+            if state.withLock({ $0.signIn(identity) }) { startWorking() }
         }
     }
 
     /// A whole text message from the client.
     func received(_ text: String) {
         let decoded = ClientFrame.decode(text)
-        // Behind a message that waits, this one waits too: replies keep their order.
-        guard !isBusy else { return enqueue(.message(decoded)) }
-        let remainder = screen(decoded)
-        if case .done = remainder { return }
-        enqueue(.remainder(remainder))
+        let closing = outbox.isClosing
+        switch state.withLock({ $0.received(decoded, closing: closing, now: .now) }) {
+        case .now(let screened): carryOut(screened)
+        case .queued: break
+        case .startWorking: startWorking()
+        }
     }
 
     func receivedBinary() {
@@ -112,58 +76,83 @@ final class GatewayConnection: MessageReceiver {
     }
 
     var isBusy: Bool {
-        work.withLock { $0.running }
+        state.withLock { $0.isWorking }
     }
 
     /// After the drain, which has told signed-in sessions.
     func serverStopping() {
-        if session != nil {
-            drain()
-        } else {
-            outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
+        switch state.withLock({ $0.serverStopping() }) {
+        case .drain: drained()
+        case .closeUnsigned: outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
+        case .none: break
         }
     }
 
     func ended() {
-        let previous = phase.withLock { phase in
-            defer { phase = .ended }
-            return phase
-        }
-        if case .ended = previous { return }
+        let action = state.withLock { $0.ended() }
+        if case .none = action { return }
         deadlines.stop()
-        if case .authenticated(let session, _) = previous { chat.presence.sessionClosed(session) }
+        if case .unregister(let session) = action { chat.presence.sessionClosed(session) }
         outbox.finish()
-        work.withLock { $0.resume = nil }
     }
 
-    // MARK: Working through messages
+    // MARK: Working through requests
 
-    private func enqueue(_ job: Job) {
-        let start = work.withLock { work -> Bool in
-            work.queue.append(job)
-            guard !work.running else { return false }
-            work.running = true
-            return true
-        }
-        guard start else { return }
-        _Concurrency.Task { await runQueue() }
+    private func startWorking() {
+        _Concurrency.Task { await work() }
     }
 
-    private func runQueue() async {
-        while let job = work.withLock({ work -> Job? in
-            if let job = work.queue.popFirst() { return job }
-            work.running = false
-            // An idle connection keeps no queue storage.
-            work.queue = []
-            return nil
-        }) {
-            switch job {
-            case .start(let identity): await start(identity)
-            case .message(let decoded): await finish(screen(decoded))
-            case .remainder(let remainder): await finish(remainder)
+    /// The connection's task: works through the queue, in order, and ends
+    /// when it is empty, letting the reader read the socket again.
+    private func work() async {
+        while true {
+            switch state.withLock({ $0.nextJob() }) {
+            case .job(.start(let identity)): await start(identity)
+            case .job(.request(let decoded)):
+                let closing = outbox.isClosing
+                let screened = state.withLock { $0.screen(decoded, closing: closing, now: .now) }
+                if case .wait(let waiting) = screened {
+                    await perform(waiting)
+                } else {
+                    carryOut(screened)
+                }
+            case .job(.wait(let waiting)): await perform(waiting)
+            case .idle(let resumeReading):
+                resumeReading?()
+                return
             }
         }
-        work.withLock { $0.resume }?()
+    }
+
+    /// Does what a screened request needs that takes no waiting.
+    private func carryOut(_ screened: ConnectionStateMachine.Screened) {
+        switch screened {
+        case .ignore, .wait: break
+        case .undecodable(let failure, let misuse):
+            reply(ServerFrame.error(re: failure.re, failure.error))
+            if misuse == .misusing { closeForMisuse() }
+        case .rateLimited(let request, let wait, let verdict, let session):
+            // Typing is best effort: a dropped one needs no answer.
+            if request.kind != .typing {
+                reply(ServerFrame.error(re: request.id, .rateLimited("too many requests on this socket: slow down", retryAfter: wait)))
+            }
+            if verdict == .flooding { closeForFlooding(session) }
+        case .submit(let send, let re, let session): submit(send, re: re, session: session)
+        case .refuseSend(let error, let re, let session): refuseSend(error, re: re, session: session)
+        case .pong(let re): reply(ServerFrame.pong(re: re))
+        }
+    }
+
+    private func perform(_ waiting: ConnectionStateMachine.Waiting) async {
+        switch waiting {
+        case .signIn(let request): await authenticate(request)
+        case .perform(let request, let session):
+            do {
+                try await dispatch(request, session: session)
+            } catch {
+                reply(ServerFrame.error(re: request.id, ChatError.from(error, logger: logger)))
+            }
+        }
     }
 
     /// Registers the session with the hub, then sends `ready`. Registering
@@ -189,12 +178,7 @@ final class GatewayConnection: MessageReceiver {
                 discardingQueued: true)
             return
         }
-        let live = phase.withLock { phase -> Bool in
-            guard case .awaitingAuth = phase else { return false }
-            phase = .authenticated(session, identity)
-            return true
-        }
-        guard live else {
+        guard state.withLock({ $0.signedIn(session) }) else {
             // The socket closed while this was signing in.
             chat.presence.sessionClosed(session)
             return
@@ -221,111 +205,73 @@ final class GatewayConnection: MessageReceiver {
         outbox.send(frame)
     }
 
-    /// Does what a message needs that takes no waiting (decoding errors,
-    /// limits, sends with room in their window, pings) and returns the rest.
-    private func screen(_ decoded: Decoded) -> Remainder {
-        // Closing: the client's requests are no longer answered.
-        if outbox.isClosing { return .done }
-        let frame: ClientFrame
-        switch decoded {
-        case .success(let decoded): frame = decoded
-        case .failure(let failure):
-            reply(ServerFrame.error(re: failure.re, failure.error))
-            misused()
-            return .done
-        }
-        guard let (session, _) = session else { return .signIn(frame) }
-        // Draining: the notice said so; answering every further frame would
-        // only queue replies ahead of the close.
-        if isDraining.load(ordering: .acquiring) { return .done }
-        // Sends have their own limit, per user; everything else this one.
-        if frame.type != "send", let wait = conduct.withLock({ $0.admitRequest() }) {
-            // Typing is best effort: a dropped one needs no answer.
-            if frame.type != "typing" {
-                reply(ServerFrame.error(re: frame.id, .rateLimited("too many requests on this socket: slow down", retryAfter: wait)))
-            }
-            refused(session)
-            return .done
-        }
-        switch frame.type {
-        case "send" where sendWindow.tryAcquire():
-            submit(frame, session: session)
-        case "ping":
-            reply(ServerFrame.pong(re: frame.id))
-        default:
-            return .perform(frame, session)
-        }
-        return .done
-    }
-
-    private func finish(_ remainder: Remainder) async {
-        switch remainder {
-        case .done: return
-        case .signIn(let frame): await authenticate(frame)
-        case .perform(let frame, let session):
+    private func authenticate(_ request: ClientRequest) async {
+        switch request.action {
+        case .auth(let token):
             do {
-                try await dispatch(frame, session: session)
+                await start(try await gateway.tokens.authenticate(token))
             } catch {
-                reply(ServerFrame.error(re: frame.id, ChatError.from(error, logger: logger)))
+                outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
             }
-        }
-    }
-
-    private func authenticate(_ frame: ClientFrame) async {
-        guard frame.type == "auth" else {
-            reply(ServerFrame.error(re: frame.id, ChatError(.unauthorized, "authenticate first: {\"type\":\"auth\",\"token\":\"...\"}")))
-            return
-        }
-        guard let token = frame.token else {
-            reply(ServerFrame.error(re: frame.id, .invalidRequest("token is required")))
-            return
-        }
-        do {
-            await start(try await gateway.tokens.authenticate(token))
-        } catch {
-            outbox.close(code: CloseCode.unauthenticated, reason: "invalid token")
-        }
-    }
-
-    private func dispatch(_ frame: ClientFrame, session: ClientSession) async throws {
-        let account = session.account
-        switch frame.type {
-        case "send":
-            await sendWindow.acquire()
-            submit(frame, session: session)
-        case "history":
-            let conversationID = try frame.require(frame.conversationID, "conversation_id")
-            let page = try await chat.history(
-                conversationID: conversationID, viewer: account, after: frame.after, before: frame.before,
-                sinceTS: frame.sinceTS, limit: frame.limit)
-            reply(ServerFrame.history(re: frame.id, conversationID: conversationID, page: page, viewer: account.user))
-        case "read":
-            _ = try await chat.markRead(conversationID: frame.conversationID, reader: account, seq: frame.seq, origin: session.id)
-            reply(ServerFrame.ok(re: frame.id))
-        case "typing":
-            try await chat.typing(conversationID: frame.conversationID, from: account)
-        case "presence":
-            let users = try await chat.presence(of: frame.userIDs, viewer: account)
-            reply(ServerFrame.presenceState(re: frame.id, users))
-        case "auth":
-            throw ChatError.invalidRequest("this socket is already authenticated")
+        case .malformed(.auth, let error):
+            reply(ServerFrame.error(re: request.id, error))
         default:
+            reply(ServerFrame.error(re: request.id, ChatError(.unauthorized, "authenticate first: {\"type\":\"auth\",\"token\":\"...\"}")))
+        }
+    }
+
+    private func dispatch(_ request: ClientRequest, session: ClientSession) async throws {
+        let account = session.account
+        switch request.action {
+        case .send(let send):
+            await waitForSendSlot()
+            submit(send, re: request.id, session: session)
+        case .history(let query):
+            let page = try await chat.history(query, viewer: account)
+            reply(ServerFrame.history(re: request.id, conversationID: query.conversationID, page: page, viewer: account.user))
+        case .read(let conversationID, let seq):
+            _ = try await chat.markRead(conversationID: conversationID, reader: account, seq: seq, origin: session.id)
+            reply(ServerFrame.ok(re: request.id))
+        case .typing(let conversationID):
+            try await chat.typing(conversationID: conversationID, from: account)
+        case .presence(let userIDs):
+            let users = try await chat.presence(of: userIDs, viewer: account)
+            reply(ServerFrame.presenceState(re: request.id, users))
+        case .auth, .malformed(.auth, _):
+            throw ChatError.invalidRequest("this socket is already authenticated")
+        case .malformed(.send, let error):
+            refuseSend(error, re: request.id, session: session)
+        case .malformed(_, let error):
+            throw error
+        case .ping:
+            reply(ServerFrame.pong(re: request.id))
+        case .unknown(let type):
             misused()
-            throw ChatError.invalidRequest("unknown frame type '\(frame.type.prefix(64))'")
+            throw ChatError.invalidRequest("unknown frame type '\(type.prefix(64))'")
+        }
+    }
+
+    /// A send whose fields are wrong: refused at once, counted like a send.
+    private func refuseSend(_ error: ChatError, re: String?, session: ClientSession) {
+        let refusal = chat.refuseSend(error, from: session.account)
+        reply(ServerFrame.error(re: re, refusal))
+        if refusal.code == .rateLimited { refused(session) }
+    }
+
+    private func waitForSendSlot() async {
+        await withCheckedContinuation { waiter in
+            if state.withLock({ $0.waitForSendSlot(waiter) }) { waiter.resume() }
         }
     }
 
     /// Hands a send to the store, its window slot taken; the commit's
     /// outcome is the reply.
-    private func submit(_ frame: ClientFrame, session: ClientSession) {
-        let outbox = self.outbox, window = sendWindow, re = frame.id, logger = self.logger
-        chat.send(
-            conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID, from: session.account,
-            origin: session.id
-        ) { result in
+    private func submit(_ send: SendRequest, re: String?, session: ClientSession) {
+        let outbox = self.outbox, logger = self.logger
+        chat.send(send, from: session.account, origin: session.id) { result in
             // Queued before the slot is freed: a drain waiting for the
             // window to empty closes the socket after this reply.
-            defer { window.release() }
+            defer { self.state.withLock { $0.sendAnswered() }.forEach { $0.resume() } }
             switch result {
             case .success(let outcome): outbox.send(ServerFrame.ack(re: re, outcome: outcome))
             case .failure(let error):
@@ -341,11 +287,17 @@ final class GatewayConnection: MessageReceiver {
     /// Tells the client, stops taking requests, waits for the sends already
     /// on their way to disk to be acknowledged, then closes with 1001.
     private func drain() {
-        guard !isDraining.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard state.withLock({ $0.drain() }) else { return }
+        drained()
+    }
+
+    /// The session is draining: the notice, then the close once no send is in flight.
+    private func drained() {
         outbox.send(ServerFrame.notice(code: "draining", message: "the server is shutting down: reconnect in a moment"))
-        let outbox = self.outbox, window = sendWindow
         _Concurrency.Task {
-            await window.waitUntilIdle()
+            await withCheckedContinuation { waiter in
+                if state.withLock({ $0.waitForSendsAnswered(waiter) }) { waiter.resume() }
+            }
             outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
         }
     }
@@ -355,7 +307,12 @@ final class GatewayConnection: MessageReceiver {
     /// A frame was refused for its rate. Past the strike limit the socket is
     /// closed (4429), and enough such closes ban the user.
     private func refused(_ session: ClientSession) {
-        guard conduct.withLock({ $0.refused() }) == .flooding, !outbox.isClosing else { return }
+        guard state.withLock({ $0.refused(now: .now) }) == .flooding else { return }
+        closeForFlooding(session)
+    }
+
+    private func closeForFlooding(_ session: ClientSession) {
+        guard !outbox.isClosing else { return }
         outbox.close(code: CloseCode.flooding, reason: "kept sending after rate_limited errors")
         let bans = gateway.bans, broker = chat.broker, user = session.account.key, logger = self.logger
         _Concurrency.Task {
@@ -372,75 +329,11 @@ final class GatewayConnection: MessageReceiver {
     /// A frame could not be used at all. Past the warning limit the socket
     /// is closed (4400).
     private func misused() {
-        guard conduct.withLock({ $0.misused() }) == .misusing else { return }
+        guard state.withLock({ $0.misused(now: .now) }) == .misusing else { return }
+        closeForMisuse()
+    }
+
+    private func closeForMisuse() {
         outbox.close(code: CloseCode.protocolMisuse, reason: "too many frames that are not valid requests")
-    }
-}
-
-/// Bounds the sends of one session that wait for their commit: the reader
-/// waits here instead of queueing without limit.
-final class SendWindow: Sendable {
-    private struct State {
-        var inFlight = 0
-        var waiter: CheckedContinuation<Void, Never>?
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let limit: Int
-    private let state = Mutex(State())
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    /// Takes a slot if one is free.
-    func tryAcquire() -> Bool {
-        state.withLock { state in
-            guard state.inFlight < limit else { return false }
-            state.inFlight += 1
-            return true
-        }
-    }
-
-    /// Only the connection's task calls this, so there is at most one waiter.
-    func acquire() async {
-        await withCheckedContinuation { continuation in
-            let admitted = state.withLock { state in
-                if state.inFlight < limit {
-                    state.inFlight += 1
-                    return true
-                }
-                state.waiter = continuation
-                return false
-            }
-            if admitted { continuation.resume() }
-        }
-    }
-
-    func release() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            if let waiter = state.waiter {
-                // The slot passes straight to the waiting reader.
-                state.waiter = nil
-                return [waiter]
-            }
-            state.inFlight -= 1
-            guard state.inFlight == 0 else { return [] }
-            defer { state.idleWaiters = [] }
-            return state.idleWaiters
-        }
-        waiters.forEach { $0.resume() }
-    }
-
-    /// Returns once no send is waiting for its commit.
-    func waitUntilIdle() async {
-        await withCheckedContinuation { continuation in
-            let idle = state.withLock { state in
-                guard state.inFlight > 0 else { return true }
-                state.idleWaiters.append(continuation)
-                return false
-            }
-            if idle { continuation.resume() }
-        }
     }
 }

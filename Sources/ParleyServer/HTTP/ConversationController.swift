@@ -47,10 +47,11 @@ struct ConversationController {
         let body = try await request.decodeJSON(Create.self, context: context)
         switch ConversationKind(rawValue: body.kind) {
         case .direct:
-            let (conversation, created) = try await chat.openDirect(owner: identity.account, with: body.with)
+            guard let with = body.with else { throw ChatError.invalidRequest("with is required for a direct conversation") }
+            let (conversation, created) = try await chat.openDirect(owner: identity.account, with: with)
             return conversationResponse(conversation, viewer: identity.account, status: created ? .created : .ok)
         case .group:
-            let conversation = try await chat.createGroup(owner: identity.account, title: body.title, memberIDs: body.members)
+            let conversation = try await chat.createGroup(owner: identity.account, title: body.title ?? "", memberIDs: body.members ?? [])
             return conversationResponse(conversation, viewer: identity.account, status: .created)
         case nil:
             throw ChatError.invalidRequest("kind must be \"direct\" or \"group\"")
@@ -97,10 +98,11 @@ struct ConversationController {
 
     @Sendable func history(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let page = try await chat.history(
-            conversationID: try context.parameters.require("id"), viewer: identity.account,
-            after: try request.queryInt("after", as: Int64.self), before: try request.queryInt("before", as: Int64.self),
-            sinceTS: try request.queryInt("since_ts", as: Int64.self), limit: try request.queryInt("limit"))
+        let query = try HistoryRequest(
+            conversationID: try context.parameters.require("id"), after: try request.queryInt("after", as: Int64.self),
+            before: try request.queryInt("before", as: Int64.self), sinceTS: try request.queryInt("since_ts", as: Int64.self),
+            limit: try request.queryInt("limit"))
+        let page = try await chat.history(query, viewer: identity.account)
         return jsonResponse { w in
             w.key("messages")
             w.messages(page.messages, viewer: identity.account.user)
@@ -111,9 +113,14 @@ struct ConversationController {
     @Sendable func send(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let body = try await request.decodeJSON(SendBody.self, context: context)
-        let outcome = try await chat.send(
-            conversationID: try context.parameters.require("id"), text: body.text, clientID: body.clientID,
-            from: identity.account)
+        let conversationID = try context.parameters.require("id")
+        let send: SendRequest
+        do throws(ChatError) {
+            send = try SendRequest(conversationID: conversationID, text: body.text, clientID: body.clientID)
+        } catch {
+            throw chat.refuseSend(error, from: identity.account)
+        }
+        let outcome = try await chat.send(send, from: identity.account)
         // A retry of a stored client_id is not an error: it answers with the
         // original message, 200 instead of 201, and says so.
         return jsonResponse(outcome.duplicate ? .ok : .created) { w in

@@ -1,9 +1,9 @@
 import Foundation
 import ParleyCore
 
-/// One client → server WebSocket frame. Every field but `type` is optional
-/// here; each frame type checks the ones it needs, so that a missing field is
-/// answered with a message naming it.
+/// One client → server WebSocket frame as JSON has it. Every field but
+/// `type` is optional here; `ClientRequest` checks the ones each frame type
+/// needs, so that a missing field is answered with a message naming it.
 struct ClientFrame: Decodable, Equatable, Sendable {
     let type: String
     let id: String?
@@ -28,10 +28,10 @@ struct ClientFrame: Decodable, Equatable, Sendable {
 
     static let maxIDLength = 64
 
-    /// Decodes a frame. On failure, the error carries the frame's `id` when
-    /// that much could be read, so that even a bad frame gets an answer the
-    /// client can match.
-    static func decode(_ text: String) -> Result<ClientFrame, FrameError> {
+    /// Decodes a frame into the request it makes. On failure, the error
+    /// carries the frame's `id` when that much could be read, so that even a
+    /// bad frame gets an answer the client can match.
+    static func decode(_ text: String) -> Result<ClientRequest, FrameError> {
         let frame: ClientFrame
         if let parsed = ClientFrameParser.parse(text) {
             frame = parsed
@@ -47,17 +47,12 @@ struct ClientFrame: Decodable, Equatable, Sendable {
         if let id = frame.id, id.count > maxIDLength {
             return .failure(FrameError(re: nil, error: .invalidRequest("id must be at most \(maxIDLength) characters")))
         }
-        return .success(frame)
+        return .success(ClientRequest(frame))
     }
 
     /// Just the `id`, for answering frames that fail to decode as a whole.
     private struct Envelope: Decodable {
         let id: String?
-    }
-
-    func require<T>(_ value: T?, _ field: StaticString) throws(ChatError) -> T {
-        guard let value else { throw .invalidRequest("\(field) is required") }
-        return value
     }
 }
 
