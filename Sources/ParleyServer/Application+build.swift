@@ -39,11 +39,11 @@ public func buildApplication(
         cursors: CursorSeal(secret: secret), limits: configuration.limits,
         sendLimiter: SendLimiter(rate: abuse.sendRate, burst: abuse.sendBurst), content: abuse.content)
 
-    let drain = Drain(hub: hub, deadline: configuration.drainDeadline, logger: logger)
+    let shutdown = GracefulShutdown(hub: hub, deadline: configuration.drainDeadline, logger: logger)
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: DrainMiddleware(drain: drain))
+    router.add(middleware: ShutdownMiddleware(shutdown: shutdown))
     router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxFrameBytes))
     BrowserClient.add(to: router, directory: configuration.publicDirectory, logger: logger)
     router.get("/v1/ws") { _, _ -> Response in
@@ -59,7 +59,7 @@ public func buildApplication(
     UserController(chat: chat).addRoutes(to: authenticated)
 
     let gateway = WebSocketGateway(
-        chat: chat, tokens: tokens, bans: bans, drain: drain,
+        chat: chat, tokens: tokens, bans: bans, shutdown: shutdown,
         settings: .init(
             authTimeout: configuration.authTimeout, maxFrameBytes: configuration.maxFrameBytes,
             maxQueuedBytes: configuration.maxQueuedBytes, abuse: abuse),
@@ -75,49 +75,5 @@ public func buildApplication(
         services: [StoreService(store: store)],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
-    return ParleyApplication(application: application, drain: drain, logger: logger)
-}
-
-/// The Hummingbird application with the drain in front of it: one service
-/// group in which the drain is shut down first, so that sessions are told and
-/// closed (1001) before the server stops and waits for its connections.
-public struct ParleyApplication: Service {
-    let application: any Service
-    let drain: Drain
-    let logger: Logger
-
-    public func run() async throws {
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: application), .init(service: Drain.Service(drain: drain))], logger: logger))
-        try await group.run()
-    }
-
-    /// Runs until SIGTERM or SIGINT, then drains and stops within 10 s.
-    public func runService() async throws {
-        var configuration = ServiceGroupConfiguration(services: [self], logger: logger)
-        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
-        configuration.maximumGracefulShutdownDuration = .seconds(10)
-        try await ServiceGroup(configuration: configuration).run()
-    }
-}
-
-/// While draining, HTTP requests are answered 503 so that clients go elsewhere.
-struct DrainMiddleware: RouterMiddleware {
-    typealias Context = ParleyRequestContext
-    let drain: Drain
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard !drain.isDraining else { throw ChatError(.unavailable, "the server is shutting down: retry in a moment") }
-        return try await next(request, context)
-    }
-}
-
-/// Closes the store, after queued writes commit, when the application stops.
-struct StoreService: Service {
-    let store: any ChatStore
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await store.close()
-    }
+    return ParleyApplication(application: application, shutdown: shutdown, logger: logger)
 }

@@ -135,7 +135,7 @@ struct HubTests {
         let socket = FakeSocket(limit: 100, room: 1)
         for text in ["one", "two", "three"] { #expect(socket.outbox.send(WireFrame(text: text))) }
         #expect(socket.written.map { String(buffer: $0) } == ["one"])
-        #expect(socket.wakes == 2, "once the socket is full, its writability event drains it, not every send")
+        #expect(socket.wakes == 2, "once the socket is full, its writability event writes it out, not every send")
         socket.makeRoom()
         #expect(socket.written.map { String(buffer: $0) } == ["one", "two", "three"])
 
@@ -178,7 +178,7 @@ struct HubTests {
 
         let full = Outbox(limit: 1000)
         #expect(full.send(kilo))
-        full.drain(hasRoom: { false }) { _ in }
+        full.writeOut(hasRoom: { false }) { _ in }
         #expect(!full.send(kilo), "the socket is full: the limit itself")
         #expect(full.isClosing)
     }
@@ -210,9 +210,9 @@ struct HubTests {
         held.send(WireFrame(text: "an event before ready"))
         #expect(!held.peerClosed(code: 1000))
         var written: [String] = []
-        let drained = held.drain(hasRoom: { true }) { written.append(String(buffer: $0.payload)) }
+        let done = held.writeOut(hasRoom: { true }) { written.append(String(buffer: $0.payload)) }
         #expect(written.isEmpty, "no event goes out without ready, which now never will")
-        #expect(drained.closeFrame == Outbox.Close(code: 1000, reason: ""))
+        #expect(done.closeFrame == Outbox.Close(code: 1000, reason: ""))
     }
 
     @Test("the end of the session drops the queue and any close; nothing is accepted afterwards")

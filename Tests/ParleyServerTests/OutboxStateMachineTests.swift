@@ -11,31 +11,31 @@ struct OutboxStateMachineTests {
 
     let revoked = Close(code: 4401, reason: "token revoked")
 
-    /// What one drain wrote, and what the machine said after it.
-    struct Drain {
+    /// What one write-out wrote, and what the machine said after it.
+    struct WriteOut {
         let written: [String]
-        let action: OutboxStateMachine.DrainedAction
+        let action: OutboxStateMachine.WriteOutAction
     }
 
     func frame(_ text: String) -> WireFrame {
         WireFrame(text: text)
     }
 
-    /// A drain whose socket takes `room` frames.
-    func drain(_ machine: inout OutboxStateMachine, room: Int = .max) -> Drain {
+    /// A write-out whose socket takes `room` frames.
+    func writeOut(_ machine: inout OutboxStateMachine, room: Int = .max) -> WriteOut {
         let batch = machine.takeBatch()
         let written = min(room, batch.count)
-        return Drain(
+        return WriteOut(
             written: batch.prefix(written).map { String(buffer: $0.payload) },
-            action: machine.drained(unwritten: batch[written...]))
+            action: machine.wroteOut(unwritten: batch[written...]))
     }
 
-    @Test("held: frames wait and wake no drain; the release puts ready first and wakes once")
+    @Test("held: frames wait and wake no write-out; the release puts ready first and wakes once")
     func heldUntilReady() {
         var machine = OutboxStateMachine(limit: 1000, held: true)
         #expect(machine.send(frame("event-1")) == .queued(wake: false))
         #expect(machine.send(frame("event-2")) == .queued(wake: false))
-        let held = drain(&machine)
+        let held = writeOut(&machine)
         #expect(held.written.isEmpty, "nothing leaves before ready")
         #expect(held.action == .stayOpen)
         #expect(!machine.isClosing)
@@ -43,19 +43,19 @@ struct OutboxStateMachineTests {
         #expect(machine.release(first: frame("ready")) == .released(wake: true))
         #expect(machine.release(first: frame("ready again")) == .notHeld)
         #expect(machine.send(frame("event-3")) == .queued(wake: false), "the release's wake is still pending")
-        #expect(drain(&machine).written == ["ready", "event-1", "event-2", "event-3"])
+        #expect(writeOut(&machine).written == ["ready", "event-1", "event-2", "event-3"])
     }
 
-    @Test("one wake until a drain takes the queue; a full socket is woken by its writability event, not by sends")
+    @Test("one wake until a write-out takes the queue; a full socket is woken by its writability event, not by sends")
     func wakes() {
         var machine = OutboxStateMachine(limit: 1000)
         #expect(machine.send(frame("one")) == .queued(wake: true))
         #expect(machine.send(frame("two")) == .queued(wake: false))
-        let partial = drain(&machine, room: 1)
+        let partial = writeOut(&machine, room: 1)
         #expect(partial.written == ["one"])
         #expect(partial.action == .stayOpen)
         #expect(machine.send(frame("three")) == .queued(wake: false), "the socket is full")
-        #expect(drain(&machine).written == ["two", "three"], "what waited goes first")
+        #expect(writeOut(&machine).written == ["two", "three"], "what waited goes first")
         #expect(machine.send(frame("four")) == .queued(wake: true), "the socket takes data again")
         #expect(machine.send(frame("five")) == .queued(wake: false))
     }
@@ -70,16 +70,16 @@ struct OutboxStateMachineTests {
         #expect(taking.isClosing)
         #expect(taking.send(ten) == .refusedClosing)
         #expect(taking.close(revoked, discardingQueued: false) == .alreadyClosing, "too slow was the first close")
-        let closed = drain(&taking)
+        let closed = writeOut(&taking)
         #expect(closed.written.isEmpty, "the queue is dropped")
         #expect(closed.action == .sendCloseFrame(Close(code: 1008, reason: "too slow")))
 
         var full = OutboxStateMachine(limit: 100)
         _ = full.send(ten)
-        #expect(drain(&full, room: 0).written.isEmpty)
+        #expect(writeOut(&full, room: 0).written.isEmpty)
         for _ in 1..<10 { #expect(full.send(ten) == .queued(wake: false), "up to the limit itself") }
         #expect(full.send(ten) == .closedTooSlow(wake: true), "the close wakes even a full socket")
-        #expect(drain(&full).action == .sendCloseFrame(Close(code: 1008, reason: "too slow")))
+        #expect(writeOut(&full).action == .sendCloseFrame(Close(code: 1008, reason: "too slow")))
     }
 
     @Test("a close goes after what was queued before it, once; the first close wins; nothing is accepted afterwards")
@@ -90,15 +90,15 @@ struct OutboxStateMachineTests {
         #expect(machine.isClosing)
         #expect(machine.send(frame("too late")) == .refusedClosing)
         #expect(machine.close(Close(code: 1001, reason: "again"), discardingQueued: true) == .alreadyClosing)
-        let closed = drain(&machine)
+        let closed = writeOut(&machine)
         #expect(closed.written == ["last words"], "the later, discarding close changed nothing")
         #expect(closed.action == .sendCloseFrame(revoked))
-        #expect(drain(&machine).action == .closeUnderWay, "the close frame is handed out once")
+        #expect(writeOut(&machine).action == .closeUnderWay, "the close frame is handed out once")
 
         var discarding = OutboxStateMachine(limit: 1000)
         _ = discarding.send(frame("dropped"))
         #expect(discarding.close(revoked, discardingQueued: true) == .closing(wake: false))
-        let abrupt = drain(&discarding)
+        let abrupt = writeOut(&discarding)
         #expect(abrupt.written.isEmpty)
         #expect(abrupt.action == .sendCloseFrame(revoked))
 
@@ -106,36 +106,36 @@ struct OutboxStateMachineTests {
         #expect(idle.close(revoked, discardingQueued: false) == .closing(wake: true))
     }
 
-    @Test("behind a full socket, the close wakes a drain but its frame waits for what was queued before it")
+    @Test("behind a full socket, the close wakes a write-out but its frame waits for what was queued before it")
     func closeBehindFullSocket() {
         var machine = OutboxStateMachine(limit: 1000)
         _ = machine.send(frame("a"))
         _ = machine.send(frame("b"))
-        #expect(drain(&machine, room: 1).written == ["a"])
+        #expect(writeOut(&machine, room: 1).written == ["a"])
         #expect(machine.close(revoked, discardingQueued: false) == .closing(wake: true))
-        let stuck = drain(&machine, room: 0)
+        let stuck = writeOut(&machine, room: 0)
         #expect(stuck.written.isEmpty)
         #expect(stuck.action == .closeUnderWay, "b still waits")
-        let done = drain(&machine)
+        let done = writeOut(&machine)
         #expect(done.written == ["b"])
         #expect(done.action == .sendCloseFrame(revoked))
     }
 
-    @Test("what a drain could not write goes back in front, unless a discarding close or the end came meanwhile")
+    @Test("what a write-out could not write goes back in front, unless a discarding close or the end came meanwhile")
     func leftovers() {
         var open = OutboxStateMachine(limit: 1000)
         for text in ["a", "b", "c"] { _ = open.send(frame(text)) }
         let batch = open.takeBatch()
         #expect(open.send(frame("d")) == .queued(wake: true))
-        #expect(open.drained(unwritten: batch[1...]) == .stayOpen)
-        #expect(drain(&open).written == ["b", "c", "d"])
+        #expect(open.wroteOut(unwritten: batch[1...]) == .stayOpen)
+        #expect(writeOut(&open).written == ["b", "c", "d"])
 
         var politeClose = OutboxStateMachine(limit: 1000)
         for text in ["a", "b"] { _ = politeClose.send(frame(text)) }
         let politeBatch = politeClose.takeBatch()
         #expect(politeClose.close(revoked, discardingQueued: false) == .closing(wake: true))
-        #expect(politeClose.drained(unwritten: politeBatch[1...]) == .closeUnderWay)
-        let polite = drain(&politeClose)
+        #expect(politeClose.wroteOut(unwritten: politeBatch[1...]) == .closeUnderWay)
+        let polite = writeOut(&politeClose)
         #expect(polite.written == ["b"])
         #expect(polite.action == .sendCloseFrame(revoked))
 
@@ -143,8 +143,8 @@ struct OutboxStateMachineTests {
         for text in ["a", "b"] { _ = discardingClose.send(frame(text)) }
         let discardedBatch = discardingClose.takeBatch()
         #expect(discardingClose.close(revoked, discardingQueued: true) == .closing(wake: true))
-        #expect(discardingClose.drained(unwritten: discardedBatch[1...]) == .closeUnderWay)
-        let discarded = drain(&discardingClose)
+        #expect(discardingClose.wroteOut(unwritten: discardedBatch[1...]) == .closeUnderWay)
+        let discarded = writeOut(&discardingClose)
         #expect(discarded.written.isEmpty)
         #expect(discarded.action == .sendCloseFrame(revoked))
 
@@ -152,17 +152,17 @@ struct OutboxStateMachineTests {
         for text in ["a", "b"] { _ = finished.send(frame(text)) }
         let finishedBatch = finished.takeBatch()
         finished.finish()
-        #expect(finished.drained(unwritten: finishedBatch[1...]) == .stayOpen)
+        #expect(finished.wroteOut(unwritten: finishedBatch[1...]) == .stayOpen)
         #expect(finished.takeBatch().isEmpty)
 
         var held = OutboxStateMachine(limit: 1000)
         for text in ["a", "b"] { _ = held.send(frame(text)) }
         let heldBatch = held.takeBatch()
         held.hold()
-        #expect(held.drained(unwritten: heldBatch[1...]) == .stayOpen)
-        #expect(drain(&held).written.isEmpty, "held again")
+        #expect(held.wroteOut(unwritten: heldBatch[1...]) == .stayOpen)
+        #expect(writeOut(&held).written.isEmpty, "held again")
         #expect(held.release(first: frame("ready")) == .released(wake: true))
-        #expect(drain(&held).written == ["ready", "b"])
+        #expect(writeOut(&held).written == ["ready", "b"])
     }
 
     @Test("the client's close: answered after what is queued, dropping what waits behind ready, by ours if ours came first; once ours is out, the socket closes at once")
@@ -171,38 +171,38 @@ struct OutboxStateMachineTests {
         _ = held.send(frame("an event before ready"))
         #expect(held.peerClosed(code: 1000) == .waitForOurCloseFrame(wake: true))
         #expect(held.peerHasClosed)
-        let heldDrain = drain(&held)
-        #expect(heldDrain.written.isEmpty, "no event goes out without ready, which now never will")
-        #expect(heldDrain.action == .sendCloseFrame(Close(code: 1000, reason: "")))
+        let heldWrite = writeOut(&held)
+        #expect(heldWrite.written.isEmpty, "no event goes out without ready, which now never will")
+        #expect(heldWrite.action == .sendCloseFrame(Close(code: 1000, reason: "")))
         #expect(held.release(first: frame("ready")) == .notHeld)
 
         var open = OutboxStateMachine(limit: 1000)
         _ = open.send(frame("a"))
         _ = open.send(frame("b"))
-        #expect(drain(&open, room: 1).written == ["a"])
+        #expect(writeOut(&open, room: 1).written == ["a"])
         #expect(!open.peerHasClosed)
         #expect(open.peerClosed(code: 1001) == .waitForOurCloseFrame(wake: true), "wakes even a full socket")
         #expect(open.peerClosed(code: 1000) == .waitForOurCloseFrame(wake: false), "its wake is still pending")
-        let openDrain = drain(&open)
-        #expect(openDrain.written == ["b"])
-        #expect(openDrain.action == .sendCloseFrame(Close(code: 1001, reason: "")))
+        let openWrite = writeOut(&open)
+        #expect(openWrite.written == ["b"])
+        #expect(openWrite.action == .sendCloseFrame(Close(code: 1001, reason: "")))
 
         var closing = OutboxStateMachine(limit: 1000)
         _ = closing.send(frame("queued"))
         _ = closing.close(revoked, discardingQueued: false)
         #expect(closing.peerClosed(code: 1000) == .waitForOurCloseFrame(wake: false))
         #expect(closing.peerHasClosed)
-        let closingDrain = drain(&closing)
-        #expect(closingDrain.written == ["queued"])
-        #expect(closingDrain.action == .sendCloseFrame(revoked), "ours answers it")
+        let closingWrite = writeOut(&closing)
+        #expect(closingWrite.written == ["queued"])
+        #expect(closingWrite.action == .sendCloseFrame(revoked), "ours answers it")
 
         var closeSent = OutboxStateMachine(limit: 1000)
         _ = closeSent.close(Close(code: 4408, reason: "no answer to two pings"), discardingQueued: false)
-        #expect(drain(&closeSent).action == .sendCloseFrame(Close(code: 4408, reason: "no answer to two pings")))
+        #expect(writeOut(&closeSent).action == .sendCloseFrame(Close(code: 4408, reason: "no answer to two pings")))
         #expect(!closeSent.peerHasClosed)
         #expect(closeSent.peerClosed(code: 1000) == .closeSocketNow, "the handshake is complete")
         #expect(closeSent.peerHasClosed)
-        #expect(drain(&closeSent).action == .closeUnderWay, "no second close frame")
+        #expect(writeOut(&closeSent).action == .closeUnderWay, "no second close frame")
 
         var finished = OutboxStateMachine(limit: 1000)
         finished.finish()
@@ -210,7 +210,7 @@ struct OutboxStateMachineTests {
         #expect(finished.peerHasClosed)
     }
 
-    @Test("the end of the connection drops the queue and refuses everything; a late drain still learns whether a close was under way")
+    @Test("the end of the connection drops the queue and refuses everything; a late write-out still learns whether a close was under way")
     func finishing() {
         var open = OutboxStateMachine(limit: 1000)
         _ = open.send(frame("never sent"))
@@ -218,7 +218,7 @@ struct OutboxStateMachineTests {
         #expect(open.isClosing)
         #expect(open.send(frame("after the end")) == .refusedClosing)
         #expect(open.close(revoked, discardingQueued: false) == .alreadyClosing)
-        let late = drain(&open)
+        let late = writeOut(&open)
         #expect(late.written.isEmpty)
         #expect(late.action == .stayOpen)
 
@@ -226,7 +226,7 @@ struct OutboxStateMachineTests {
         _ = closing.send(frame("never sent"))
         _ = closing.close(revoked, discardingQueued: false)
         closing.finish()
-        let closingLate = drain(&closing)
+        let closingLate = writeOut(&closing)
         #expect(closingLate.written.isEmpty)
         #expect(closingLate.action == .closeUnderWay, "no close frame, but the close was under way")
 
@@ -244,7 +244,7 @@ struct OutboxStateMachineTests {
         _ = machine.send(frame("event"))
         #expect(machine.close(revoked, discardingQueued: false) == .closing(wake: true))
         #expect(machine.release(first: frame("ready")) == .notHeld)
-        let closed = drain(&machine)
+        let closed = writeOut(&machine)
         #expect(closed.written == ["event"])
         #expect(closed.action == .sendCloseFrame(revoked))
     }
@@ -255,20 +255,20 @@ struct OutboxStateMachineTests {
         _ = machine.send(frame("pong"))
         _ = machine.close(revoked, discardingQueued: false)
         machine.hold()
-        let held = drain(&machine)
+        let held = writeOut(&machine)
         #expect(held.written.isEmpty)
         #expect(held.action == .closeUnderWay)
         #expect(machine.peerClosed(code: 1000) == .waitForOurCloseFrame(wake: false), "held: no wake")
         #expect(machine.release(first: frame("ready")) == .released(wake: true))
-        let released = drain(&machine)
+        let released = writeOut(&machine)
         #expect(released.written == ["pong"], "ready is not sent after a close")
         #expect(released.action == .sendCloseFrame(revoked))
 
         var empty = OutboxStateMachine(limit: 1000)
         _ = empty.close(revoked, discardingQueued: false)
         empty.hold()
-        #expect(drain(&empty).action == .sendCloseFrame(revoked))
+        #expect(writeOut(&empty).action == .sendCloseFrame(revoked))
         #expect(empty.release(first: frame("ready")) == .released(wake: true))
-        #expect(drain(&empty).action == .closeUnderWay)
+        #expect(writeOut(&empty).action == .closeUnderWay)
     }
 }

@@ -160,7 +160,7 @@ final class GatewayConnection: MessageReceiver {
     /// one committed in between may arrive both live and within `last_seq`,
     /// which clients de-duplicate by seq. Events wait behind `ready`.
     private func start(_ identity: Identity) async {
-        if gateway.drain.isDraining {
+        if gateway.shutdown.isUnderWay {
             outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
             return
         }
@@ -185,7 +185,7 @@ final class GatewayConnection: MessageReceiver {
         }
         deadlines.watch(until: identity.expiresTS)
         // A drain that began while registering may have missed this session.
-        if gateway.drain.isDraining { drain() }
+        if gateway.shutdown.isUnderWay { drain() }
         // A revocation that landed between the token check and registering
         // found no session to close: look again now that there is one.
         if gateway.tokens.isRevoked(identity.tokenID) {

@@ -7,7 +7,7 @@ import NIOCore
 /// and every frame queued by then leaves in one write and one flush, below
 /// the WebSocket frame encoder. It writes only while the socket takes more;
 /// the rest waits in the outbox, which counts it against the session's
-/// limit, until the socket drains.
+/// limit, until the socket takes more.
 ///
 /// The close frame goes last, once everything queued before it is written.
 /// If it answers the client's close, the socket is closed as soon as it is
@@ -44,8 +44,8 @@ final class SocketWriter: ChannelDuplexHandler {
         let writer = SocketWriter(liveness: liveness, closeGrace: closeGrace)
         let bound = NIOLoopBound(writer, eventLoop: eventLoop)
         // One closure for every wake-up, not one allocated per wake-up.
-        let drain: @Sendable () -> Void = { bound.value.drain() }
-        let outbox = Outbox(limit: limit) { eventLoop.execute(drain) }
+        let writeOut: @Sendable () -> Void = { bound.value.writeOut() }
+        let outbox = Outbox(limit: limit) { eventLoop.execute(writeOut) }
         writer.outbox = outbox
         return (writer, outbox)
     }
@@ -70,27 +70,27 @@ final class SocketWriter: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { drain() }
+        if context.channel.isWritable { writeOut() }
         context.fireChannelWritabilityChanged()
     }
 
-    private func drain() {
+    private func writeOut() {
         guard let context, let outbox else { return }
         let channel = context.channel
-        let drained = outbox.drain(hasRoom: { channel.isWritable }) { frame in
+        let done = outbox.writeOut(hasRoom: { channel.isWritable }) { frame in
             context.write(wrapOutboundOut(frame.bytes), promise: nil)
         }
-        if let close = drained.closeFrame {
+        if let close = done.closeFrame {
             let written = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(WireFrame.close(code: close.code, reason: close.reason).bytes), promise: written)
-            if drained.peerClosed {
+            if done.peerClosed {
                 written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 return
             }
-        } else if drained.written > 0 {
+        } else if done.written > 0 {
             context.flush()
         }
-        if drained.closing, graceTimer == nil {
+        if done.closing, graceTimer == nil {
             graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeGrace) {
                 context.close(promise: nil)
             }

@@ -22,18 +22,18 @@ final class WebSocketGateway: Sendable {
     let chat: ChatService
     let tokens: TokenAuthority
     let bans: BanList
-    let drain: Drain
+    let shutdown: GracefulShutdown
     let settings: Settings
     let now: @Sendable () -> Millis
 
     init(
-        chat: ChatService, tokens: TokenAuthority, bans: BanList, drain: Drain, settings: Settings,
+        chat: ChatService, tokens: TokenAuthority, bans: BanList, shutdown: GracefulShutdown, settings: Settings,
         now: @escaping @Sendable () -> Millis
     ) {
         self.chat = chat
         self.tokens = tokens
         self.bans = bans
-        self.drain = drain
+        self.shutdown = shutdown
         self.settings = settings
         self.now = now
     }

@@ -5,7 +5,7 @@ import Synchronization
 /// produces events (fan-out, replies) and the session's socket.
 ///
 /// Producers never wait. The first frame queued on an idle outbox calls
-/// `wake`, which schedules one `drain` on the socket's event loop; the frames
+/// `wake`, which schedules one `writeOut` on the socket's event loop; the frames
 /// queued until it runs leave with it, in one write. While the socket cannot
 /// take more, frames wait here, and a session whose queue would pass `limit`
 /// bytes while its socket is full (`burstFactor` times that while it is not)
@@ -13,7 +13,7 @@ import Synchronization
 /// conversation or grows the server's memory.
 ///
 /// The rules live in `OutboxStateMachine`; this shell holds it behind a lock
-/// and wakes the drain outside it.
+/// and wakes the write-out outside it.
 final class Outbox: Sendable {
     struct Close: Equatable, Sendable {
         let code: UInt16
@@ -28,7 +28,7 @@ final class Outbox: Sendable {
     private let machine: Mutex<OutboxStateMachine>
     private let wake: @Sendable () -> Void
 
-    /// `wake` must schedule `drain` on the socket's event loop.
+    /// `wake` must schedule `writeOut` on the socket's event loop.
     init(limit: Int, held: Bool = false, wake: @escaping @Sendable () -> Void = {}) {
         self.limit = limit
         self.machine = Mutex(OutboxStateMachine(limit: limit, held: held))
@@ -101,8 +101,8 @@ final class Outbox: Sendable {
 
     // MARK: The socket's side
 
-    /// What a drain did.
-    struct Drained {
+    /// What a write-out did.
+    struct Written {
         var written = 0
         /// A close has been requested.
         var closing = false
@@ -116,9 +116,9 @@ final class Outbox: Sendable {
 
     /// Called on the socket's event loop: hands the queued frames to `write`
     /// while `hasRoom` says the socket takes more. What is left waits for the
-    /// next drain, which the socket's writability event runs.
+    /// next write-out, which the socket's writability event runs.
     @discardableResult
-    func drain(hasRoom: () -> Bool, write: (WireFrame) -> Void) -> Drained {
+    func writeOut(hasRoom: () -> Bool, write: (WireFrame) -> Void) -> Written {
         let batch = machine.withLock { $0.takeBatch() }
         var written = 0
         for frame in batch {
@@ -127,18 +127,18 @@ final class Outbox: Sendable {
             written += 1
         }
         return machine.withLock { machine in
-            var drained = Drained(written: written)
-            switch machine.drained(unwritten: batch[written...]) {
+            var result = Written(written: written)
+            switch machine.wroteOut(unwritten: batch[written...]) {
             case .stayOpen:
                 break
             case .closeUnderWay:
-                drained.closing = true
+                result.closing = true
             case .sendCloseFrame(let close):
-                drained.closing = true
-                drained.closeFrame = close
+                result.closing = true
+                result.closeFrame = close
             }
-            drained.peerClosed = machine.peerHasClosed
-            return drained
+            result.peerClosed = machine.peerHasClosed
+            return result
         }
     }
 }

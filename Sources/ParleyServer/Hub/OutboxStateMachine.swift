@@ -7,7 +7,7 @@ import NIOCore
 struct OutboxStateMachine {
     /// The phases of a session's queue, in the order they come.
     enum State {
-        /// Before `ready`: frames queue up, but none is written and no drain is woken.
+        /// Before `ready`: frames queue up, but none is written and no write-out is woken.
         case held
         /// Frames are written as they come.
         case open
@@ -15,18 +15,18 @@ struct OutboxStateMachine {
         case closing(Closing)
         /// The close frame has been handed to the socket, once: the client's close now ends the handshake.
         case closeSent(Closing)
-        /// The connection is gone: nothing is queued or written any more. A late drain is still told
+        /// The connection is gone: nothing is queued or written any more. A late write-out is still told
         /// whether a close was under way, and whether the client had sent its close frame.
         case finished(closeRequested: Bool, peerClosed: Bool)
     }
 
     struct Closing {
         let close: Outbox.Close
-        /// The queue was dropped with the close: what a drain under way could not write is dropped too.
+        /// The queue was dropped with the close: what a write-out under way could not write is dropped too.
         let queueDiscarded: Bool
         /// The client sent its close frame: ours answers it, and then the socket is closed at once.
         var peerClosed: Bool
-        /// `hold()` came after the close (a sign-in racing it): nothing is written, and no drain is
+        /// `hold()` came after the close (a sign-in racing it): nothing is written, and no write-out is
         /// woken, until `release(first:)`.
         var held: Bool
     }
@@ -35,10 +35,10 @@ struct OutboxStateMachine {
     private var state: State
     private var frames: Deque<WireFrame> = []
     private var queuedBytes = 0
-    /// A drain is scheduled and has not yet taken the queue.
+    /// A write-out is scheduled and has not yet taken the queue.
     private var wakePending = false
-    /// The last drain stopped at a full socket: the socket's writability event
-    /// drains next, so producers need not wake it.
+    /// The last write-out stopped at a full socket: the socket's writability event
+    /// writes out next, so producers need not wake it.
     private var socketFull = false
 
     init(limit: Int, held: Bool = false) {
@@ -49,12 +49,12 @@ struct OutboxStateMachine {
     // MARK: Producers
 
     enum SendAction: Equatable {
-        /// The frame waits for the socket; `wake`: schedule a drain.
+        /// The frame waits for the socket; `wake`: schedule a write-out.
         case queued(wake: Bool)
         /// A close is under way, or the connection is gone: the frame is dropped.
         case refusedClosing
         /// The frame would pass the limit: the session is closed as too slow and its queue dropped.
-        /// `wake`: schedule the drain that hands over the close frame.
+        /// `wake`: schedule the write-out that hands over the close frame.
         case closedTooSlow(wake: Bool)
     }
 
@@ -62,7 +62,7 @@ struct OutboxStateMachine {
         switch state {
         case .held, .open:
             let bytes = frame.bytes.readableBytes
-            // A socket that takes data soon drains a burst; a full one may never.
+            // A socket that takes data soon writes a burst out; a full one may never.
             if queuedBytes + bytes > (socketFull ? limit : limit * Outbox.burstFactor) {
                 requestClose(Outbox.Close(code: CloseCode.tooSlow, reason: "too slow"), discardingQueued: true)
                 return .closedTooSlow(wake: claimWake(forced: true))
@@ -76,7 +76,7 @@ struct OutboxStateMachine {
     }
 
     enum CloseAction: Equatable {
-        /// The close is under way; `wake`: schedule a drain.
+        /// The close is under way; `wake`: schedule a write-out.
         case closing(wake: Bool)
         /// An earlier close, or the end of the connection, stands: the first close wins.
         case alreadyClosing
@@ -93,7 +93,7 @@ struct OutboxStateMachine {
     }
 
     enum ReleaseAction: Equatable {
-        /// Frames flow again; `wake`: schedule a drain.
+        /// Frames flow again; `wake`: schedule a write-out.
         case released(wake: Bool)
         /// Nothing was held back.
         case notHeld
@@ -152,7 +152,7 @@ struct OutboxStateMachine {
         /// Our close frame has gone, or the connection is gone: the closing handshake is over.
         case closeSocketNow
         /// Our close frame answers the client's once what is queued before it is written;
-        /// `wake`: schedule a drain.
+        /// `wake`: schedule a write-out.
         case waitForOurCloseFrame(wake: Bool)
     }
 
@@ -197,9 +197,9 @@ struct OutboxStateMachine {
         }
     }
 
-    // MARK: The socket's drain
+    // MARK: The socket's write-out
 
-    /// A drain begins: it takes the whole queue, unless held.
+    /// A write-out begins: it takes the whole queue, unless held.
     mutating func takeBatch() -> Deque<WireFrame> {
         wakePending = false
         socketFull = false
@@ -211,7 +211,7 @@ struct OutboxStateMachine {
         return frames
     }
 
-    enum DrainedAction: Equatable {
+    enum WriteOutAction: Equatable {
         /// No close is under way.
         case stayOpen
         /// A close is under way, and its frame is not due yet or has already gone: the socket
@@ -221,8 +221,8 @@ struct OutboxStateMachine {
         case sendCloseFrame(Outbox.Close)
     }
 
-    /// A drain ends; `unwritten` is what the socket had no room for.
-    mutating func drained(unwritten: Deque<WireFrame>.SubSequence) -> DrainedAction {
+    /// A write-out ends; `unwritten` is what the socket had no room for.
+    mutating func wroteOut(unwritten: Deque<WireFrame>.SubSequence) -> WriteOutAction {
         if !unwritten.isEmpty {
             putBack(unwritten)
             return closeRequested ? .closeUnderWay : .stayOpen
@@ -248,7 +248,7 @@ struct OutboxStateMachine {
         }
     }
 
-    /// What a drain could not write goes back in front, and waits for the
+    /// What a write-out could not write goes back in front, and waits for the
     /// socket's writability event.
     private mutating func putBack(_ unwritten: Deque<WireFrame>.SubSequence) {
         switch state {
@@ -265,7 +265,7 @@ struct OutboxStateMachine {
         }
     }
 
-    /// Whether the caller must wake the socket's drain: at most one is
+    /// Whether the caller must wake the socket's write-out: at most one is
     /// pending. A close or a release wakes even a full socket (`forced`),
     /// whose writability event may never come. Never called once finished.
     private mutating func claimWake(forced: Bool) -> Bool {

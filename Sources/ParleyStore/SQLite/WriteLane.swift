@@ -25,7 +25,7 @@ protocol LaneJob: Sendable {
 final class WriteLane: Sendable {
     private struct Queue {
         var pending: [any LaneJob] = []
-        var draining = false
+        var committing = false
         var closed = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var statistics = WriteStatistics()
@@ -33,7 +33,7 @@ final class WriteLane: Sendable {
 
     private let pool: DatabasePool
     private let queue = Mutex(Queue())
-    /// Only ever touched inside `drain`, which GRDB runs on its writer queue.
+    /// Only ever touched inside `commitQueued`, which GRDB runs on its writer queue.
     private let cache: LaneCache
     private let maxBatch: Int
     /// Takes checkpoints out of the commits; nil leaves them to SQLite.
@@ -56,13 +56,13 @@ final class WriteLane: Sendable {
         let start: Bool? = queue.withLock { queue in
             guard !queue.closed else { return nil }
             queue.pending.append(job)
-            if queue.draining { return false }
-            queue.draining = true
+            if queue.committing { return false }
+            queue.committing = true
             return true
         }
         switch start {
         case nil: job.abandon(ChatError(.unavailable, "the server is shutting down"))
-        case true?: pool.asyncWriteWithoutTransaction { db in self.drain(db) }
+        case true?: pool.asyncWriteWithoutTransaction { db in self.commitQueued(db) }
         case false?: break
         }
     }
@@ -91,7 +91,7 @@ final class WriteLane: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let idle = queue.withLock { queue in
                 queue.closed = true
-                if queue.draining || !queue.pending.isEmpty {
+                if queue.committing || !queue.pending.isEmpty {
                     queue.idleWaiters.append(continuation)
                     return false
                 }
@@ -101,11 +101,12 @@ final class WriteLane: Sendable {
         }
     }
 
-    private func drain(_ db: Database) {
+    /// Commits what is queued, batch after batch, until nothing is.
+    private func commitQueued(_ db: Database) {
         while true {
             let batch: [any LaneJob] = queue.withLock { queue in
                 guard !queue.pending.isEmpty else {
-                    queue.draining = false
+                    queue.committing = false
                     return []
                 }
                 queue.statistics.transactions += 1
@@ -121,8 +122,8 @@ final class WriteLane: Sendable {
             commit(batch, db)
         }
         let waiters = queue.withLock { queue in
-            // A submit may have restarted draining between the two locks.
-            guard !queue.draining else { return [CheckedContinuation<Void, Never>]() }
+            // A submit may have restarted committing between the two locks.
+            guard !queue.committing else { return [CheckedContinuation<Void, Never>]() }
             defer { queue.idleWaiters = [] }
             return queue.idleWaiters
         }

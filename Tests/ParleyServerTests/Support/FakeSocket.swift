@@ -3,7 +3,7 @@ import Synchronization
 
 @testable import ParleyServer
 
-/// Stands in for a session's socket and its `SocketWriter`: drains its outbox
+/// Stands in for a session's socket and its `SocketWriter`: writes out its outbox
 /// as soon as woken, as the event loop would, taking frames while it has
 /// `room`, and records their payloads and the close handed over after them.
 final class FakeSocket: Sendable {
@@ -15,7 +15,7 @@ final class FakeSocket: Sendable {
         self.room = Atomic(room)
         let outbox = Outbox(limit: limit) { [weak self] in
             self?.state.withLock { $0.wakes += 1 }
-            self?.drain()
+            self?.writeOut()
         }
         state.withLock { $0.outbox = outbox }
     }
@@ -29,14 +29,14 @@ final class FakeSocket: Sendable {
     /// The socket takes any amount again: as its writability event does.
     func makeRoom() {
         room.store(.max, ordering: .relaxed)
-        drain()
+        writeOut()
     }
 
-    private func drain() {
-        let drained = outbox.drain(hasRoom: { room.load(ordering: .relaxed) > 0 }) { frame in
+    private func writeOut() {
+        let done = outbox.writeOut(hasRoom: { room.load(ordering: .relaxed) > 0 }) { frame in
             room.subtract(1, ordering: .relaxed)
             state.withLock { $0.written.append(frame.payload) }
         }
-        if let close = drained.closeFrame { state.withLock { $0.closes.append(close) } }
+        if let close = done.closeFrame { state.withLock { $0.closes.append(close) } }
     }
 }

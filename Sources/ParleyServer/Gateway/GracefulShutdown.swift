@@ -2,12 +2,13 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Graceful drain: on SIGTERM or SIGINT, before the HTTP server stops, every
-/// session is told (`notice {code:"draining"}`), stops taking new requests,
-/// gets the acks of the sends already committing, and is closed with 1001.
-/// Meanwhile new sockets are closed at once and HTTP answers 503.
-final class Drain: Sendable {
-    private let draining = Atomic(false)
+/// The server's graceful shutdown: on SIGTERM or SIGINT, before the HTTP
+/// server stops, every session is drained: told (`notice {code:"draining"}`),
+/// no longer answered, given the acks of the sends already committing, and
+/// closed with 1001. Meanwhile new sockets are closed at once and HTTP
+/// answers 503.
+final class GracefulShutdown: Sendable {
+    private let underWay = Atomic(false)
     private let hub: Hub
     private let deadline: Duration
     private let logger: Logger
@@ -18,10 +19,11 @@ final class Drain: Sendable {
         self.logger = logger
     }
 
-    var isDraining: Bool { draining.load(ordering: .acquiring) }
+    var isUnderWay: Bool { underWay.load(ordering: .acquiring) }
 
-    func drain() async {
-        draining.store(true, ordering: .releasing)
+    /// Drains every session, and waits until they are closed or the deadline passes.
+    func drainSessions() async {
+        underWay.store(true, ordering: .releasing)
         let sessions = hub.allSessions()
         logger.info("draining", metadata: ["sessions": "\(sessions.count)"])
         for session in sessions { session.drain() }
@@ -31,15 +33,15 @@ final class Drain: Sendable {
         }
     }
 
-    /// Runs the drain when graceful shutdown begins. Listed after the
+    /// Drains the sessions when graceful shutdown begins. Listed after the
     /// application in one service group, so it is shut down first and the
     /// server waits until it is done.
     struct Service: ServiceLifecycle.Service {
-        let drain: Drain
+        let shutdown: GracefulShutdown
 
         func run() async throws {
             try? await gracefulShutdown()
-            await drain.drain()
+            await shutdown.drainSessions()
         }
     }
 }
