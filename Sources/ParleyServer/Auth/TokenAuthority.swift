@@ -5,19 +5,6 @@ import ParleyCore
 import ParleyStore
 import Synchronization
 
-/// Who a request or a session acts for.
-struct Identity: Sendable {
-    let account: Account
-    let tokenID: String
-    let expiresTS: Millis
-}
-
-struct IssuedToken: Sendable {
-    let token: String
-    let id: String
-    let expiresTS: Millis
-}
-
 /// Issues, checks and revokes bearer tokens: HS256 JWTs, each with an opaque
 /// id (`jti`) so that one token can be revoked without touching the others.
 ///
@@ -107,36 +94,4 @@ final class TokenAuthority: Sendable {
     private static func date(_ millis: Millis) -> Date {
         Date(timeIntervalSince1970: Double(millis) / 1000)
     }
-}
-
-/// The key that signs tokens: given, or generated on first start and kept in
-/// a file so that tokens survive restarts.
-enum SigningSecret {
-    static let minimumBytes = 32
-
-    static func resolve(configured: String?, keyFile path: String) throws -> [UInt8] {
-        if let configured {
-            let bytes = Array(configured.utf8)
-            guard bytes.count >= minimumBytes else {
-                throw ConfigurationError("the JWT secret must be at least \(minimumBytes) bytes long")
-            }
-            return bytes
-        }
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-            guard let bytes = Base64URL.decode(existing.trimmingCharacters(in: .whitespacesAndNewlines)),
-                bytes.count >= minimumBytes
-            else {
-                throw ConfigurationError("\(path) does not hold a valid key; delete it to make a new one (this signs everyone out)")
-            }
-            return bytes
-        }
-        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-        try KeyFile.write(Base64URL.encode(bytes) + "\n", to: path)
-        return bytes
-    }
-}
-
-struct ConfigurationError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

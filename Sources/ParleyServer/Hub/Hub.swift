@@ -3,26 +3,6 @@ import ParleyCore
 import ParleyStore
 import Synchronization
 
-/// One authenticated WebSocket connection, as the hub sees it.
-final class ClientSession: Sendable {
-    let id: String
-    let account: Account
-    let tokenID: String
-    let outbox: Outbox
-    private let onDrain: @Sendable () -> Void
-
-    init(id: String, account: Account, tokenID: String, outbox: Outbox, onDrain: @escaping @Sendable () -> Void = {}) {
-        self.id = id
-        self.account = account
-        self.tokenID = tokenID
-        self.outbox = outbox
-        self.onDrain = onDrain
-    }
-
-    /// The server is going away: finish what is in flight, then close.
-    func drain() { onDrain() }
-}
-
 /// Routes events to the open sessions of users, and keeps what the server
 /// knows about each online user: their sessions, what their contacts were
 /// last told of their presence, and when they last had `typing` relayed.

@@ -56,11 +56,6 @@ struct ClientFrame: Decodable, Equatable, Sendable {
     }
 }
 
-struct FrameError: Error {
-    let re: String?
-    let error: ChatError
-}
-
 /// Turns a decoding failure into a sentence a client developer can act on.
 func describe(_ error: any Error) -> String {
     func path(_ codingPath: [any CodingKey]) -> String {

@@ -41,7 +41,7 @@ struct ClientRequest: Equatable, Sendable {
         }
         do throws(ChatError) {
             switch kind {
-            case .auth: action = .auth(token: try required(frame.token, "token"))
+            case .auth: action = .auth(token: try requiredField(frame.token, "token"))
             case .send:
                 action = .send(try SendRequest(conversationID: frame.conversationID, text: frame.text, clientID: frame.clientID))
             case .history:
@@ -50,9 +50,9 @@ struct ClientRequest: Equatable, Sendable {
                         conversationID: frame.conversationID, after: frame.after, before: frame.before, sinceTS: frame.sinceTS,
                         limit: frame.limit))
             case .read:
-                action = .read(conversationID: try required(frame.conversationID, "conversation_id"), seq: try required(frame.seq, "seq"))
-            case .typing: action = .typing(conversationID: try required(frame.conversationID, "conversation_id"))
-            case .presence: action = .presence(userIDs: try required(frame.userIDs, "user_ids"))
+                action = .read(conversationID: try requiredField(frame.conversationID, "conversation_id"), seq: try requiredField(frame.seq, "seq"))
+            case .typing: action = .typing(conversationID: try requiredField(frame.conversationID, "conversation_id"))
+            case .presence: action = .presence(userIDs: try requiredField(frame.userIDs, "user_ids"))
             case .ping: action = .ping
             }
         } catch {
@@ -77,36 +77,8 @@ struct ClientRequest: Equatable, Sendable {
     }
 }
 
-/// A message to store, as the WebSocket `send` frame and
-/// `POST /v1/conversations/{id}/messages` both ask for it.
-struct SendRequest: Equatable, Sendable {
-    let conversationID: String
-    let text: String
-    let clientID: String
-
-    init(conversationID: String?, text: String?, clientID: String?) throws(ChatError) {
-        self.conversationID = try required(conversationID, "conversation_id")
-        self.text = try required(text, "text")
-        self.clientID = try required(clientID, "client_id")
-    }
-}
-
-/// A page of a conversation's history, as the WebSocket `history` frame and
-/// `GET /v1/conversations/{id}/messages` both ask for it.
-struct HistoryRequest: Equatable, Sendable {
-    let conversationID: String
-    let window: HistoryWindow
-    /// Nil: the default page size.
-    let limit: Int?
-
-    init(conversationID: String?, after: Int64?, before: Int64?, sinceTS: Millis?, limit: Int?) throws(ChatError) {
-        self.conversationID = try required(conversationID, "conversation_id")
-        self.window = try Validation.historyWindow(after: after, before: before, sinceTS: sinceTS)
-        self.limit = limit
-    }
-}
-
-private func required<T>(_ value: T?, _ field: StaticString) throws(ChatError) -> T {
+/// The value of a field its frame type requires; absent or null, it is named.
+func requiredField<T>(_ value: T?, _ field: StaticString) throws(ChatError) -> T {
     guard let value else { throw .invalidRequest("\(field) is required") }
     return value
 }

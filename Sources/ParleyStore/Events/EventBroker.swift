@@ -13,9 +13,3 @@ public protocol EventBroker: Sendable {
     /// the node accepts sessions.
     func subscribe(_ handler: any EventHandler)
 }
-
-/// A node's receiving end of the broker: delivers an event to the node's
-/// own sessions (centrifuge's `BrokerEventHandler`). Must not block.
-public protocol EventHandler: Sendable {
-    func handle(_ event: ChatEvent)
-}

@@ -3,18 +3,6 @@ import GRDB
 import ParleyCore
 import Synchronization
 
-/// One unit of work for the write lane.
-protocol LaneJob: Sendable {
-    /// Runs inside the batch transaction, on the writer. Returns what to
-    /// report once the batch has committed. Throwing means the database
-    /// itself failed: the whole batch is rolled back and every job is
-    /// abandoned. Refusals (not a member, bad input) are not thrown: they
-    /// are part of the report.
-    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport
-    /// The batch this job was in did not commit.
-    func abandon(_ error: any Error)
-}
-
 /// Serialises every write to the SQLite file and commits whatever queued up
 /// while the previous commit was in progress as one transaction: group commit,
 /// one fsync for many messages, and no timer adding latency when idle.
@@ -150,53 +138,5 @@ final class WriteLane: Sendable {
             return
         }
         reporter.committed(reports)
-    }
-}
-
-/// Counts of the lane's work: with group commit, `jobs` grows faster than
-/// `transactions` whenever writes arrive concurrently.
-public struct WriteStatistics: Sendable, Equatable {
-    /// Transactions begun (one fsync each when they commit).
-    public var transactions = 0
-    /// Writes they carried: messages, read marks, and every other write.
-    public var jobs = 0
-}
-
-/// An event a write publishes, with the conversation whose order it keeps.
-struct Publication: Sendable {
-    let conversation: Int64
-    let event: ChatEvent
-}
-
-private struct SavepointJob<T: Sendable>: LaneJob {
-    let body: @Sendable (Database, LaneCache) throws -> (T, Publication?)
-    let continuation: CheckedContinuation<T, any Error>
-
-    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport {
-        // Let the body read what earlier jobs of this batch wrote.
-        try cache.flushDirty(db)
-        let result: Result<T, any Error>
-        var publication: Publication?
-        do {
-            var value: T?
-            try db.inSavepoint {
-                (value, publication) = try body(db, cache)
-                return .commit
-            }
-            result = .success(value!)
-        } catch let error as ChatError {
-            result = .failure(error)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            result = .failure(error)
-        }
-        // Any other error is the database failing: let the batch roll back.
-        let continuation = self.continuation
-        return CommitReport(conversation: publication?.conversation, event: publication?.event) {
-            continuation.resume(with: result)
-        }
-    }
-
-    func abandon(_ error: any Error) {
-        continuation.resume(throwing: error)
     }
 }

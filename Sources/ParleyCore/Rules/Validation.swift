@@ -1,38 +1,3 @@
-/// Bounds on what one client can make the server store or return.
-public struct ChatLimits: Sendable, Equatable {
-    public var maxMessageChars = 4000
-    public var maxClientIDChars = 64
-    public var maxGroupMembers = 1000
-    public var maxTitleChars = 100
-    public var maxDisplayNameChars = 64
-    public var historyPageMax = 200
-    public var historyPageDefault = 50
-    public var conversationPageMax = 100
-    public var conversationPageDefault = 30
-    public var searchResultsMax = 20
-    public var searchQueryMaxChars = 64
-    /// User ids one `presence` request may ask about.
-    public var presenceQueryMax = 100
-    /// Users one user may block.
-    public var maxBlocks = 1000
-    /// At most one `typing` per user per conversation is relayed in this time.
-    public var typingInterval: Duration = .seconds(2)
-
-    public init() {}
-}
-
-/// Which slice of a conversation's history a client asks for.
-public enum HistoryWindow: Sendable, Equatable {
-    /// Messages with seq > n, oldest first: catching up after a reconnect.
-    case after(Int64)
-    /// The messages just before seq n: scrolling back.
-    case before(Int64)
-    /// Messages with ts >= t, oldest first.
-    case since(Millis)
-    /// The newest messages: opening a conversation.
-    case latest
-}
-
 /// Input validation. Every function either returns the normalised value or
 /// throws a `ChatError` a client can act on.
 public enum Validation {
@@ -142,52 +107,6 @@ public enum Validation {
         default:
             throw .invalidRequest("give at most one of after, before and since_ts")
         }
-    }
-}
-
-/// How names are compared in search: case-insensitively, whole Unicode.
-public enum SearchKey {
-    public static func fold(_ name: String) -> String { name.lowercased() }
-
-    /// The least string greater than every string that starts with `prefix`,
-    /// so that `key >= prefix AND key < successor` is an index range scan.
-    /// UTF-8 orders strings by code point, so bumping the last scalar works.
-    /// Nil when no such string exists (the prefix is all U+10FFFF).
-    public static func prefixSuccessor(_ prefix: String) -> String? {
-        var scalars = Array(prefix.unicodeScalars)
-        while let last = scalars.popLast() {
-            var next = last.value + 1
-            if next == 0xD800 { next = 0xE000 }  // skip the surrogate range
-            if let scalar = Unicode.Scalar(next) {
-                scalars.append(scalar)
-                var result = ""
-                result.unicodeScalars.append(contentsOf: scalars)
-                return result
-            }
-        }
-        return nil
-    }
-}
-
-/// Who may change a conversation's membership.
-public enum MembershipPolicy {
-    public static func checkAdd(kind: ConversationKind, actor: UserKey, owner: UserKey?) throws(ChatError) {
-        guard kind == .group else { throw .forbidden("a direct conversation always has exactly its two people") }
-        guard actor == owner else { throw .forbidden("only the owner can add members") }
-    }
-
-    /// The owner removes anyone; anyone removes themself.
-    public static func checkRemove(kind: ConversationKind, actor: UserKey, target: UserKey, owner: UserKey?) throws(ChatError) {
-        guard kind == .group else { throw .forbidden("a direct conversation always has exactly its two people") }
-        guard actor == target || actor == owner else {
-            throw .forbidden("only the owner can remove other members")
-        }
-    }
-
-    /// When the owner leaves, the longest-standing remaining member inherits the
-    /// group, so it is never left without someone who can manage it.
-    public static func nextOwner(remainingByJoinOrder: [UserKey]) -> UserKey? {
-        remainingByJoinOrder.first
     }
 }
 

@@ -1,0 +1,4 @@
+public enum ConversationKind: String, Sendable, Codable {
+    case direct
+    case group
+}

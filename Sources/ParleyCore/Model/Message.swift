@@ -1,0 +1,21 @@
+/// A stored message, as every member may see it. `clientID` is shown only to
+/// the sender's own sessions; encoders decide that, not this type.
+public struct Message: Sendable, Hashable {
+    public let id: String
+    public let conversationID: String
+    public let seq: Int64
+    public let sender: User
+    public let text: String
+    public let ts: Millis
+    public let clientID: String
+
+    public init(id: String, conversationID: String, seq: Int64, sender: User, text: String, ts: Millis, clientID: String) {
+        self.id = id
+        self.conversationID = conversationID
+        self.seq = seq
+        self.sender = sender
+        self.text = text
+        self.ts = ts
+        self.clientID = clientID
+    }
+}

@@ -1,0 +1,31 @@
+import ParleyCore
+
+/// The limits that keep one client from hurting the others.
+public struct AbuseControls: Sendable {
+    /// Messages per second per user, across sessions and HTTP; 0 turns it off.
+    public var sendRate: Double = 1
+    public var sendBurst = 5
+    /// Other frames per second per session (typing, history, read, presence,
+    /// ping); 0 turns it off.
+    public var requestRate: Double = 20
+    public var requestBurst = 40
+    /// A socket with more refused frames than this within `strikeWindow` is closed (4429).
+    public var floodStrikes = 20
+    public var strikeWindow: Duration = .seconds(10)
+    /// Closed for flooding this many times within `banWindow`: banned for `banDuration`.
+    public var floodsBeforeBan = 3
+    public var banWindow: Duration = .seconds(600)
+    public var banDuration: Duration = .seconds(600)
+    /// Unparseable, binary or unknown frames tolerated within a minute before 4400.
+    public var protocolWarnings = 10
+    public var maxSessionsPerUser = 20
+    /// The server pings this often and closes (4408) a socket that answered
+    /// two pings in a row with nothing at all; zero turns keepalive off.
+    public var pingInterval: Duration = .seconds(25)
+    /// Failed logins per handle and per address within `loginWindow`.
+    public var loginFailures = 10
+    public var loginWindow: Duration = .seconds(300)
+    public var content = ContentPolicy()
+
+    public init() {}
+}

@@ -1,0 +1,7 @@
+import Foundation
+import ParleyCore
+
+struct FrameError: Error {
+    let re: String?
+    let error: ChatError
+}

@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+import ParleyCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends one message. Runs without a savepoint: every refusal is decided
+/// before anything is written, so a refused message never touches the batch.
+struct AppendJob: LaneJob {
+    let request: AppendRequest
+    let now: @Sendable () -> Millis
+    let completion: @Sendable (Result<AppendOutcome, any Error>) -> Void
+
+    func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport {
+        let completion = self.completion
+        let sender = request.sender
+        guard let state = try cache.conversation(publicID: request.conversationID, db), state.isMember(sender.key) else {
+            return CommitReport { completion(.failure(ChatError.conversationNotFound)) }
+        }
+        if state.isBlocked {
+            // A retry of a message stored before the block still gets its ack.
+            if let original = try Self.stored(request, state, db) {
+                return CommitReport(conversation: state.key) {
+                    completion(.success(AppendOutcome(message: original, duplicate: true, recipients: [])))
+                }
+            }
+            return CommitReport(conversation: state.key) { completion(.failure(ChatError.blocked)) }
+        }
+        let seq = state.lastSeq + 1
+        // Times never go backwards within a conversation, even if the clock does.
+        let now = self.now()
+        let ts = max(now, state.lastActivityTS)
+        let activity = try cache.nextActivity(now: now, db)
+        let messageID = OpaqueID.make()
+        try db.cachedStatement(sql: """
+            INSERT INTO messages (public_id, conversation_id, seq, sender_id, text, ts, client_id, activity)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING
+            """
+        ).execute(arguments: [messageID, state.key, seq, sender.key.rawValue, request.text, ts, request.clientID, activity])
+
+        if db.changesCount == 0 {
+            // The same client_id was stored before: answer with the original.
+            guard let original = try Self.stored(request, state, db) else {
+                throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "conflicting message vanished")
+            }
+            return CommitReport(conversation: state.key) {
+                completion(.success(AppendOutcome(message: original, duplicate: true, recipients: [])))
+            }
+        }
+
+        cache.didAppend(to: state, seq: seq, ts: ts, activity: activity, sender: sender.key)
+        let message = Message(
+            id: messageID, conversationID: state.publicID, seq: seq, sender: sender.user, text: request.text, ts: ts,
+            clientID: request.clientID)
+        let outcome = AppendOutcome(message: message, duplicate: false, recipients: state.members)
+        return CommitReport(
+            conversation: state.key,
+            event: .messageStored(message, sender: sender.key, recipients: state.members, origin: request.origin)
+        ) { completion(.success(outcome)) }
+    }
+
+    func abandon(_ error: any Error) {
+        completion(.failure(error))
+    }
+
+    /// The message this sender stored before with the same client_id.
+    private static func stored(_ request: AppendRequest, _ state: LaneCache.ConversationState, _ db: Database) throws -> Message? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT public_id, seq, text, ts FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
+            arguments: [state.key, request.sender.key.rawValue, request.clientID]
+        ).map {
+            Message(
+                id: $0[0], conversationID: state.publicID, seq: $0[1], sender: request.sender.user, text: $0[2], ts: $0[3],
+                clientID: request.clientID)
+        }
+    }
+}

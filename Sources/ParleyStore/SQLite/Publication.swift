@@ -1,0 +1,10 @@
+import Dispatch
+import GRDB
+import ParleyCore
+import Synchronization
+
+/// An event a write publishes, with the conversation whose order it keeps.
+struct Publication: Sendable {
+    let conversation: Int64
+    let event: ChatEvent
+}

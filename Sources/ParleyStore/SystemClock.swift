@@ -1,0 +1,14 @@
+import Foundation
+import GRDB
+import ParleyCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wall-clock milliseconds.
+public enum SystemClock {
+    @Sendable public static func millis() -> Millis {
+        Millis((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}

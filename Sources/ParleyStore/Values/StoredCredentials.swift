@@ -1,0 +1,6 @@
+import ParleyCore
+
+public struct StoredCredentials: Sendable {
+    public let account: Account
+    public let passwordHash: String
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyCore
+import ParleyServer
+import ParleyStore
+
+/// `parley serve`. Every option can also come from the environment
+/// (`PARLEY_` + the option's name in upper case); a flag wins over the
+/// environment, which wins over the default.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the chat server (the default command).")
+
+    @Option(help: "Address to listen on. [env: PARLEY_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on. [env: PARLEY_PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(help: "Path of the SQLite database file, created if missing. [env: PARLEY_DATABASE] (default: parley.sqlite)")
+    var database: String?
+
+    @Option(help: "Folder of the browser client served at /, empty for none. [env: PARLEY_PUBLIC] (default: Public)")
+    var `public`: String?
+
+    @Option(help: "Secret (at least 32 bytes) that signs tokens. [env: PARLEY_JWT_SECRET] (default: a random key kept in <database>.jwt-key)")
+    var jwtSecret: String?
+
+    @Option(help: "Seconds a new WebSocket has to authenticate. [env: PARLEY_AUTH_TIMEOUT] (default: 5)")
+    var authTimeout: Double?
+
+    @Option(help: "bcrypt cost for new passwords, at least 10. [env: PARLEY_BCRYPT_COST] (default: 12)")
+    var bcryptCost: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: PARLEY_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    @Option(help: "Messages per second per user, 0 for no limit. [env: PARLEY_SEND_RATE] (default: 1)")
+    var sendRate: Double?
+
+    @Option(help: "Messages a user may send in a burst. [env: PARLEY_SEND_BURST] (default: 5)")
+    var sendBurst: Int?
+
+    @Option(help: "Refused frames within 10 s before a socket is closed (4429). [env: PARLEY_FLOOD_STRIKES] (default: 20)")
+    var floodStrikes: Int?
+
+    @Option(help: "Minutes a user closed for flooding 3 times in 10 minutes is banned. [env: PARLEY_BAN_MINUTES] (default: 10)")
+    var banMinutes: Double?
+
+    @Option(help: "Longest message, in characters. [env: PARLEY_MAX_MESSAGE_CHARS] (default: 4000)")
+    var maxMessageChars: Int?
+
+    @Option(help: "File of words refused in messages, one per line. [env: PARLEY_BANNED_WORDS_FILE] (default: none)")
+    var bannedWordsFile: String?
+
+    @Option(help: "Links in messages: allow or deny. [env: PARLEY_LINKS] (default: allow)")
+    var links: String?
+
+    @Option(help: "Largest WebSocket message and HTTP body, in bytes. [env: PARLEY_MAX_FRAME_BYTES] (default: 65536)")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Open WebSocket sessions per user. [env: PARLEY_MAX_SESSIONS] (default: 20)")
+    var maxSessions: Int?
+
+    @Option(help: "Seconds between pings; a socket silent for two is closed (4408); 0 for none. [env: PARLEY_PING_INTERVAL] (default: 25)")
+    var pingInterval: Double?
+
+    @Option(help: "Bytes queued for a session whose socket takes no more before it is closed as too slow (1008); 4 times that at any time. [env: PARLEY_MAX_QUEUED_BYTES] (default: 1048576)")
+    var maxQueuedBytes: Int?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["PARLEY_" + name] }
+        func number<T: LosslessStringConvertible>(_ flag: T?, _ name: String, _ type: T.Type) throws -> T? {
+            if let flag { return flag }
+            guard let raw = environment["PARLEY_" + name] else { return nil }
+            guard let value = T(raw) else { throw ValidationError("PARLEY_\(name) must be a number, not '\(raw)'") }
+            return value
+        }
+
+        var configuration = ServerConfiguration()
+        configuration.host = setting(host, "HOST") ?? configuration.host
+        configuration.port = try number(port, "PORT", Int.self) ?? configuration.port
+        configuration.databasePath = setting(database, "DATABASE") ?? configuration.databasePath
+        configuration.jwtSecret = setting(jwtSecret, "JWT_SECRET")
+        if let folder = setting(`public`, "PUBLIC") {
+            // Named on purpose: a folder that is not there is a mistake, not
+            // a wish for the API only (that is ""). Only the default may be
+            // missing, for a server started outside the project's folder.
+            guard folder.isEmpty || BrowserClient.isFolder(folder) else {
+                throw ValidationError("no browser client folder at '\(folder)': name an existing folder, or \"\" to serve the API only")
+            }
+            configuration.publicDirectory = folder
+        }
+        if let seconds = try number(authTimeout, "AUTH_TIMEOUT", Double.self) {
+            guard seconds > 0 else { throw ValidationError("the auth timeout must be more than 0 seconds") }
+            configuration.authTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let cost = try number(bcryptCost, "BCRYPT_COST", Int.self) {
+            guard (10...31).contains(cost) else { throw ValidationError("the bcrypt cost must be between 10 and 31") }
+            configuration.bcryptCost = UInt8(cost)
+        }
+        try applyAbuseControls(to: &configuration, number: number, setting: setting)
+        if configuration.databasePath.hasPrefix("postgres://") || configuration.databasePath.hasPrefix("postgresql://") {
+            throw ValidationError("PostgreSQL is not supported yet: --database takes the path of a SQLite file")
+        }
+
+        var logger = Logger(label: "parley")
+        let level = setting(logLevel, "LOG_LEVEL") ?? "info"
+        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
+        logger.logLevel = parsedLevel
+
+        let host = configuration.host
+        let database = configuration.databasePath
+        let store = try SQLiteChatStore(path: database, limits: configuration.limits)
+        let app = try await buildApplication(configuration, store: store, logger: logger) { port in
+            // Written unbuffered: scripts and tests wait for this line.
+            FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))
+        }
+        try await app.runService()
+    }
+
+    private func applyAbuseControls(
+        to configuration: inout ServerConfiguration,
+        number: (Double?, String, Double.Type) throws -> Double?,
+        setting: (String?, String) -> String?
+    ) throws {
+        func count(_ flag: Int?, _ name: String, _ label: String, minimum: Int) throws -> Int? {
+            guard let value = try number(flag.map(Double.init), name, Double.self) else { return nil }
+            guard value == value.rounded(), value >= Double(minimum), value <= Double(Int32.max) else {
+                throw ValidationError("\(label) must be a whole number of at least \(minimum)")
+            }
+            return Int(value)
+        }
+        func seconds(_ value: Double, _ label: String) throws -> Duration {
+            guard value >= 0, value <= 1e7 else { throw ValidationError("\(label) must be 0 or more") }
+            return .milliseconds(Int64(value * 1000))
+        }
+        var abuse = configuration.abuse
+        if let rate = try number(sendRate, "SEND_RATE", Double.self) {
+            guard rate >= 0, rate.isFinite else { throw ValidationError("the send rate must be 0 or more") }
+            abuse.sendRate = rate
+        }
+        abuse.sendBurst = try count(sendBurst, "SEND_BURST", "the send burst", minimum: 1) ?? abuse.sendBurst
+        abuse.floodStrikes = try count(floodStrikes, "FLOOD_STRIKES", "the flood strikes", minimum: 1) ?? abuse.floodStrikes
+        if let minutes = try number(banMinutes, "BAN_MINUTES", Double.self) {
+            abuse.banDuration = try seconds(minutes * 60, "the ban minutes")
+        }
+        if let chars = try count(maxMessageChars, "MAX_MESSAGE_CHARS", "the longest message", minimum: 1) {
+            configuration.limits.maxMessageChars = chars
+        }
+        var words: [String] = []
+        if let path = setting(bannedWordsFile, "BANNED_WORDS_FILE") {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the banned words file '\(path)'")
+            }
+            words = ContentPolicy.words(fromFile: contents)
+        }
+        let linkSetting = setting(links, "LINKS") ?? ContentPolicy.Links.allow.rawValue
+        guard let linkMode = ContentPolicy.Links(rawValue: linkSetting) else {
+            throw ValidationError("links must be 'allow' or 'deny', not '\(linkSetting)'")
+        }
+        abuse.content = ContentPolicy(bannedWords: words, links: linkMode)
+        configuration.maxFrameBytes = try count(maxFrameBytes, "MAX_FRAME_BYTES", "the largest frame", minimum: 1024) ?? configuration.maxFrameBytes
+        abuse.maxSessionsPerUser = try count(maxSessions, "MAX_SESSIONS", "the sessions per user", minimum: 1) ?? abuse.maxSessionsPerUser
+        if let interval = try number(pingInterval, "PING_INTERVAL", Double.self) {
+            abuse.pingInterval = try seconds(interval, "the ping interval")
+        }
+        configuration.maxQueuedBytes = try count(maxQueuedBytes, "MAX_QUEUED_BYTES", "the queued bytes", minimum: 1024) ?? configuration.maxQueuedBytes
+        configuration.abuse = abuse
+    }
+}
