@@ -98,6 +98,7 @@ struct ValidationTests {
 @Suite("Membership policy and read marks")
 struct PolicyTests {
     let owner = UserKey(1), member = UserKey(2), other = UserKey(3)
+    var everyone: [UserKey] { [owner, member, other] }
 
     @Test("only the owner adds, and only to groups")
     func adding() throws {
@@ -110,12 +111,12 @@ struct PolicyTests {
 
     @Test("the owner removes anyone, anyone removes themself, nobody else removes anyone")
     func removing() throws {
-        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: member, owner: owner)
-        try MembershipPolicy.checkRemove(kind: .group, actor: member, target: member, owner: owner)
-        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: owner, owner: owner)
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: other, owner: owner) }
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: owner, owner: owner) }
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .direct, actor: member, target: member, owner: nil) }
+        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: member, members: everyone, owner: owner)
+        try MembershipPolicy.checkRemove(kind: .group, actor: member, target: member, members: everyone, owner: owner)
+        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: owner, members: everyone, owner: owner)
+        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: other, members: everyone, owner: owner) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: owner, members: everyone, owner: owner) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .direct, actor: member, target: member, members: everyone, owner: nil) }
     }
 
     @Test("ownership passes to the longest-standing member")

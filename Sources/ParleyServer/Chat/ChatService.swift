@@ -162,9 +162,7 @@ struct ChatService: Sendable {
         // Each person once; the owner is a member already.
         var seen: Set<String> = [owner.user.id]
         let memberIDs = memberIDs.filter { seen.insert($0).inserted }
-        guard memberIDs.count < limits.maxGroupMembers else {
-            throw ChatError.forbidden("a group has at most \(limits.maxGroupMembers) members")
-        }
+        try MembershipPolicy.checkRoom(members: 1, adding: memberIDs.count, limits: limits)
         return try await store.createGroup(owner: owner, title: title, memberIDs: memberIDs)
     }
 

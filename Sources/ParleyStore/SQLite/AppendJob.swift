@@ -16,22 +16,25 @@ struct AppendJob: LaneJob {
     func perform(_ db: Database, _ cache: LaneCache) throws -> CommitReport {
         let completion = self.completion
         let sender = request.sender
-        guard let state = try cache.conversation(publicID: request.conversationID, db), state.isMember(sender.key) else {
+        guard let state = try cache.conversation(publicID: request.conversationID, db) else {
             return CommitReport { completion(.failure(ChatError.conversationNotFound)) }
         }
-        if state.isBlocked {
+        let members = state.members
+        do throws(ChatError) {
+            try MessagePolicy.checkSend(
+                isMember: state.isMember(sender.key),
+                blockedDirect: state.kind == .direct && members.count == 2 && state.blocks.separates(members[0], members[1]))
+        } catch {
             // A retry of a message stored before the block still gets its ack.
-            if let original = try Self.stored(request, state, db) {
+            if error == .blocked, let original = try Self.stored(request, state, db) {
                 return CommitReport(conversation: state.key) {
                     completion(.success(AppendOutcome(message: original, duplicate: true, recipients: [])))
                 }
             }
-            return CommitReport(conversation: state.key) { completion(.failure(ChatError.blocked)) }
+            return CommitReport(conversation: state.key) { completion(.failure(error)) }
         }
-        let seq = state.lastSeq + 1
-        // Times never go backwards within a conversation, even if the clock does.
         let now = self.now()
-        let ts = max(now, state.lastActivityTS)
+        let (seq, ts) = MessagePolicy.next(lastSeq: state.lastSeq, lastActivityTS: state.lastActivityTS, now: now)
         let activity = try cache.nextActivity(now: now, db)
         let messageID = OpaqueID.make()
         try db.cachedStatement(sql: """

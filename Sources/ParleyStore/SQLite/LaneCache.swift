@@ -21,13 +21,13 @@ final class LaneCache: @unchecked Sendable {
         /// recipients; arrays are copy-on-write, so that costs no copy.
         var members: [UserKey]
         var lastPosition: Int64
-        /// For a direct conversation: one of the two blocked the other.
-        var isBlocked: Bool
+        /// For a direct conversation: the blocks between its two people.
+        var blocks: BlockSet
         var isDirty = false
 
         init(
             key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis,
-            activity: Int64, members: [UserKey], lastPosition: Int64, isBlocked: Bool
+            activity: Int64, members: [UserKey], lastPosition: Int64, blocks: BlockSet
         ) {
             self.key = key
             self.publicID = publicID
@@ -38,7 +38,7 @@ final class LaneCache: @unchecked Sendable {
             self.activity = activity
             self.members = members
             self.lastPosition = lastPosition
-            self.isBlocked = isBlocked
+            self.blocks = blocks
         }
 
         func isMember(_ user: UserKey) -> Bool { members.contains(user) }
@@ -85,7 +85,7 @@ final class LaneCache: @unchecked Sendable {
             activity: row[5],
             members: memberKeys,
             lastPosition: members.last?[1] ?? 0,
-            isBlocked: kind == .direct && memberKeys.count == 2 ? try Self.isBlocked(memberKeys[0], memberKeys[1], db) : false
+            blocks: kind == .direct && memberKeys.count == 2 ? try Rows.blocks(between: memberKeys[0], memberKeys[1], db) : .empty
         )
         conversations[publicID] = state
         return state
@@ -99,16 +99,7 @@ final class LaneCache: @unchecked Sendable {
             arguments: [DirectKey.of(a, b)]),
             let state = conversations[publicID]
         else { return }
-        state.isBlocked = try Self.isBlocked(a, b, db)
-    }
-
-    static func isBlocked(_ a: UserKey, _ b: UserKey, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(
-            db.cachedStatement(sql: """
-                SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2)
-                    OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = ?1)
-                """),
-            arguments: [a.rawValue, b.rawValue]) ?? false
+        state.blocks = try Rows.blocks(between: a, b, db)
     }
 
     /// The stamp of an activity happening now: every one given out is

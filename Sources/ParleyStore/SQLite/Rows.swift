@@ -45,6 +45,47 @@ enum Rows {
             text: row[7], ts: row[8], clientID: row[9])
     }
 
+    /// The blocks between two people, either way.
+    static func blocks(between a: UserKey, _ b: UserKey, _ db: Database) throws -> BlockSet {
+        try blockSet(
+            db.cachedStatement(sql: """
+                SELECT blocker_id, blocked_id FROM blocks
+                WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)
+                """),
+            [a.rawValue, b.rawValue])
+    }
+
+    /// The blocks between `user` and anyone, either way.
+    static func blocks(involving user: UserKey, _ db: Database) throws -> BlockSet {
+        try blockSet(
+            db.cachedStatement(sql: """
+                SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id = ?1
+                UNION ALL SELECT blocker_id, blocked_id FROM blocks WHERE blocked_id = ?1
+                """),
+            [user.rawValue])
+    }
+
+    /// The blocks between `user` and the other members of a conversation, either way.
+    static func blocks(involving user: UserKey, inConversation key: Int64, _ db: Database) throws -> BlockSet {
+        try blockSet(
+            db.cachedStatement(sql: """
+                SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocker_id = ?1 AND b.blocked_id = m.user_id
+                WHERE m.conversation_id = ?2
+                UNION ALL
+                SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocked_id = ?1 AND b.blocker_id = m.user_id
+                WHERE m.conversation_id = ?2
+                """),
+            [user.rawValue, key])
+    }
+
+    private static func blockSet(_ statement: Statement, _ arguments: StatementArguments) throws -> BlockSet {
+        var blocks = BlockSet()
+        for pair in try Row.fetchAll(statement, arguments: arguments) {
+            blocks.insert(blocker: UserKey(pair[0]), blocked: UserKey(pair[1]))
+        }
+        return blocks
+    }
+
     static func conversation(key: Int64, _ db: Database) throws -> Conversation {
         guard let row = try Row.fetchOne(
             db.cachedStatement(sql: """

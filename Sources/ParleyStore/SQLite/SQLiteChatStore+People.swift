@@ -52,7 +52,9 @@ extension SQLiteChatStore {
         let lastSeen = try Millis?.fetchOne(
             db.cachedStatement(sql: "SELECT last_seen_ts FROM users WHERE id = ?"), arguments: [account.key.rawValue]) ?? nil
         let visible = try account.key == viewer
-            || (sharesConversation(account.key, viewer, db) && !LaneCache.isBlocked(account.key, viewer, db))
+            || Visibility.seesPresence(
+                of: account.key, viewer: viewer, shareConversation: sharesConversation(account.key, viewer, db),
+                blocks: Rows.blocks(between: account.key, viewer, db))
         return PresenceView(account: account, visible: visible, lastSeenTS: lastSeen)
     }
 
@@ -68,15 +70,14 @@ extension SQLiteChatStore {
 
     public func contacts(of user: UserKey) async throws -> [UserKey] {
         try await pool.read { db in
-            try Int64.fetchAll(
+            let coMembers = try Int64.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
                     WHERE x.user_id = ?1 AND y.user_id != ?1
-                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = y.user_id)
-                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = y.user_id AND blocked_id = ?1)
                     """),
                 arguments: [user.rawValue]
             ).map(UserKey.init)
+            return Visibility.contacts(of: user, coMembers: coMembers, blocks: try Rows.blocks(involving: user, db))
         }
     }
 
@@ -111,9 +112,9 @@ extension SQLiteChatStore {
 
     public func block(_ blocker: Account, userID: String) async throws -> BlockChange {
         let now = self.now()
-        let maxBlocks = limits.maxBlocks
+        let limits = self.limits
         return try await changeBlock(blocker, userID) { subject, db in
-            guard subject.key != blocker.key else { throw ChatError.invalidRequest("you cannot block yourself") }
+            try BlockPolicy.checkBlock(by: blocker.key, of: subject.key)
             try db.execute(
                 sql: "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_ts) VALUES (?, ?, ?)",
                 arguments: [blocker.key.rawValue, subject.key.rawValue, now])
@@ -121,7 +122,7 @@ extension SQLiteChatStore {
             let count = try Int.fetchOne(
                 db.cachedStatement(sql: "SELECT COUNT(*) FROM blocks WHERE blocker_id = ?"), arguments: [blocker.key.rawValue]) ?? 0
             // Thrown inside the savepoint: the insert is undone.
-            guard count <= maxBlocks else { throw ChatError.forbidden("you can block at most \(maxBlocks) users") }
+            try BlockPolicy.checkCount(count, limits: limits)
             return true
         }
     }
@@ -165,15 +166,11 @@ extension SQLiteChatStore {
             guard let key = try Rows.conversationKey(publicID: conversationID, member: typer, db) else {
                 throw ChatError.conversationNotFound
             }
-            return try Int64.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT m.user_id FROM members m
-                    WHERE m.conversation_id = ?1 AND m.user_id != ?2
-                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = m.user_id)
-                        AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = m.user_id AND blocked_id = ?2)
-                    """),
-                arguments: [key, typer.rawValue]
+            let members = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT user_id FROM members WHERE conversation_id = ?"), arguments: [key]
             ).map(UserKey.init)
+            return Visibility.typingRecipients(
+                typer: typer, members: members, blocks: try Rows.blocks(involving: typer, inConversation: key, db))
         }
     }
 }

@@ -140,10 +140,7 @@ public final class SQLiteChatStore: ChatStore {
         let now = self.now()
         return try await lane.perform(publishing: { db, cache in
             guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
-            guard other.key != owner.key else {
-                throw ChatError.invalidRequest("a direct conversation needs two different people")
-            }
-            guard try !LaneCache.isBlocked(owner.key, other.key, db) else { throw ChatError.blocked }
+            try DirectConversationPolicy.checkOpen(between: owner.key, and: other.key, blocks: Rows.blocks(between: owner.key, other.key, db))
             let directKey = DirectKey.of(owner.key, other.key)
             if let key = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE direct_key = ?", arguments: [directKey]) {
                 return ((try Rows.conversation(key: key, db), false), nil)
@@ -260,16 +257,13 @@ public final class SQLiteChatStore: ChatStore {
 
     public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
         let now = self.now()
-        let maxMembers = limits.maxGroupMembers
+        let limits = self.limits
         return try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
             guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
-            guard !state.isMember(subject.key) else {
+            guard try MembershipPolicy.addition(of: subject.key, to: state.members, limits: limits) == .add else {
                 return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
-            }
-            guard state.members.count < maxMembers else {
-                throw ChatError.forbidden("a group has at most \(maxMembers) members")
             }
             // A newcomer starts with nothing unread; the history stays readable.
             try db.execute(
@@ -289,10 +283,10 @@ public final class SQLiteChatStore: ChatStore {
     public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
         try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
-            guard let subject = try Rows.account(publicID: userID, db), state.isMember(subject.key) else {
-                throw ChatError.notFound("that user is not a member of this conversation")
-            }
-            try MembershipPolicy.checkRemove(kind: state.kind, actor: actor, target: subject.key, owner: state.owner)
+            let subject = try Rows.account(publicID: userID, db)
+            try MembershipPolicy.checkRemove(
+                kind: state.kind, actor: actor, target: subject?.key, members: state.members, owner: state.owner)
+            guard let subject else { throw ChatError.userNotFound }
             try db.execute(
                 sql: "DELETE FROM members WHERE conversation_id = ? AND user_id = ?",
                 arguments: [state.key, subject.key.rawValue])
@@ -359,8 +353,7 @@ public final class SQLiteChatStore: ChatStore {
             let current = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ?"),
                 arguments: [state.key, reader.key.rawValue]) ?? 0
-            let target = min(seq, state.lastSeq)
-            guard target > current else {
+            guard let target = ReadMarkPolicy.moved(current: current, requested: seq, lastSeq: state.lastSeq) else {
                 let mark = ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current)
                 return (ReadMarkChange(mark: mark, moved: false), nil)
             }
