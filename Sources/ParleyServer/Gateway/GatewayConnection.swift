@@ -11,7 +11,7 @@ import Synchronization
 /// (sign-in, a query, a full send window) starts a task that works through
 /// it and whatever arrives behind it, in order, and ends when none is left;
 /// meanwhile the reader stops reading the socket. So an idle connection
-/// holds no task: its outbox is drained by its `SocketWriter` and its
+/// holds no task: its outbox is written out by its `SocketWriter` and its
 /// deadlines are timers, all on the event loop.
 final class GatewayConnection: MessageReceiver {
     enum HeaderAuth: Sendable {
