@@ -26,9 +26,6 @@ struct OutboxStateMachine {
         let queueDiscarded: Bool
         /// The client sent its close frame: ours answers it, and then the socket is closed at once.
         var peerClosed: Bool
-        /// `hold()` came after the close (a sign-in racing it): nothing is written, and no write-out is
-        /// woken, until `release(first:)`.
-        var held: Bool
     }
 
     let limit: Int
@@ -106,13 +103,6 @@ struct OutboxStateMachine {
             state = .open
             frames.prepend(first)
             queuedBytes += first.bytes.readableBytes
-        case .closing(var closing) where closing.held:
-            // Like any frame after a close, `first` is not sent.
-            closing.held = false
-            state = .closing(closing)
-        case .closeSent(var closing) where closing.held:
-            closing.held = false
-            state = .closeSent(closing)
         case .open, .closing, .closeSent, .finished:
             return .notHeld
         }
@@ -123,13 +113,9 @@ struct OutboxStateMachine {
         switch state {
         case .held, .open:
             state = .held
-        case .closing(var closing):
-            closing.held = true
-            state = .closing(closing)
-        case .closeSent(var closing):
-            closing.held = true
-            state = .closeSent(closing)
-        case .finished:
+        case .closing, .closeSent, .finished:
+            // A close decided before the session signed in stands: there is
+            // nothing to hold back for, since `ready` will not follow it.
             break
         }
     }
@@ -161,10 +147,7 @@ struct OutboxStateMachine {
     mutating func peerClosed(code: UInt16) -> PeerCloseAction {
         let answer = Outbox.Close(code: code, reason: "")
         switch state {
-        case .held:
-            // The events queued so far must not go out before `ready`, which now never will.
-            requestClose(answer, discardingQueued: true, peerClosed: true)
-        case .open:
+        case .held, .open:
             requestClose(answer, discardingQueued: false, peerClosed: true)
         case .closing(var closing):
             closing.peerClosed = true
@@ -239,10 +222,13 @@ struct OutboxStateMachine {
     // MARK: Helpers
 
     /// A close ends the wait for `ready`, so that its close frame can go.
+    /// While held, what is queued is dropped whatever the caller asked: those
+    /// events must not go out before `ready`, which now never will.
     private mutating func requestClose(_ close: Outbox.Close, discardingQueued: Bool, peerClosed: Bool = false) {
         precondition(!isClosing, "the first close wins: callers request one only while held or open")
-        state = .closing(Closing(close: close, queueDiscarded: discardingQueued, peerClosed: peerClosed, held: false))
-        if discardingQueued {
+        let discarding = discardingQueued || isHeld
+        state = .closing(Closing(close: close, queueDiscarded: discarding, peerClosed: peerClosed))
+        if discarding {
             frames.removeAll()
             queuedBytes = 0
         }
@@ -275,11 +261,8 @@ struct OutboxStateMachine {
     }
 
     private var isHeld: Bool {
-        switch state {
-        case .held: true
-        case .closing(let closing), .closeSent(let closing): closing.held
-        case .open, .finished: false
-        }
+        if case .held = state { return true }
+        return false
     }
 
     private var closeRequested: Bool {
