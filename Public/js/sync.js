@@ -19,7 +19,9 @@ export function createSync(connection, { outbox, toast }) {
   const requests = new TokenBucket(40, 20);
   const catchingUp = new Map(); // conversation id → promise
   const loadingOlder = new Set(); // conversation ids
-  let lastTypingSent = 0;
+  // -Infinity, not 0: performance.now() counts from page load, so 0 would
+  // silence typing for the first two seconds after it.
+  let lastTypingSent = -Infinity;
   let readTimer = null;
   let pageLoad = null;
 
