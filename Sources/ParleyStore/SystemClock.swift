@@ -1,10 +1,6 @@
 import Foundation
 import GRDB
 import ParleyCore
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Wall-clock milliseconds.
 public enum SystemClock {

@@ -1,6 +1,5 @@
 import NIOCore
 import ParleyCore
-import Synchronization
 
 /// What one socket may still do: its budget of requests other than `send`,
 /// and its record of refused and malformed frames.

@@ -1,9 +1,7 @@
 import Crypto
-import Foundation
 import JWTKit
 import ParleyCore
 import ParleyStore
-import Synchronization
 
 /// Who a request or a session acts for.
 struct Identity: Sendable {

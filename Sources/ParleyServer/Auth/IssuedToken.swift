@@ -1,9 +1,7 @@
 import Crypto
-import Foundation
 import JWTKit
 import ParleyCore
 import ParleyStore
-import Synchronization
 
 struct IssuedToken: Sendable {
     let token: String

@@ -3,7 +3,6 @@ import Foundation
 import JWTKit
 import ParleyCore
 import ParleyStore
-import Synchronization
 
 /// The key that signs tokens: given, or generated on first start and kept in
 /// a file so that tokens survive restarts.

@@ -1,7 +1,6 @@
 import NIOCore
 import ParleyCore
 import ParleyStore
-import Synchronization
 
 /// One authenticated WebSocket connection, as the hub sees it.
 final class ClientSession: Sendable {

@@ -1,4 +1,3 @@
-import Foundation
 import ParleyCore
 
 struct FrameError: Error {

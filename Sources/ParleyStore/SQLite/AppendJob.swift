@@ -1,10 +1,5 @@
-import Foundation
 import GRDB
 import ParleyCore
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Appends one message. Runs without a savepoint: every refusal is decided
 /// before anything is written, so a refused message never touches the batch.

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import ParleyCore
 
 /// What a write job reports once its batch has committed.

@@ -1,7 +1,6 @@
 import Dispatch
 import GRDB
 import ParleyCore
-import Synchronization
 
 /// One unit of work for the write lane.
 protocol LaneJob: Sendable {

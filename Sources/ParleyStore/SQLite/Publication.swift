@@ -1,7 +1,6 @@
 import Dispatch
 import GRDB
 import ParleyCore
-import Synchronization
 
 /// An event a write publishes, with the conversation whose order it keeps.
 struct Publication: Sendable {

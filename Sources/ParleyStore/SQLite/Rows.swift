@@ -1,10 +1,5 @@
-import Foundation
 import GRDB
 import ParleyCore
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Decoding rows into domain values, shared by reads and lane jobs.
 enum Rows {

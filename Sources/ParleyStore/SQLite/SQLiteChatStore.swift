@@ -1,11 +1,7 @@
 import Foundation
 import GRDB
 import ParleyCore
-import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The embedded store: one SQLite file in WAL mode.
 ///

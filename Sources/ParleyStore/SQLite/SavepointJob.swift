@@ -1,7 +1,6 @@
 import Dispatch
 import GRDB
 import ParleyCore
-import Synchronization
 
 struct SavepointJob<T: Sendable>: LaneJob {
     let body: @Sendable (Database, LaneCache) throws -> (T, Publication?)

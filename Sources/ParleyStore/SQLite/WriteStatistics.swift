@@ -1,7 +1,6 @@
 import Dispatch
 import GRDB
 import ParleyCore
-import Synchronization
 
 /// Counts of the lane's work: with group commit, `jobs` grows faster than
 /// `transactions` whenever writes arrive concurrently.
