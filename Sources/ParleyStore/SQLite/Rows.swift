@@ -73,6 +73,7 @@ enum Rows {
             [user.rawValue, key])
     }
 
+    /// Reads (blocker, blocked) rows.
     private static func blockSet(_ statement: Statement, _ arguments: StatementArguments) throws -> BlockSet {
         var blocks = BlockSet()
         for pair in try Row.fetchAll(statement, arguments: arguments) {
@@ -104,16 +105,12 @@ enum Rows {
             db.cachedStatement(sql: "\(messageColumns) WHERE m.conversation_id = ? AND m.seq = ?"),
             arguments: [publicID, key, lastSeq]
         ).map(message)
-        var blocks = BlockSet()
-        for pair in try Row.fetchAll(
+        let blocks = try blockSet(
             db.cachedStatement(sql: """
                 SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocker_id = m.user_id
                 WHERE m.conversation_id = ?1 AND b.blocked_id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
                 """),
-            arguments: [key])
-        {
-            blocks.insert(blocker: UserKey(pair[0]), blocked: UserKey(pair[1]))
-        }
+            [key])
         return Conversation(
             id: publicID,
             kind: ConversationKind(rawValue: row[1]) ?? .group,
