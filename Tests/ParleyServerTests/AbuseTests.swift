@@ -78,6 +78,32 @@ struct AbuseTests {
         }
     }
 
+    @Test("sends missing a field are answered invalid_request and still count against the send rate, over the socket and HTTP")
+    func malformedSendsCount() async throws {
+        var database = try TestDatabase()
+        database.configuration.abuse.sendRate = 0.02  // a token per 50 s: a slow machine cannot refill one mid-test
+        database.configuration.abuse.sendBurst = 2
+        try await Harness.live(database.configuration) { h in
+            let (alice, _, conversation) = try await h.pair()
+            let (socket, _) = try await h.socket(alice)
+            try await socket.send(["type": "send", "id": "no-text", "conversation_id": conversation, "client_id": "k1"])
+            let missing = try await socket.reply(to: "no-text")
+            #expect(missing["code"].string == "invalid_request" && missing["message"].string == "text is required", "\(missing)")
+            let http = try await h.request(
+                .post, "/v1/conversations/\(conversation)/messages", token: alice.token, json: ["text": "no client id"])
+            #expect(http.status == .badRequest)
+            #expect(http.body["error"]["message"].string == "client_id is required", "\(http.raw)")
+
+            // Both spent the burst: a well-formed send is refused now, and so is another bad one.
+            try await socket.sendMessage(id: "good", conversation, "hello")
+            expectRateLimited(try await socket.reply(to: "good"), re: "good", atMost: 50_000)
+            try await socket.send(["type": "send", "id": "still-bad", "client_id": "k2"])
+            expectRateLimited(try await socket.reply(to: "still-bad"), re: "still-bad", atMost: 50_000)
+            #expect(try await h.messages(alice, conversation).isEmpty)
+            await socket.close()
+        }
+    }
+
     @Test("retry_after_ms says when the next send is admitted")
     func retryAfterIsHonest() async throws {
         var database = try TestDatabase()
