@@ -10,7 +10,9 @@ import ParleyCore
 ///
 /// What a write changes that sessions must hear of is published to
 /// `broker` as a `ChatEvent` once committed: messages stored, read marks
-/// moved, conversations created, members added and removed. The events of
+/// moved, conversations created, members added, removed, accepting or
+/// declining. Every chat rule is decided by ParleyCore's policies; the store
+/// reads the facts they need (blocks, standings) in the same transaction. The events of
 /// one conversation are published in commit order (messages in seq order),
 /// each after its caller heard the outcome (an append's completion runs
 /// first, an awaiting call resumes first). Nothing is promised across
@@ -72,6 +74,13 @@ public protocol ChatStore: Sendable {
     func readMarks(of user: UserKey) async throws -> [ReadMark]
     func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange
     func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange
+    /// The member accepts a conversation that is a request for them
+    /// (`.unchanged` if they had accepted it already).
+    func accept(conversationID: String, member: Account) async throws -> MembershipChange
+    /// The member declines a conversation: leaving a group (`.removed`);
+    /// a direct conversation leaves their sight (`.declined`) until they
+    /// open it again or are written to after `ChatRequestPolicy.quietPeriod`.
+    func decline(conversationID: String, member: Account) async throws -> MembershipChange
 
     // MARK: Messages
 

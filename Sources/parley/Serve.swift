@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "bcrypt cost for new passwords, at least 10. [env: PARLEY_BCRYPT_COST] (default: 12)")
     var bcryptCost: Int?
 
+    @Option(help: "Chat requests: on makes conversations from strangers wait to be accepted. [env: PARLEY_CHAT_REQUESTS] (default: off)")
+    var chatRequests: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: PARLEY_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
@@ -99,6 +102,11 @@ struct Serve: AsyncParsableCommand {
         if let cost = try number(bcryptCost, "BCRYPT_COST", Int.self) {
             guard (10...31).contains(cost) else { throw ValidationError("the bcrypt cost must be between 10 and 31") }
             configuration.bcryptCost = UInt8(cost)
+        }
+        switch setting(chatRequests, "CHAT_REQUESTS") ?? "off" {
+        case "on": configuration.limits.chatRequests = true
+        case "off": configuration.limits.chatRequests = false
+        case let other: throw ValidationError("chat requests must be 'on' or 'off', not '\(other)'")
         }
         try applyAbuseControls(to: &configuration, number: number, setting: setting)
         if configuration.databasePath.hasPrefix("postgres://") || configuration.databasePath.hasPrefix("postgresql://") {

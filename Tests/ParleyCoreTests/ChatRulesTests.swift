@@ -8,6 +8,10 @@ import Testing
 struct ChatRulesTests {
     let ann = UserKey(1), bob = UserKey(2), cat = UserKey(3), dan = UserKey(4)
 
+    func account(_ key: UserKey) -> Account {
+        Account(key: key, user: User(id: "u\(key.rawValue)", handle: "u\(key.rawValue)", displayName: "U"))
+    }
+
     func blocks(_ pairs: (UserKey, UserKey)...) -> BlockSet {
         var set = BlockSet()
         for (blocker, blocked) in pairs { set.insert(blocker: blocker, blocked: blocked) }
@@ -76,9 +80,74 @@ struct ChatRulesTests {
         #expect(contacts == [bob, cat])
     }
 
-    @Test("typing reaches the other members but those a block separates from the typer")
+    @Test("typing reaches the other members but those a block separates from the typer, and nobody from a request")
     func typing() {
-        #expect(Visibility.typingRecipients(typer: ann, members: [ann, bob, cat, dan], blocks: blocks((ann, cat), (bob, dan))) == [bob, dan])
+        #expect(
+            Visibility.typingRecipients(
+                typer: ann, standing: .accepted, listeners: [ann, bob, cat, dan], blocks: blocks((ann, cat), (bob, dan))) == [bob, dan])
+        #expect(Visibility.typingRecipients(typer: ann, standing: .request, listeners: [ann, bob, cat], blocks: .empty) == [])
+    }
+
+    @Test("receipts reach the other listeners, and nobody while the conversation is a request for the reader")
+    func receipts() {
+        #expect(Visibility.receiptRecipients(reader: ann, standing: .accepted, listeners: [ann, bob, cat]) == [bob, cat])
+        #expect(Visibility.receiptRecipients(reader: ann, standing: .request, listeners: [ann, bob, cat]) == [])
+    }
+
+    @Test("a member list shows a member online only across no block, and not while the conversation is a request for them")
+    func memberPresence() {
+        let accepted = Member(account: account(bob), readSeq: 3)
+        let request = Member(account: account(bob), readSeq: 3, standing: .request)
+        #expect(Visibility.showsPresence(of: accepted, to: ann, blocks: .empty))
+        #expect(!Visibility.showsPresence(of: accepted, to: ann, blocks: blocks((ann, bob))))
+        #expect(!Visibility.showsPresence(of: request, to: ann, blocks: .empty))
+        #expect(Visibility.showsPresence(of: request, to: bob, blocks: .empty), "one sees oneself")
+        #expect(!Visibility.showsReadMark(of: request, to: ann))
+        #expect(Visibility.showsReadMark(of: accepted, to: ann))
+    }
+
+    @Test("a block has a direction: the blocker folds the blocked sender's messages, not the other way round")
+    func blockDirection() {
+        let set = blocks((ann, bob))
+        #expect(set.separates(ann, bob) && set.separates(bob, ann))
+        #expect(set.contains(blocker: ann, blocked: bob))
+        #expect(!set.contains(blocker: bob, blocked: ann))
+        #expect(set.blockers(of: bob, among: [ann, bob, cat]) == [ann])
+        #expect(set.blockers(of: ann, among: [ann, bob, cat]) == [])
+        #expect(set.hasBlocks(by: ann) && !set.hasBlocks(by: bob))
+    }
+
+    @Test("nobody brings into a group someone a block separates them from, either way")
+    func bringingIn() throws {
+        try BlockPolicy.checkBringIn(bob, by: ann, blocks: blocks((cat, bob)))
+        #expect(throws: ChatError.blocked) { try BlockPolicy.checkBringIn(bob, by: ann, blocks: blocks((ann, bob))) }
+        #expect(throws: ChatError.blocked) { try BlockPolicy.checkBringIn(bob, by: ann, blocks: blocks((bob, ann))) }
+    }
+
+    @Test("unread leaves out messages from blocked senders")
+    func unreadFromBlocked() {
+        #expect(ReadMark(conversationID: "c", lastSeq: 10, readSeq: 4, unreadFromBlocked: 2).unread == 4)
+        #expect(ReadMark(conversationID: "c", lastSeq: 10, readSeq: 10, unreadFromBlocked: 0).unread == 0)
+    }
+
+    @Test("chat requests: strangers bring people in as requests only when the option is on")
+    func requestStanding() {
+        #expect(ChatRequestPolicy.standing(of: bob, broughtBy: ann, sharesAcceptedConversation: false, enabled: true) == .request)
+        #expect(ChatRequestPolicy.standing(of: bob, broughtBy: ann, sharesAcceptedConversation: true, enabled: true) == .accepted)
+        #expect(ChatRequestPolicy.standing(of: bob, broughtBy: ann, sharesAcceptedConversation: false, enabled: false) == .accepted)
+        #expect(ChatRequestPolicy.standing(of: ann, broughtBy: ann, sharesAcceptedConversation: false, enabled: true) == .accepted)
+    }
+
+    @Test("chat requests: sending accepts; a decline holds for the quiet period, then a message brings it back as a request")
+    func requestTransitions() {
+        #expect(ChatRequestPolicy.standingAfterSending(.request) == .accepted)
+        #expect(ChatRequestPolicy.standingAfterSending(.accepted) == .accepted)
+        let declined = Standing.declined(since: 1_000)
+        #expect(ChatRequestPolicy.standingAfterMessage(declined, now: 1_000 + ChatRequestPolicy.quietPeriod - 1) == declined)
+        #expect(ChatRequestPolicy.standingAfterMessage(declined, now: 1_000 + ChatRequestPolicy.quietPeriod) == .request)
+        #expect(ChatRequestPolicy.standingAfterMessage(.request, now: .max) == .request)
+        #expect(ChatRequestPolicy.decline(kind: .group, now: 5) == .leave)
+        #expect(ChatRequestPolicy.decline(kind: .direct, now: 5) == .hide(since: 5))
     }
 
     @Test("sending: outsiders are told the conversation does not exist; a blocked direct conversation refuses")

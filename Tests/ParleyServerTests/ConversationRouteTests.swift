@@ -12,12 +12,15 @@ struct ConversationRouteTests {
     func expectShape(
         _ conversation: JSON, kind: String, hasOwner: Bool, hasLastMessage: Bool, sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        var keys: Set<String> = ["id", "kind", "title", "members", "last_seq", "read_seq", "unread", "created_ts", "last_activity_ts"]
+        var keys: Set<String> = [
+            "id", "kind", "title", "members", "last_seq", "read_seq", "unread", "request", "created_ts", "last_activity_ts",
+        ]
         if hasOwner { keys.insert("owner_id") }
         if hasLastMessage { keys.insert("last_message") }
         #expect(conversation.keys == keys, "keys \(conversation.keys.sorted())", sourceLocation: sourceLocation)
         #expect(isOpaqueID(conversation["id"]), sourceLocation: sourceLocation)
         #expect(conversation["kind"].string == kind, sourceLocation: sourceLocation)
+        #expect(conversation["request"] == .bool(false), "chat requests are off by default", sourceLocation: sourceLocation)
         #expect(!conversation["members"].array.isEmpty, sourceLocation: sourceLocation)
         for member in conversation["members"].array {
             #expect(member.keys == ["user", "online", "read_seq"], "member \(member)", sourceLocation: sourceLocation)

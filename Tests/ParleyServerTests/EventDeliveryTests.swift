@@ -43,7 +43,7 @@ struct EventDeliveryTests {
         let hub = Hub()
         let ann = person(1, sessions: 2, in: hub), bob = person(2, in: hub), outsider = person(3, in: hub)
         let mark = ReadMark(conversationID: "conv", lastSeq: 9, readSeq: 7)
-        hub.handle(.readMarkMoved(mark, reader: ann.account, members: [ann.key, bob.key], origin: ann.sessions[0].id))
+        hub.handle(.readMarkMoved(mark, reader: ann.account, receiptRecipients: [bob.key], origin: ann.sessions[0].id))
 
         #expect(ann.received[0].isEmpty, "the origin is answered directly")
         #expect(ann.received[1].count == 1 && ann.received[1][0].contains("\"type\":\"read_state\""))

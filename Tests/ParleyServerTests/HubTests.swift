@@ -30,7 +30,7 @@ struct HubTests {
         let bob1 = session(bob, socket: sockets[2]), bob2 = session(bob, socket: sockets[3]), carol1 = session(carol, socket: sockets[4])
         for s in [alice1, alice2, bob1, bob2, carol1] { _ = hub.register(s) }
 
-        hub.handle(.messageStored(message(from: alice, seq: 1), sender: alice.key, recipients: [alice.key, bob.key], origin: alice1.id))
+        hub.handle(.messageStored(message(from: alice, seq: 1), sender: alice.key, recipients: [alice.key, bob.key], blockedBy: [], origin: alice1.id))
 
         #expect(sockets[0].written.isEmpty)
         #expect(sockets[4].written.isEmpty)
@@ -106,7 +106,7 @@ struct HubTests {
         _ = hub.register(session(fast, socket: fastSocket))
 
         for seq in 1...200 {
-            hub.handle(.messageStored(message(from: sender, seq: Int64(seq), text: String(repeating: "x", count: 100)), sender: sender.key, recipients: [slow.key, fast.key], origin: nil))
+            hub.handle(.messageStored(message(from: sender, seq: Int64(seq), text: String(repeating: "x", count: 100)), sender: sender.key, recipients: [slow.key, fast.key], blockedBy: [], origin: nil))
         }
 
         #expect(slowSocket.outbox.isClosing)

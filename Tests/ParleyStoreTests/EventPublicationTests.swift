@@ -30,16 +30,16 @@ struct EventPublicationTests {
             #expect(created.id == group.id)
             guard case .membershipChanged(let added) = events[1] else { Issue.record("unexpected \(events[1])"); return }
             #expect(added.kind == .added && added.subject == cat)
-            guard case .messageStored(let message, let sender, let recipients, let origin) = events[2] else {
+            guard case .messageStored(let message, let sender, let recipients, let blockedBy, let origin) = events[2] else {
                 Issue.record("unexpected \(events[2])"); return
             }
             #expect(message == sent.message && sender == bob.key && origin == "session-1")
-            #expect(Set(recipients) == [ann.key, bob.key, cat.key])
-            guard case .readMarkMoved(let mark, let reader, let members, let readOrigin) = events[3] else {
+            #expect(Set(recipients) == [ann.key, bob.key, cat.key] && blockedBy.isEmpty)
+            guard case .readMarkMoved(let mark, let reader, let receiptRecipients, let readOrigin) = events[3] else {
                 Issue.record("unexpected \(events[3])"); return
             }
             #expect(mark == ReadMark(conversationID: group.id, lastSeq: 1, readSeq: 1))
-            #expect(reader == cat && readOrigin == "session-2" && Set(members) == [ann.key, bob.key, cat.key])
+            #expect(reader == cat && readOrigin == "session-2" && Set(receiptRecipients) == [ann.key, bob.key])
         }
     }
 
@@ -65,7 +65,7 @@ struct EventPublicationTests {
                                     store.append(request) { result in
                                         // The sender hears before anyone else does.
                                         if case .success(let outcome) = result, recorder.events.contains(where: { event in
-                                            if case .messageStored(let stored, _, _, _) = event { return stored.id == outcome.message.id }
+                                            if case .messageStored(let stored, _, _, _, _) = event { return stored.id == outcome.message.id }
                                             return false
                                         }) {
                                             early.withLock { $0 += 1 }
@@ -82,7 +82,7 @@ struct EventPublicationTests {
             await store.flushEvents(fixture)
             #expect(early.value == 0, "events published before their completion")
             var seqs: [String: [Int64]] = [:]
-            for case .messageStored(let message, _, _, _) in recorder.events {
+            for case .messageStored(let message, _, _, _, _) in recorder.events {
                 seqs[message.conversationID, default: []].append(message.seq)
             }
             for group in groups {

@@ -8,11 +8,13 @@
 /// never sockets, except `origin`: the session that caused it, which is
 /// answered directly instead.
 public enum ChatEvent: Sendable {
-    /// A message was stored. `recipients` are the members when it committed.
-    case messageStored(Message, sender: UserKey, recipients: [UserKey], origin: SessionID?)
-    /// A reader's mark moved forward: a receipt for the other members, the
+    /// A message was stored. `recipients` are the members who hear from the
+    /// conversation when it committed; `blockedBy` those of them who blocked
+    /// the sender, who get it marked `sender_blocked` (usually none).
+    case messageStored(Message, sender: UserKey, recipients: [UserKey], blockedBy: [UserKey], origin: SessionID?)
+    /// A reader's mark moved forward: a receipt for `receiptRecipients`, the
     /// new read state for the reader's other sessions.
-    case readMarkMoved(ReadMark, reader: Account, members: [UserKey], origin: SessionID?)
+    case readMarkMoved(ReadMark, reader: Account, receiptRecipients: [UserKey], origin: SessionID?)
     case conversationCreated(Conversation)
     /// A member was added or removed (never `.unchanged`).
     case membershipChanged(MembershipChange)

@@ -1,6 +1,17 @@
-/// The outcome of adding or removing a member.
+/// The outcome of a change to who is in a conversation, or how they stand in it.
 public struct MembershipChange: Sendable {
-    public enum Kind: Sendable { case added, removed, unchanged }
+    public enum Kind: Sendable {
+        case added, removed
+        /// The subject accepted a chat request (or opened a conversation
+        /// they had declined).
+        case accepted
+        /// The subject declined a direct conversation: it leaves their sight.
+        case declined
+        /// A direct conversation the subject declined came back to them as
+        /// a request.
+        case reopened
+        case unchanged
+    }
     public let kind: Kind
     /// The conversation after the change.
     public let conversation: Conversation

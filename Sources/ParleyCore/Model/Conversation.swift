@@ -11,7 +11,8 @@ public struct Conversation: Sendable, Hashable {
     public let lastMessage: Message?
     public let createdTS: Millis
     public let lastActivityTS: Millis
-    /// Blocks between members: presence is hidden between those two.
+    /// Blocks between members: presence is hidden between those two, and a
+    /// blocked sender's messages are folded for the blocker.
     public let blocks: BlockSet
 
     public init(
@@ -32,14 +33,26 @@ public struct Conversation: Sendable, Hashable {
 
     public func isMember(_ key: UserKey) -> Bool { members.contains { $0.account.key == key } }
 
+    public func member(_ key: UserKey) -> Member? { members.first { $0.account.key == key } }
+
     public func readSeq(of viewer: UserKey) -> Int64 {
-        members.first { $0.account.key == viewer }?.readSeq ?? lastSeq
+        member(viewer)?.readSeq ?? lastSeq
     }
 
-    /// Messages after the viewer's read mark sent by others. Sending moves the
-    /// sender's own mark to the message it sent, so every one of the viewer's
-    /// own messages is at or below the mark and this is exact, with no scan.
+    /// Messages after the viewer's read mark sent by others, but for those
+    /// from people the viewer blocked (see `ReadMark.unread`).
     public func unread(of viewer: UserKey) -> Int64 {
-        ReadMark.unread(lastSeq: lastSeq, readSeq: readSeq(of: viewer))
+        guard let member = member(viewer) else { return 0 }
+        return ReadMark.unread(lastSeq: lastSeq, readSeq: member.readSeq, fromBlocked: member.unreadFromBlocked)
+    }
+
+    public func standing(of viewer: UserKey) -> Standing {
+        member(viewer)?.standing ?? .accepted
+    }
+
+    /// The people whose members would hear of what happens here: everyone
+    /// but those who declined it.
+    public var listeners: [Account] {
+        members.filter { !$0.standing.isDeclined }.map(\.account)
     }
 }

@@ -1,9 +1,15 @@
 public struct Member: Sendable, Hashable {
     public let account: Account
     public let readSeq: Int64
+    public let standing: Standing
+    /// Messages after `readSeq` from senders this member blocked: not unread
+    /// for them.
+    public let unreadFromBlocked: Int64
 
-    public init(account: Account, readSeq: Int64) {
+    public init(account: Account, readSeq: Int64, standing: Standing = .accepted, unreadFromBlocked: Int64 = 0) {
         self.account = account
         self.readSeq = readSeq
+        self.standing = standing
+        self.unreadFromBlocked = unreadFromBlocked
     }
 }

@@ -9,3 +9,11 @@ public enum BlockPolicy {
         guard count <= limits.maxBlocks else { throw .forbidden("you can block at most \(limits.maxBlocks) users") }
     }
 }
+
+extension BlockPolicy {
+    /// Nobody brings into a group (creating it or adding) someone a block
+    /// separates them from, whichever of the two blocked.
+    public static func checkBringIn(_ subject: UserKey, by actor: UserKey, blocks: BlockSet) throws(ChatError) {
+        guard !blocks.separates(actor, subject) else { throw .blocked }
+    }
+}

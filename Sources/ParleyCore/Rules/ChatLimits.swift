@@ -17,6 +17,9 @@ public struct ChatLimits: Sendable, Equatable {
     public var maxBlocks = 1000
     /// At most one `typing` per user per conversation is relayed in this time.
     public var typingInterval: Duration = .seconds(2)
+    /// Whether conversations from strangers arrive as chat requests
+    /// (`ChatRequestPolicy`); off keeps v1 behaviour.
+    public var chatRequests = false
 
     public init() {}
 }

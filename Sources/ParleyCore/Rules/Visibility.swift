@@ -1,9 +1,24 @@
-/// Who sees whom: presence and typing reach only people who share a
-/// conversation, and never across a block, in either direction.
+/// Who sees whom: presence, receipts and typing reach only people who share
+/// a conversation, never across a block (either way), and nothing of a
+/// member leaves a conversation that is still a request for them.
 public enum Visibility {
-    /// Whether `viewer` may see `subject`'s presence (one always sees one's own).
+    /// Whether `viewer` may see `subject`'s presence (one always sees one's
+    /// own). `shareConversation`: they share one that `subject` accepted
+    /// and `viewer` did not decline.
     public static func seesPresence(of subject: UserKey, viewer: UserKey, shareConversation: Bool, blocks: BlockSet) -> Bool {
         subject == viewer || (shareConversation && !blocks.separates(subject, viewer))
+    }
+
+    /// Whether a conversation's member list shows `member` online to `viewer`.
+    public static func showsPresence(of member: Member, to viewer: UserKey, blocks: BlockSet) -> Bool {
+        let subject = member.account.key
+        return subject == viewer || (member.standing == .accepted && !blocks.separates(subject, viewer))
+    }
+
+    /// Whether `viewer` sees `member`'s read mark in a member list: not
+    /// while the conversation is a request for the member.
+    public static func showsReadMark(of member: Member, to viewer: UserKey) -> Bool {
+        member.account.key == viewer || member.standing == .accepted
     }
 
     /// Who sees `user`'s presence: each person sharing a conversation with
@@ -14,8 +29,18 @@ public enum Visibility {
         return coMembers.filter { !blocks.separates(user, $0) && seen.insert($0).inserted }
     }
 
-    /// Who hears `typer` type in a conversation of `members`.
-    public static func typingRecipients(typer: UserKey, members: [UserKey], blocks: BlockSet) -> [UserKey] {
-        members.filter { $0 != typer && !blocks.separates(typer, $0) }
+    /// Who hears `typer` type: the other `listeners` (members who did not
+    /// decline), but for those a block separates from the typer; nobody
+    /// while the conversation is a request for the typer.
+    public static func typingRecipients(typer: UserKey, standing: Standing, listeners: [UserKey], blocks: BlockSet) -> [UserKey] {
+        guard standing == .accepted else { return [] }
+        return listeners.filter { $0 != typer && !blocks.separates(typer, $0) }
+    }
+
+    /// Who gets a receipt when `reader`'s mark moves: the other listeners;
+    /// nobody while the conversation is a request for the reader.
+    public static func receiptRecipients(reader: UserKey, standing: Standing, listeners: [UserKey]) -> [UserKey] {
+        guard standing == .accepted else { return [] }
+        return listeners.filter { $0 != reader }
     }
 }

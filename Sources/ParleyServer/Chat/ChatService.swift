@@ -187,4 +187,22 @@ struct ChatService: Sendable {
     func removeMember(conversationID: String, actor: Account, userID: String) async throws -> MembershipChange {
         try await store.removeMember(conversationID: conversationID, actor: actor.key, userID: userID)
     }
+
+    /// Accepts a chat request: the member's presence, receipts and typing
+    /// reach the others from now on (their `conversation` event shows it).
+    func accept(conversationID: String, member: Account) async throws -> Conversation {
+        try checkChatRequests()
+        return try await store.accept(conversationID: conversationID, member: member).conversation
+    }
+
+    func decline(conversationID: String, member: Account) async throws {
+        try checkChatRequests()
+        _ = try await store.decline(conversationID: conversationID, member: member)
+    }
+
+    /// The request routes exist only where requests do: elsewhere every
+    /// conversation is accepted and there is nothing to answer.
+    private func checkChatRequests() throws(ChatError) {
+        guard limits.chatRequests else { throw .notFound("chat requests are off on this server") }
+    }
 }

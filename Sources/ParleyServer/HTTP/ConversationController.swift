@@ -40,6 +40,8 @@ struct ConversationController {
         router.get("conversations/:id/messages", use: history)
         router.post("conversations/:id/messages", use: send)
         router.post("conversations/:id/read", use: read)
+        router.post("conversations/:id/accept", use: accept)
+        router.post("conversations/:id/decline", use: decline)
     }
 
     @Sendable func create(_ request: Request, context: ParleyRequestContext) async throws -> Response {
@@ -105,7 +107,7 @@ struct ConversationController {
         let page = try await chat.history(query, viewer: identity.account)
         return jsonResponse { w in
             w.key("messages")
-            w.messages(page.messages, viewer: identity.account.user)
+            w.messages(page, viewer: identity.account.user)
             w.field("has_more", page.hasMore)
         }
     }
@@ -135,6 +137,18 @@ struct ConversationController {
         let body = try await request.decodeJSON(ReadBody.self, context: context)
         _ = try await chat.markRead(
             conversationID: try context.parameters.require("id"), reader: identity.account, seq: body.seq, origin: nil)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func accept(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let conversation = try await chat.accept(conversationID: try context.parameters.require("id"), member: identity.account)
+        return conversationResponse(conversation, viewer: identity.account, status: .ok)
+    }
+
+    @Sendable func decline(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        try await chat.decline(conversationID: try context.parameters.require("id"), member: identity.account)
         return Response(status: .noContent)
     }
 

@@ -8,17 +8,17 @@ import ParleyStore
 extension Hub: EventHandler {
     func handle(_ event: ChatEvent) {
         switch event {
-        case .messageStored(let message, let sender, let recipients, let origin):
-            deliver(message, sender: sender, recipients: recipients, except: origin)
-        case .readMarkMoved(let mark, let reader, let members, let origin):
+        case .messageStored(let message, let sender, let recipients, let blockedBy, let origin):
+            deliver(message, sender: sender, recipients: recipients, blockedBy: blockedBy, except: origin)
+        case .readMarkMoved(let mark, let reader, let receiptRecipients, let origin):
             deliver(
                 { ServerFrame.receipt(conversationID: mark.conversationID, userID: reader.user.id, seq: mark.readSeq) },
-                to: members.lazy.filter { $0 != reader.key })
+                to: receiptRecipients)
             deliver({ ServerFrame.readState(mark) }, to: [reader.key], except: origin)
         case .conversationCreated(let conversation):
-            announce(conversation, change: "created", subject: nil, to: conversation.members.map(\.account))
+            announce(conversation, change: "created", subject: nil, to: conversation.listeners)
         case .membershipChanged(let membership):
-            var recipients = membership.conversation.members.map(\.account)
+            var recipients = membership.conversation.listeners
             let name: String
             switch membership.kind {
             case .added: name = "member_added"
@@ -26,6 +26,16 @@ extension Hub: EventHandler {
                 name = "member_removed"
                 // The one removed hears of it too, and sees themself gone.
                 recipients.append(membership.subject)
+            case .accepted:
+                // Everyone: the member now shows online and sends receipts.
+                name = "accepted"
+            case .declined:
+                // Only the decliner's own sessions: the others are not told.
+                name = "declined"
+                recipients = [membership.subject]
+            case .reopened:
+                name = "reopened"
+                recipients = [membership.subject]
             case .unchanged: return
             }
             announce(membership.conversation, change: name, subject: membership.subject.user, to: recipients)

@@ -153,12 +153,22 @@ final class Hub: Sendable {
     }
 
     /// Sends a just-stored message to every session of every recipient but the
-    /// one it came from. Encoded at most twice: with `client_id` for the
-    /// sender's other sessions, without it for everyone else.
-    func deliver(_ message: Message, sender: UserKey, recipients: [UserKey], except origin: SessionID?) {
+    /// one it came from. Encoded at most three times: with `client_id` for
+    /// the sender's other sessions, marked `sender_blocked` for those who
+    /// blocked the sender, plain for everyone else.
+    func deliver(_ message: Message, sender: UserKey, recipients: [UserKey], blockedBy: [UserKey], except origin: SessionID?) {
         var forOthers: WireFrame?
         var forSender: WireFrame?
+        var forBlockers: WireFrame?
         for recipient in recipients {
+            if !blockedBy.isEmpty && blockedBy.contains(recipient) {
+                deliver(
+                    {
+                        if forBlockers == nil { forBlockers = ServerFrame.message(message, showClientID: false, senderBlocked: true) }
+                        return forBlockers!
+                    }, to: CollectionOfOne(recipient))
+                continue
+            }
             shard(recipient).users.withLock { users in
                 guard let list = users[recipient]?.sessions else { return }
                 for session in list where session.id != origin {

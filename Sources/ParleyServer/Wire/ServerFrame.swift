@@ -33,19 +33,20 @@ enum ServerFrame {
                 w.field("last_seq", mark.lastSeq)
                 w.field("read_seq", mark.readSeq)
                 w.field("unread", mark.unread)
+                w.field("request", mark.isRequest)
                 w.endObject()
             }
             w.endArray()
         }
     }
 
-    static func message(_ message: Message, showClientID: Bool) -> WireFrame {
+    static func message(_ message: Message, showClientID: Bool, senderBlocked: Bool = false) -> WireFrame {
         // About 250 bytes of names, ids and numbers around the text.
         let capacity = 320 + message.text.utf8.count + message.sender.displayName.utf8.count + message.sender.handle.utf8.count
         return encode(capacity: capacity) { w in
             w.field("type", "message")
             w.key("message")
-            w.message(message, showClientID: showClientID)
+            w.message(message, showClientID: showClientID, senderBlocked: senderBlocked)
         }
     }
 
@@ -67,7 +68,7 @@ enum ServerFrame {
             w.field("re", re)
             w.field("conversation_id", conversationID)
             w.key("messages")
-            w.messages(page.messages, viewer: viewer)
+            w.messages(page, viewer: viewer)
             w.field("has_more", page.hasMore)
         }
     }

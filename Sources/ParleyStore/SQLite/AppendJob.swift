@@ -50,14 +50,49 @@ struct AppendJob: LaneJob {
         }
 
         cache.didAppend(to: state, seq: seq, ts: ts, activity: activity, sender: sender.key)
+        let preceding = state.standings.isEmpty ? [] : try Self.standingChanges(after: sender, state, now: now, cache, db)
         let message = Message(
             id: messageID, conversationID: state.publicID, seq: seq, sender: sender.user, text: request.text, ts: ts,
             clientID: request.clientID)
-        let outcome = AppendOutcome(message: message, duplicate: false, recipients: state.members)
+        let recipients = state.listeners
+        let outcome = AppendOutcome(message: message, duplicate: false, recipients: recipients)
         return CommitReport(
             conversation: state.key,
-            event: .messageStored(message, sender: sender.key, recipients: state.members, origin: request.origin)
+            preceding: preceding,
+            event: .messageStored(
+                message, sender: sender.key, recipients: recipients,
+                blockedBy: state.blocks.blockers(of: sender.key, among: recipients), origin: request.origin)
         ) { completion(.success(outcome)) }
+    }
+
+    /// What a message changes in how members stand (docs/PROTOCOL.md, "Chat
+    /// requests"): writing into a request accepts it; a direct conversation
+    /// declined long enough ago comes back to the decliner as a request.
+    /// Rare, so it reads the conversation afresh for the events it makes.
+    private static func standingChanges(
+        after sender: Account, _ state: LaneCache.ConversationState, now: Millis, _ cache: LaneCache, _ db: Database
+    ) throws -> [ChatEvent] {
+        var changes: [(UserKey, Standing, MembershipChange.Kind)] = []
+        for (member, standing) in state.standings {
+            let next = member == sender.key
+                ? ChatRequestPolicy.standingAfterSending(standing)
+                : ChatRequestPolicy.standingAfterMessage(standing, now: now)
+            guard next != standing else { continue }
+            changes.append((member, next, next == .accepted ? .accepted : .reopened))
+        }
+        guard !changes.isEmpty else { return [] }
+        for (member, standing, _) in changes {
+            try Rows.setStanding(standing, of: member, inConversation: state.key, db)
+            state.setStanding(standing, of: member)
+        }
+        // The conversation as it is with this message in it.
+        try cache.flushDirty(db)
+        let conversation = try Rows.conversation(key: state.key, db)
+        return changes.compactMap { member, _, kind in
+            conversation.member(member).map {
+                .membershipChanged(MembershipChange(kind: kind, conversation: conversation, subject: $0.account))
+            }
+        }
     }
 
     func abandon(_ error: any Error) {

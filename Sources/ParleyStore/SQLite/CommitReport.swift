@@ -8,12 +8,17 @@ struct CommitReport: Sendable {
     let conversation: Int64?
     /// Tells the caller: an append's completion, an awaiting call's resumption.
     let answer: @Sendable () -> Void
-    /// Then what sessions hear.
+    /// Then what sessions hear: `preceding` (rare: a change of standing a
+    /// message brought about), then `event`.
+    let preceding: [ChatEvent]
     let event: ChatEvent?
 
-    init(conversation: Int64? = nil, event: ChatEvent? = nil, answer: @escaping @Sendable () -> Void) {
+    init(
+        conversation: Int64? = nil, preceding: [ChatEvent] = [], event: ChatEvent? = nil, answer: @escaping @Sendable () -> Void
+    ) {
         self.conversation = conversation
         self.answer = answer
+        self.preceding = preceding
         self.event = event
     }
 }

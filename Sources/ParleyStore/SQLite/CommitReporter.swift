@@ -35,6 +35,7 @@ final class CommitReporter: Sendable {
             queue.async {
                 for report in reports {
                     report.answer()
+                    for event in report.preceding { broker.publish(event) }
                     if let event = report.event { broker.publish(event) }
                 }
             }

@@ -21,13 +21,15 @@ final class LaneCache: @unchecked Sendable {
         /// recipients; arrays are copy-on-write, so that costs no copy.
         var members: [UserKey]
         var lastPosition: Int64
-        /// For a direct conversation: the blocks between its two people.
+        /// The blocks among the members, with who blocked whom.
         var blocks: BlockSet
+        /// The members who have not accepted (requests, declines); usually empty.
+        var standings: [UserKey: Standing]
         var isDirty = false
 
         init(
             key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis,
-            activity: Int64, members: [UserKey], lastPosition: Int64, blocks: BlockSet
+            activity: Int64, members: [UserKey], lastPosition: Int64, blocks: BlockSet, standings: [UserKey: Standing]
         ) {
             self.key = key
             self.publicID = publicID
@@ -39,9 +41,25 @@ final class LaneCache: @unchecked Sendable {
             self.members = members
             self.lastPosition = lastPosition
             self.blocks = blocks
+            self.standings = standings
         }
 
-        func isMember(_ user: UserKey) -> Bool { members.contains(user) }
+        /// A member who has not declined the conversation: one who may act in it.
+        func isMember(_ user: UserKey) -> Bool {
+            members.contains(user) && !(standings[user]?.isDeclined ?? false)
+        }
+
+        func standing(of user: UserKey) -> Standing { standings[user] ?? .accepted }
+
+        /// Who hears of what happens here: the members, but for those who
+        /// declined it. Without declines, the members array itself (no copy).
+        var listeners: [UserKey] {
+            standings.isEmpty ? members : members.filter { !(standings[$0]?.isDeclined ?? false) }
+        }
+
+        func setStanding(_ standing: Standing, of user: UserKey) {
+            standings[user] = standing == .accepted ? nil : standing
+        }
     }
 
     private struct ReadMarkKey: Hashable {
@@ -70,36 +88,51 @@ final class LaneCache: @unchecked Sendable {
         ) else { return nil }
         let key: Int64 = row[0]
         let members = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT user_id, position FROM members WHERE conversation_id = ? ORDER BY position"),
+            db.cachedStatement(sql: "SELECT user_id, position, standing, declined_ts FROM members WHERE conversation_id = ? ORDER BY position"),
             arguments: [key]
         )
-        let kind = ConversationKind(rawValue: row[1]) ?? .group
         let memberKeys = members.map { UserKey($0[0]) }
+        var standings: [UserKey: Standing] = [:]
+        for member in members {
+            let standing = Rows.standing(code: member[2], declinedTS: member[3])
+            if standing != .accepted { standings[UserKey(member[0])] = standing }
+        }
         let state = ConversationState(
             key: key,
             publicID: publicID,
-            kind: kind,
+            kind: ConversationKind(rawValue: row[1]) ?? .group,
             owner: (row[2] as Int64?).map(UserKey.init),
             lastSeq: row[3],
             lastActivityTS: row[4],
             activity: row[5],
             members: memberKeys,
             lastPosition: members.last?[1] ?? 0,
-            blocks: kind == .direct && memberKeys.count == 2 ? try Rows.blocks(between: memberKeys[0], memberKeys[1], db) : .empty
+            blocks: try Rows.blocks(amongMembersOf: key, db),
+            standings: standings
         )
         conversations[publicID] = state
         return state
     }
 
-    /// After a block or unblock between the two: the cached state of their
-    /// direct conversation, if any, follows.
+    /// After a block or unblock between the two: the cached state of every
+    /// conversation they are both in follows.
     func blocksChanged(between a: UserKey, _ b: UserKey, _ db: Database) throws {
-        guard let publicID = try String.fetchOne(
-            db.cachedStatement(sql: "SELECT public_id FROM conversations WHERE direct_key = ?"),
-            arguments: [DirectKey.of(a, b)]),
-            let state = conversations[publicID]
-        else { return }
-        state.blocks = try Rows.blocks(between: a, b, db)
+        let shared = try String.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT c.public_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id AND y.user_id = ?
+                JOIN conversations c ON c.id = x.conversation_id WHERE x.user_id = ?
+                """),
+            arguments: [b.rawValue, a.rawValue])
+        for publicID in shared {
+            guard let state = conversations[publicID] else { continue }
+            state.blocks = try Rows.blocks(amongMembersOf: state.key, db)
+        }
+    }
+
+    /// After a member's standing changed outside the cached state's own
+    /// methods: the cached state, if any, follows.
+    func standingChanged(conversation publicID: String, user: UserKey, to standing: Standing) {
+        conversations[publicID]?.setStanding(standing, of: user)
     }
 
     /// The stamp of an activity happening now: every one given out is

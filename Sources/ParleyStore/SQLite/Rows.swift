@@ -15,21 +15,73 @@ enum Rows {
         ).map(account)
     }
 
-    /// The row key of a conversation, if `member` belongs to it.
+    /// The row key of a conversation, if `member` belongs to it and did not
+    /// decline it: a declined conversation is out of the member's sight.
     static func conversationKey(publicID: String, member: UserKey, _ db: Database) throws -> Int64? {
         guard OpaqueID.isWellFormed(publicID) else { return nil }
         return try Int64.fetchOne(
             db.cachedStatement(sql: """
                 SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?
-                WHERE c.public_id = ?
+                WHERE c.public_id = ? AND m.standing != \(declinedCode)
                 """),
             arguments: [member.rawValue, publicID])
     }
 
-    static let messageColumns = """
-        SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id
-        FROM messages m JOIN users u ON u.id = m.sender_id
-        """
+    // MARK: Standing
+
+    static let acceptedCode = 0
+    static let requestCode = 1
+    static let declinedCode = 2
+
+    /// Reads `members.standing` and `members.declined_ts`.
+    static func standing(code: Int, declinedTS: Millis?) -> Standing {
+        switch code {
+        case requestCode: .request
+        case declinedCode: .declined(since: declinedTS ?? 0)
+        default: .accepted
+        }
+    }
+
+    /// The `members.standing` and `members.declined_ts` of a standing.
+    static func columns(of standing: Standing) -> (code: Int, declinedTS: Millis?) {
+        switch standing {
+        case .accepted: (acceptedCode, nil)
+        case .request: (requestCode, nil)
+        case .declined(let since): (declinedCode, since)
+        }
+    }
+
+    static func setStanding(_ standing: Standing, of user: UserKey, inConversation key: Int64, _ db: Database) throws {
+        let (code, declinedTS) = columns(of: standing)
+        try db.cachedStatement(sql: "UPDATE members SET standing = ?, declined_ts = ? WHERE conversation_id = ? AND user_id = ?")
+            .execute(arguments: [code, declinedTS, key, user.rawValue])
+    }
+
+    /// Whether `subject` accepted a conversation that `other` is in and did
+    /// not decline: then `other` sees `subject`'s presence, and is no
+    /// stranger to them when bringing them into a conversation.
+    static func sharesConversation(_ subject: UserKey, with other: UserKey, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT EXISTS (
+                    SELECT 1 FROM members x JOIN members y ON y.conversation_id = x.conversation_id AND y.user_id = ?2
+                    WHERE x.user_id = ?1 AND x.standing = \(acceptedCode) AND y.standing != \(declinedCode))
+                """),
+            arguments: [subject.rawValue, other.rawValue]) ?? false
+    }
+
+    /// Messages after `seq` in a conversation from senders `reader` blocked.
+    static func unreadFromBlocked(conversation key: Int64, after seq: Int64, reader: UserKey, _ db: Database) throws -> Int64 {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT COUNT(*) FROM messages
+                WHERE conversation_id = ? AND seq > ? AND sender_id IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?)
+                """),
+            arguments: [key, seq, reader.rawValue]) ?? 0
+    }
+
+    static let messageColumns = "SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id"
+    static let messageSource = "FROM messages m JOIN users u ON u.id = m.sender_id"
 
     /// Reads a row selected with `messageColumns` (whose first parameter is
     /// the conversation's public id).
@@ -73,6 +125,16 @@ enum Rows {
             [user.rawValue, key])
     }
 
+    /// The blocks among the members of a conversation, with who blocked whom.
+    static func blocks(amongMembersOf key: Int64, _ db: Database) throws -> BlockSet {
+        try blockSet(
+            db.cachedStatement(sql: """
+                SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocker_id = m.user_id
+                WHERE m.conversation_id = ?1 AND b.blocked_id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
+                """),
+            [key])
+    }
+
     /// Reads (blocker, blocked) rows.
     private static func blockSet(_ statement: Statement, _ arguments: StatementArguments) throws -> BlockSet {
         var blocks = BlockSet()
@@ -91,26 +153,29 @@ enum Rows {
             arguments: [key])
         else { throw ChatError.conversationNotFound }
         let publicID: String = row[0]
+        let blocks = try Rows.blocks(amongMembersOf: key, db)
         let members = try Row.fetchAll(
             db.cachedStatement(sql: """
-                SELECT u.id, u.public_id, u.handle, u.display_name, m.read_seq
+                SELECT u.id, u.public_id, u.handle, u.display_name, m.read_seq, m.standing, m.declined_ts
                 FROM members m JOIN users u ON u.id = m.user_id
                 WHERE m.conversation_id = ? ORDER BY m.position
                 """),
             arguments: [key]
-        ).map { Member(account: account($0), readSeq: $0[4]) }
+        ).map { row in
+            let account = Rows.account(row)
+            let readSeq: Int64 = row[4]
+            let fromBlocked = blocks.hasBlocks(by: account.key)
+                ? try unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0
+            return Member(
+                account: account, readSeq: readSeq, standing: Rows.standing(code: row[5], declinedTS: row[6]),
+                unreadFromBlocked: fromBlocked)
+        }
         let ownerKey = (row[3] as Int64?).map(UserKey.init)
         let lastSeq: Int64 = row[4]
         let lastMessage = lastSeq == 0 ? nil : try Row.fetchOne(
-            db.cachedStatement(sql: "\(messageColumns) WHERE m.conversation_id = ? AND m.seq = ?"),
+            db.cachedStatement(sql: "\(messageColumns) \(messageSource) WHERE m.conversation_id = ? AND m.seq = ?"),
             arguments: [publicID, key, lastSeq]
         ).map(message)
-        let blocks = try blockSet(
-            db.cachedStatement(sql: """
-                SELECT b.blocker_id, b.blocked_id FROM members m JOIN blocks b ON b.blocker_id = m.user_id
-                WHERE m.conversation_id = ?1 AND b.blocked_id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
-                """),
-            [key])
         return Conversation(
             id: publicID,
             kind: ConversationKind(rawValue: row[1]) ?? .group,

@@ -53,19 +53,9 @@ extension SQLiteChatStore {
             db.cachedStatement(sql: "SELECT last_seen_ts FROM users WHERE id = ?"), arguments: [account.key.rawValue]) ?? nil
         let visible = try account.key == viewer
             || Visibility.seesPresence(
-                of: account.key, viewer: viewer, shareConversation: sharesConversation(account.key, viewer, db),
+                of: account.key, viewer: viewer, shareConversation: Rows.sharesConversation(account.key, with: viewer, db),
                 blocks: Rows.blocks(between: account.key, viewer, db))
         return PresenceView(account: account, visible: visible, lastSeenTS: lastSeen)
-    }
-
-    static func sharesConversation(_ a: UserKey, _ b: UserKey, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(
-            db.cachedStatement(sql: """
-                SELECT EXISTS (
-                    SELECT 1 FROM members x JOIN members y ON y.conversation_id = x.conversation_id AND y.user_id = ?2
-                    WHERE x.user_id = ?1)
-                """),
-            arguments: [a.rawValue, b.rawValue]) ?? false
     }
 
     public func contacts(of user: UserKey) async throws -> [UserKey] {
@@ -74,6 +64,7 @@ extension SQLiteChatStore {
                 db.cachedStatement(sql: """
                     SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
                     WHERE x.user_id = ?1 AND y.user_id != ?1
+                        AND x.standing = \(Rows.acceptedCode) AND y.standing != \(Rows.declinedCode)
                     """),
                 arguments: [user.rawValue]
             ).map(UserKey.init)
@@ -145,7 +136,7 @@ extension SQLiteChatStore {
             let changed = try change(subject, db)
             if changed { try cache.blocksChanged(between: blocker.key, subject.key, db) }
             return BlockChange(
-                subject: subject, changed: changed, shareConversation: try Self.sharesConversation(blocker.key, subject.key, db))
+                subject: subject, changed: changed, shareConversation: try Rows.sharesConversation(blocker.key, with: subject.key, db))
         }
     }
 
@@ -166,11 +157,19 @@ extension SQLiteChatStore {
             guard let key = try Rows.conversationKey(publicID: conversationID, member: typer, db) else {
                 throw ChatError.conversationNotFound
             }
-            let members = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT user_id FROM members WHERE conversation_id = ?"), arguments: [key]
-            ).map(UserKey.init)
+            var standing = Standing.accepted
+            var listeners: [UserKey] = []
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT user_id, standing, declined_ts FROM members WHERE conversation_id = ?"), arguments: [key])
+            {
+                let member = UserKey(row[0])
+                let memberStanding = Rows.standing(code: row[1], declinedTS: row[2])
+                if member == typer { standing = memberStanding }
+                if !memberStanding.isDeclined { listeners.append(member) }
+            }
             return Visibility.typingRecipients(
-                typer: typer, members: members, blocks: try Rows.blocks(involving: typer, inConversation: key, db))
+                typer: typer, standing: standing, listeners: listeners,
+                blocks: try Rows.blocks(involving: typer, inConversation: key, db))
         }
     }
 }

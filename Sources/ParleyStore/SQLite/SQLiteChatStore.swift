@@ -134,29 +134,50 @@ public final class SQLiteChatStore: ChatStore {
 
     public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
         let now = self.now()
+        let requests = limits.chatRequests
         return try await lane.perform(publishing: { db, cache in
             guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
             try DirectConversationPolicy.checkOpen(between: owner.key, and: other.key, blocks: Rows.blocks(between: owner.key, other.key, db))
             let directKey = DirectKey.of(owner.key, other.key)
             if let key = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE direct_key = ?", arguments: [directKey]) {
-                return ((try Rows.conversation(key: key, db), false), nil)
+                return try Self.reopen(key, by: owner, cache, db)
             }
+            let standing = ChatRequestPolicy.standing(
+                of: other.key, broughtBy: owner.key, sharesAcceptedConversation: try Rows.sharesConversation(other.key, with: owner.key, db),
+                enabled: requests)
             let key = try Self.insertConversation(
-                kind: .direct, title: nil, owner: nil, directKey: directKey, members: [owner.key, other.key], now: now, cache, db)
+                kind: .direct, title: nil, owner: nil, directKey: directKey, members: [(owner.key, .accepted), (other.key, standing)],
+                now: now, cache, db)
             let conversation = try Rows.conversation(key: key, db)
             return ((conversation, true), Publication(conversation: key, event: .conversationCreated(conversation)))
         })
     }
 
+    /// Opening a direct conversation that exists: one the opener had not
+    /// accepted (a request, or declined) is accepted by opening it.
+    private static func reopen(
+        _ key: Int64, by opener: Account, _ cache: LaneCache, _ db: Database
+    ) throws -> ((conversation: Conversation, created: Bool), Publication?) {
+        let before = try Rows.conversation(key: key, db)
+        guard before.standing(of: opener.key) != .accepted else { return ((before, false), nil) }
+        try Rows.setStanding(.accepted, of: opener.key, inConversation: key, db)
+        let conversation = try Rows.conversation(key: key, db)
+        cache.standingChanged(conversation: conversation.id, user: opener.key, to: .accepted)
+        let change = MembershipChange(kind: .accepted, conversation: conversation, subject: opener)
+        return ((conversation, false), Publication(conversation: key, event: .membershipChanged(change)))
+    }
+
     public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
         let now = self.now()
+        let requests = limits.chatRequests
         return try await lane.perform(publishing: { db, cache in
-            var members = [owner.key]
+            var members: [(UserKey, Standing)] = [(owner.key, .accepted)]
             for id in memberIDs {
                 guard let account = try Rows.account(publicID: id, db) else {
                     throw ChatError.notFound("user '\(id)' not found")
                 }
-                if !members.contains(account.key) { members.append(account.key) }
+                guard !members.contains(where: { $0.0 == account.key }) else { continue }
+                members.append((account.key, try Self.newcomerStanding(account.key, broughtBy: owner.key, requests: requests, db)))
             }
             let key = try Self.insertConversation(
                 kind: .group, title: title, owner: owner.key, directKey: nil, members: members, now: now, cache, db)
@@ -165,8 +186,17 @@ public final class SQLiteChatStore: ChatStore {
         })
     }
 
+    /// How someone brought into a group stands: refused across a block,
+    /// a request from a stranger when chat requests are on.
+    private static func newcomerStanding(_ subject: UserKey, broughtBy actor: UserKey, requests: Bool, _ db: Database) throws -> Standing {
+        try BlockPolicy.checkBringIn(subject, by: actor, blocks: Rows.blocks(between: actor, subject, db))
+        return ChatRequestPolicy.standing(
+            of: subject, broughtBy: actor, sharesAcceptedConversation: try Rows.sharesConversation(subject, with: actor, db),
+            enabled: requests)
+    }
+
     private static func insertConversation(
-        kind: ConversationKind, title: String?, owner: UserKey?, directKey: String?, members: [UserKey], now: Millis,
+        kind: ConversationKind, title: String?, owner: UserKey?, directKey: String?, members: [(UserKey, Standing)], now: Millis,
         _ cache: LaneCache, _ db: Database
     ) throws -> Int64 {
         let activity = try cache.nextActivity(now: now, db)
@@ -179,9 +209,9 @@ public final class SQLiteChatStore: ChatStore {
             arguments: [OpaqueID.make(), kind.rawValue, title, owner?.rawValue, directKey, now, now, activity, activity])
         let key = db.lastInsertedRowID
         let insertMember = try db.cachedStatement(
-            sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq) VALUES (?, ?, ?, ?, 0)")
-        for (index, member) in members.enumerated() {
-            try insertMember.execute(arguments: [key, member.rawValue, index + 1, now])
+            sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing) VALUES (?, ?, ?, ?, 0, ?)")
+        for (index, (member, standing)) in members.enumerated() {
+            try insertMember.execute(arguments: [key, member.rawValue, index + 1, now, Rows.columns(of: standing).code])
         }
         return key
     }
@@ -212,7 +242,7 @@ public final class SQLiteChatStore: ChatStore {
                                     ORDER BY x.seq DESC LIMIT 1),
                                 c.created_activity) AS activity_then
                         FROM members m JOIN conversations c ON c.id = m.conversation_id
-                        WHERE m.user_id = ?2 AND c.created_activity <= ?1
+                        WHERE m.user_id = ?2 AND m.standing != \(Rows.declinedCode) AND c.created_activity <= ?1
                             AND (activity_then < ?3 OR (activity_then = ?3 AND c.public_id < ?4))
                         ORDER BY activity_then DESC, c.public_id DESC LIMIT ?5
                         """),
@@ -221,7 +251,8 @@ public final class SQLiteChatStore: ChatStore {
                 rows = try Row.fetchAll(
                     db.cachedStatement(sql: """
                         SELECT c.id, c.public_id, c.activity FROM members m JOIN conversations c ON c.id = m.conversation_id
-                        WHERE m.user_id = ? ORDER BY c.activity DESC, c.public_id DESC LIMIT ?
+                        WHERE m.user_id = ? AND m.standing != \(Rows.declinedCode)
+                        ORDER BY c.activity DESC, c.public_id DESC LIMIT ?
                         """),
                     arguments: [viewer.rawValue, limit + 1])
                 // The newest activity the viewer can see: anything committed
@@ -238,16 +269,27 @@ public final class SQLiteChatStore: ChatStore {
 
     public func readMarks(of user: UserKey) async throws -> [ReadMark] {
         try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT c.public_id, c.last_seq, m.read_seq
+            // Counting messages from blocked senders costs a scan of the
+            // unread ones: only for users who block someone.
+            let blocksSomeone = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?)"), arguments: [user.rawValue]) ?? false
+            return try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT c.public_id, c.last_seq, m.read_seq, m.standing,
+                        CASE WHEN ?2 THEN (
+                            SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq
+                                AND x.sender_id IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?1)
+                        ) ELSE 0 END
                     FROM members m JOIN conversations c ON c.id = m.conversation_id
-                    WHERE m.user_id = ?
+                    WHERE m.user_id = ?1 AND m.standing != \(Rows.declinedCode)
                     ORDER BY c.activity DESC
-                    """,
-                arguments: [user.rawValue]
-            ).map { ReadMark(conversationID: $0[0], lastSeq: $0[1], readSeq: $0[2]) }
+                    """),
+                arguments: [user.rawValue, blocksSomeone]
+            ).map {
+                ReadMark(
+                    conversationID: $0[0], lastSeq: $0[1], readSeq: $0[2], unreadFromBlocked: $0[4],
+                    isRequest: $0[3] == Rows.requestCode)
+            }
         }
     }
 
@@ -261,18 +303,21 @@ public final class SQLiteChatStore: ChatStore {
             guard try MembershipPolicy.addition(of: subject.key, to: state.members, limits: limits) == .add else {
                 return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
             }
+            let standing = try Self.newcomerStanding(subject.key, broughtBy: actor, requests: limits.chatRequests, db)
             // A newcomer starts with nothing unread; the history stays readable.
             try db.execute(
-                sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq) VALUES (?, ?, ?, ?, ?)",
-                arguments: [state.key, subject.key.rawValue, state.lastPosition + 1, now, state.lastSeq])
+                sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [state.key, subject.key.rawValue, state.lastPosition + 1, now, state.lastSeq, Rows.columns(of: standing).code])
             let conversation = try Rows.conversation(key: state.key, db)
             state.members.append(subject.key)
             state.lastPosition += 1
+            state.setStanding(standing, of: subject.key)
+            state.blocks = conversation.blocks
             return Self.published(MembershipChange(kind: .added, conversation: conversation, subject: subject), key: state.key)
         })
     }
 
-    private static func published(_ change: MembershipChange, key: Int64) -> (MembershipChange, Publication?) {
+    static func published(_ change: MembershipChange, key: Int64) -> (MembershipChange, Publication?) {
         (change, Publication(conversation: key, event: .membershipChanged(change)))
     }
 
@@ -283,25 +328,34 @@ public final class SQLiteChatStore: ChatStore {
             try MembershipPolicy.checkRemove(
                 kind: state.kind, actor: actor, target: subject?.key, members: state.members, owner: state.owner)
             guard let subject else { throw ChatError.userNotFound }
-            try db.execute(
-                sql: "DELETE FROM members WHERE conversation_id = ? AND user_id = ?",
-                arguments: [state.key, subject.key.rawValue])
-            let remaining = state.members.filter { $0 != subject.key }
-            var owner = state.owner
-            if owner == subject.key {
-                owner = MembershipPolicy.nextOwner(remainingByJoinOrder: remaining)
-                try db.execute(
-                    sql: "UPDATE conversations SET owner_id = ? WHERE id = ?", arguments: [owner?.rawValue, state.key])
-            }
-            let conversation = try Rows.conversation(key: state.key, db)
-            state.members = remaining
-            state.owner = owner
-            return Self.published(MembershipChange(kind: .removed, conversation: conversation, subject: subject), key: state.key)
+            return try Self.remove(subject, from: state, db)
         })
     }
 
+    /// Takes a member out of a group, handing it on if they owned it.
+    static func remove(
+        _ subject: Account, from state: LaneCache.ConversationState, _ db: Database
+    ) throws -> (MembershipChange, Publication?) {
+        try db.execute(
+            sql: "DELETE FROM members WHERE conversation_id = ? AND user_id = ?",
+            arguments: [state.key, subject.key.rawValue])
+        let remaining = state.members.filter { $0 != subject.key }
+        var owner = state.owner
+        if owner == subject.key {
+            owner = MembershipPolicy.nextOwner(remainingByJoinOrder: remaining)
+            try db.execute(
+                sql: "UPDATE conversations SET owner_id = ? WHERE id = ?", arguments: [owner?.rawValue, state.key])
+        }
+        let conversation = try Rows.conversation(key: state.key, db)
+        state.members = remaining
+        state.owner = owner
+        state.setStanding(.accepted, of: subject.key)
+        state.blocks = conversation.blocks
+        return published(MembershipChange(kind: .removed, conversation: conversation, subject: subject), key: state.key)
+    }
+
     /// The lane's state of a conversation the actor is a member of.
-    private static func memberState(
+    static func memberState(
         _ conversationID: String, _ actor: UserKey, _ cache: LaneCache, _ db: Database
     ) throws -> LaneCache.ConversationState {
         guard let state = try cache.conversation(publicID: conversationID, db), state.isMember(actor) else {
@@ -328,18 +382,20 @@ public final class SQLiteChatStore: ChatStore {
                 case .since(let ts): ("m.ts >= ?", ts, false)
                 case .latest: ("1", nil, true)
                 }
-            var arguments: StatementArguments = [conversationID, key]
+            var arguments: StatementArguments = [conversationID, viewer.rawValue, key]
             if let value { arguments += [value] }
             arguments += [limit + 1]
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    \(Rows.messageColumns) WHERE m.conversation_id = ? AND \(condition)
+                    \(Rows.messageColumns), EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ? AND b.blocked_id = m.sender_id)
+                    \(Rows.messageSource) WHERE m.conversation_id = ? AND \(condition)
                     ORDER BY m.seq \(newestFirst ? "DESC" : "ASC") LIMIT ?
                     """),
                 arguments: arguments)
             var messages = rows.prefix(limit).map(Rows.message)
             if newestFirst { messages.reverse() }
-            return HistoryPage(messages: messages, hasMore: rows.count > limit)
+            let blockedSenders = Set(rows.prefix(limit).lazy.filter { $0[10] as Bool }.map { $0[4] as String })
+            return HistoryPage(messages: messages, hasMore: rows.count > limit, blockedSenders: blockedSenders)
         }
     }
 
@@ -349,16 +405,25 @@ public final class SQLiteChatStore: ChatStore {
             let current = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ?"),
                 arguments: [state.key, reader.key.rawValue]) ?? 0
+            let standing = state.standing(of: reader.key)
+            func mark(at readSeq: Int64) throws -> ReadMark {
+                ReadMark(
+                    conversationID: conversationID, lastSeq: state.lastSeq, readSeq: readSeq,
+                    unreadFromBlocked: state.blocks.hasBlocks(by: reader.key)
+                        ? try Rows.unreadFromBlocked(conversation: state.key, after: readSeq, reader: reader.key, db) : 0,
+                    isRequest: standing.isRequest)
+            }
             guard let target = ReadMarkPolicy.moved(current: current, requested: seq, lastSeq: state.lastSeq) else {
-                let mark = ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: current)
-                return (ReadMarkChange(mark: mark, moved: false), nil)
+                return (ReadMarkChange(mark: try mark(at: current), moved: false), nil)
             }
             try db.execute(
                 sql: "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?",
                 arguments: [target, state.key, reader.key.rawValue])
-            let mark = ReadMark(conversationID: conversationID, lastSeq: state.lastSeq, readSeq: target)
-            let event = ChatEvent.readMarkMoved(mark, reader: reader, members: state.members, origin: origin)
-            return (ReadMarkChange(mark: mark, moved: true), Publication(conversation: state.key, event: event))
+            let event = ChatEvent.readMarkMoved(
+                try mark(at: target), reader: reader,
+                receiptRecipients: Visibility.receiptRecipients(reader: reader.key, standing: standing, listeners: state.listeners),
+                origin: origin)
+            return (ReadMarkChange(mark: try mark(at: target), moved: true), Publication(conversation: state.key, event: event))
         })
     }
 }

@@ -116,6 +116,14 @@ enum SQLiteSchema {
                     (SELECT MAX(m.activity) FROM messages m WHERE m.conversation_id = conversations.id), created_activity);
                 """)
         }
+        migrator.registerMigration("v5: chat requests") { db in
+            // Everyone who was a member before is accepted (0); 1 is a
+            // request, 2 a declined direct conversation (`Rows.standing`).
+            try db.execute(sql: """
+                ALTER TABLE members ADD COLUMN standing INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE members ADD COLUMN declined_ts INTEGER;
+                """)
+        }
         return migrator
     }
 }

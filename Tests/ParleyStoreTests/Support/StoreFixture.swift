@@ -194,6 +194,9 @@ final class ChangeRecorder: EventBroker {
         case created(String)
         case added(conversation: String, user: String)
         case removed(conversation: String, user: String)
+        case accepted(conversation: String, user: String)
+        case declined(conversation: String, user: String)
+        case reopened(conversation: String, user: String)
         /// A message completion, recorded by tests to check the interleaving.
         case message(String, seq: Int64)
     }
@@ -217,6 +220,9 @@ final class ChangeRecorder: EventBroker {
             switch change.kind {
             case .added: record(.added(conversation: change.conversation.id, user: change.subject.user.id))
             case .removed: record(.removed(conversation: change.conversation.id, user: change.subject.user.id))
+            case .accepted: record(.accepted(conversation: change.conversation.id, user: change.subject.user.id))
+            case .declined: record(.declined(conversation: change.conversation.id, user: change.subject.user.id))
+            case .reopened: record(.reopened(conversation: change.conversation.id, user: change.subject.user.id))
             case .unchanged: Issue.record("an unchanged membership was reported")
             }
         default: break
