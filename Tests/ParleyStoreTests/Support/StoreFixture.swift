@@ -31,8 +31,8 @@ protocol TestDatabase: Sendable {
     /// Opens the database: the first time, and again after the previous store
     /// was closed, to simulate a restart of the server. `now` is the clock the
     /// store must use for every time it records or compares; `broker` hears
-    /// every event it publishes.
-    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker) throws -> any ChatStore
+    /// every event it publishes; `limits` its rules' settings.
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) throws -> any ChatStore
     /// Removes everything the database left behind. The store is closed.
     func destroy() async
 }
@@ -48,8 +48,8 @@ struct SQLiteTestDatabase: TestDatabase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker) throws -> any ChatStore {
-        try SQLiteChatStore(path: path, now: now, broker: broker)
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) throws -> any ChatStore {
+        try SQLiteChatStore(path: path, limits: limits, now: now, broker: broker)
     }
 
     func destroy() async {
@@ -69,13 +69,15 @@ struct SQLiteTestDatabase: TestDatabase {
 final class StoreFixture: Sendable {
     let clock: TestClock
     let database: any TestDatabase
+    let limits: ChatLimits
     /// Every event the store published, in order.
     let changes = ChangeRecorder()
     private let current = Locked<(any ChatStore)?>(nil)
 
-    init(database: any TestDatabase, clock: TestClock) {
+    init(database: any TestDatabase, clock: TestClock, limits: ChatLimits = ChatLimits()) {
         self.database = database
         self.clock = clock
+        self.limits = limits
     }
 
     /// The open store.
@@ -88,7 +90,7 @@ final class StoreFixture: Sendable {
     @discardableResult
     func open() throws -> any ChatStore {
         let clock = self.clock
-        let store = try database.open(now: { clock.now }, broker: changes)
+        let store = try database.open(now: { clock.now }, broker: changes, limits: limits)
         current.value = store
         return store
     }
@@ -121,9 +123,10 @@ final class StoreFixture: Sendable {
 /// removes its database afterwards, whether `body` throws or not.
 func withFixture(
     _ factory: StoreFactory,
+    limits: ChatLimits = ChatLimits(),
     _ body: (StoreFixture) async throws -> Void
 ) async throws {
-    let fixture = StoreFixture(database: try factory.makeDatabase(), clock: TestClock())
+    let fixture = StoreFixture(database: try factory.makeDatabase(), clock: TestClock(), limits: limits)
     do {
         try fixture.open()
         try await body(fixture)
