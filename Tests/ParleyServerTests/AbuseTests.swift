@@ -727,20 +727,6 @@ private func expectRateLimitedBody(_ body: JSON, raw: String, retryAfter: String
     #expect(retryAfter == String((wait + 999) / 1000), "Retry-After: \(retryAfter ?? "absent") for \(wait) ms", sourceLocation: sourceLocation)
 }
 
-/// Runs `parley` to completion, for options it refuses at once.
-private func runParley(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = ServerProcess.binary
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
-}
-
 extension TestSocket {
     fileprivate func sendMessage(id: String, _ conversation: String, _ text: String) async throws {
         try await send(["type": "send", "id": id, "conversation_id": conversation, "text": text, "client_id": "c-\(id)-\(UUID().uuidString.prefix(8))"])
