@@ -199,8 +199,16 @@ struct ChatRequestRouteTests {
             let suffix = UUID().uuidString.prefix(6).lowercased()
             let mallory = try await h.signUp("mallory\(suffix)")
             let bob = try await h.signUp("bob\(suffix)")
+            let (bobSocket, _) = try await h.socket(bob)
             let direct = try await h.direct(mallory, bob)
             #expect(try await h.show(bob, direct)["request"] == .bool(true), "\(arguments) \(environment)")
+            // The review's finding: a stranger who pulls Bob into a
+            // conversation learns nothing of his presence from it.
+            let presence = try await h.call(.get, "/v1/users/bob\(suffix)", token: mallory.token)
+            #expect(presence.body["online"] == .bool(false) && presence.body["last_seen_ts"] == .null, "\(presence.raw)")
+            _ = try await h.call(.post, "/v1/conversations/\(direct)/accept", token: bob.token)
+            #expect(try await h.call(.get, "/v1/users/bob\(suffix)", token: mallory.token).body["online"] == .bool(true))
+            await bobSocket.close()
         }
     }
 }
