@@ -54,7 +54,8 @@ final class LaneCache: @unchecked Sendable {
         /// Who hears of what happens here: the members, but for those who
         /// declined it. Without declines, the members array itself (no copy).
         var listeners: [UserKey] {
-            standings.isEmpty ? members : members.filter { !(standings[$0]?.isDeclined ?? false) }
+            guard standings.values.contains(where: \.isDeclined) else { return members }
+            return members.filter { !(standings[$0]?.isDeclined ?? false) }
         }
 
         func setStanding(_ standing: Standing, of user: UserKey) {
