@@ -64,21 +64,6 @@ struct SetupTests {
 
     // MARK: The command
 
-    /// Runs `parley` to completion (for options it refuses at once).
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = ServerProcess.binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
     @Test("options it cannot honour are refused with a message, before anything starts", arguments: [
         (["--bcrypt-cost", "9"], [String: String](), "bcrypt cost"),
         (["--database", "postgres://localhost/parley"], [:], "PostgreSQL"),
@@ -90,7 +75,7 @@ struct SetupTests {
     ])
     func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) throws {
         let database = try TestDatabase()
-        let result = try run(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
+        let result = try runParley(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
         #expect(result.status != 0)
         #expect(result.output.contains(expected), "output: \(result.output)")
         #expect(!FileManager.default.fileExists(atPath: database.configuration.databasePath), "no database was created")

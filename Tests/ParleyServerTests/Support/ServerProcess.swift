@@ -86,10 +86,11 @@ final class ServerProcess: Sendable {
 }
 
 /// Runs `parley` to completion, for options it refuses at once.
-func runParley(_ arguments: [String]) throws -> (status: Int32, output: String) {
+func runParley(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = ServerProcess.binary
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
