@@ -102,6 +102,10 @@ struct ChatRulesTests {
         #expect(!Visibility.showsPresence(of: accepted, to: ann, blocks: blocks((ann, bob))))
         #expect(!Visibility.showsPresence(of: request, to: ann, blocks: .empty))
         #expect(Visibility.showsPresence(of: request, to: bob, blocks: .empty), "one sees oneself")
+        let seenByCat = Member(account: account(bob), readSeq: 3, standing: .request, seenElsewhereBy: [cat])
+        #expect(Visibility.showsPresence(of: seenByCat, to: cat, blocks: .empty), "Cat sees Bob through another conversation")
+        #expect(!Visibility.showsPresence(of: seenByCat, to: ann, blocks: .empty))
+        #expect(!Visibility.showsPresence(of: seenByCat, to: cat, blocks: blocks((cat, bob))), "but never across a block")
         #expect(!Visibility.showsReadMark(of: request, to: ann))
         #expect(Visibility.showsReadMark(of: accepted, to: ann))
     }

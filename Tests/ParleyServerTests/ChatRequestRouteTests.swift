@@ -115,6 +115,26 @@ struct ChatRequestRouteTests {
         }
     }
 
+    @Test("in a stranger's group, a friend who sees Bob elsewhere still sees him online there; the stranger does not")
+    func presenceInGroupRequest() async throws {
+        try await Self.live { h in
+            let mallory = try await h.signUp("mallory")
+            let bob = try await h.signUp("bob")
+            let carol = try await h.signUp("carol")
+            let friends = try await h.group(carol, members: [bob])
+            #expect(try await h.call(.post, "/v1/conversations/\(friends)/accept", token: bob.token).status == .ok)
+            let (bobSocket, _) = try await h.socket(bob)
+            let group = try await h.group(mallory, members: [bob, carol])
+            func bobOnline(to viewer: TestUser) async throws -> JSON? {
+                try await h.show(viewer, group)["members"].array.first { $0["user"]["id"].string == bob.id }?["online"]
+            }
+            #expect(try await h.show(bob, group)["request"] == .bool(true))
+            #expect(try await bobOnline(to: carol) == .bool(true))
+            #expect(try await bobOnline(to: mallory) == .bool(false))
+            await bobSocket.close()
+        }
+    }
+
     @Test("writing into a request accepts it: the ack, then everyone sees request:false")
     func sendingAccepts() async throws {
         try await Self.live { h in

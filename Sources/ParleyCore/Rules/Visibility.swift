@@ -9,10 +9,14 @@ public enum Visibility {
         subject == viewer || (shareConversation && !blocks.separates(subject, viewer))
     }
 
-    /// Whether a conversation's member list shows `member` online to `viewer`.
+    /// Whether a conversation's member list shows `member` online to
+    /// `viewer`: not across a block, and not because of a conversation that
+    /// is still a request for the member (but the viewer may see them
+    /// through another one).
     public static func showsPresence(of member: Member, to viewer: UserKey, blocks: BlockSet) -> Bool {
         let subject = member.account.key
-        return subject == viewer || (member.standing == .accepted && !blocks.separates(subject, viewer))
+        guard subject != viewer else { return true }
+        return !blocks.separates(subject, viewer) && (member.standing == .accepted || member.seenElsewhereBy.contains(viewer))
     }
 
     /// Whether `viewer` sees `member`'s read mark in a member list: not

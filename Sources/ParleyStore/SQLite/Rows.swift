@@ -70,6 +70,19 @@ enum Rows {
             arguments: [subject.rawValue, other.rawValue]) ?? false
     }
 
+    /// The members of a conversation who see `subject`'s presence through
+    /// another conversation, one `subject` accepted.
+    static func seers(of subject: UserKey, amongMembersOf key: Int64, _ db: Database) throws -> Set<UserKey> {
+        Set(try Int64.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
+                WHERE x.user_id = ?1 AND x.standing = \(acceptedCode) AND y.standing != \(declinedCode) AND y.user_id != ?1
+                    AND y.user_id IN (SELECT user_id FROM members WHERE conversation_id = ?2)
+                """),
+            arguments: [subject.rawValue, key]
+        ).map(UserKey.init))
+    }
+
     /// Messages after `seq` in a conversation from senders `reader` blocked.
     static func unreadFromBlocked(conversation key: Int64, after seq: Int64, reader: UserKey, _ db: Database) throws -> Int64 {
         try Int64.fetchOne(
@@ -164,11 +177,12 @@ enum Rows {
         ).map { row in
             let account = Rows.account(row)
             let readSeq: Int64 = row[4]
+            let standing = Rows.standing(code: row[5], declinedTS: row[6])
             let fromBlocked = blocks.hasBlocks(by: account.key)
                 ? try unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0
             return Member(
-                account: account, readSeq: readSeq, standing: Rows.standing(code: row[5], declinedTS: row[6]),
-                unreadFromBlocked: fromBlocked)
+                account: account, readSeq: readSeq, standing: standing, unreadFromBlocked: fromBlocked,
+                seenElsewhereBy: standing == .accepted ? [] : try seers(of: account.key, amongMembersOf: key, db))
         }
         let ownerKey = (row[3] as Int64?).map(UserKey.init)
         let lastSeq: Int64 = row[4]
