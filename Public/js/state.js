@@ -51,8 +51,13 @@ export function resetState(me) {
 // ---- Conversations -------------------------------------------------------
 
 export const isMine = (message) => message.sender.id === state.me.id;
-export const unreadCount = (conv) => Math.max(0, conv.last_seq - conv.read_seq);
 export const otherMembers = (conv) => conv.members.filter((m) => m.user.id !== state.me.id);
+// The server's `unread`, kept current between its answers (see recountUnread).
+export const unreadCount = (conv) => conv.unread ?? 0;
+
+// Like the server (§5.3): own messages and those of people we block
+// (marked sender_blocked) are never unread.
+const countsAsUnread = (message) => !isMine(message) && !message.sender_blocked;
 
 export function conversationTitle(conv) {
   if (conv.kind === 'group') return conv.title;
@@ -65,11 +70,38 @@ export function sortedConversations() {
   return [...state.conversations.values()].sort((a, b) => b.last_activity_ts - a.last_activity_ts);
 }
 
+// Our unread count after our read mark or last_seq moved without the server
+// telling us the new count: counted from the messages we hold, where we hold
+// them (a seq we do not hold counts, as it would on the server unless its
+// sender is blocked); otherwise it can only shrink with what is left.
+function recountUnread(conv) {
+  if (conv.read_seq >= conv.last_seq) {
+    conv.unread = 0;
+    return;
+  }
+  const held = thread(conv.id);
+  if (!held) {
+    conv.unread = Math.min(conv.unread ?? 0, conv.last_seq - conv.read_seq);
+    return;
+  }
+  let unread = 0;
+  for (let seq = conv.read_seq + 1; seq <= conv.last_seq; seq += 1) {
+    const message = held.bySeq.get(seq);
+    if (!message || countsAsUnread(message)) unread += 1;
+  }
+  conv.unread = unread;
+}
+
 // A fetched copy can be older than what live events already told us, so
 // counters and read marks only move forward.
 export function upsertConversation(fresh) {
   const old = state.conversations.get(fresh.id);
+  fresh.unread ??= 0;
   if (old) {
+    // Events newer than this copy, or our own reading, moved our counters
+    // past it: start from our count, and count again below.
+    const stale = old.last_seq > fresh.last_seq || old.read_seq > fresh.read_seq;
+    if (old.last_seq > fresh.last_seq) fresh.unread = old.unread;
     fresh.last_seq = Math.max(fresh.last_seq, old.last_seq);
     fresh.read_seq = Math.max(fresh.read_seq, old.read_seq);
     if (old.last_message && old.last_message.seq > (fresh.last_message?.seq ?? 0)) {
@@ -80,6 +112,7 @@ export function upsertConversation(fresh) {
       const before = old.members.find((m) => m.user.id === member.user.id);
       member.read_seq = Math.max(member.read_seq ?? 0, before?.read_seq ?? 0);
     }
+    if (stale) recountUnread(fresh);
   }
   for (const member of fresh.members) {
     const known = state.presence.get(member.user.id);
@@ -101,20 +134,25 @@ export function removeConversation(id) {
   changed();
 }
 
-// A conversation's entry in `ready`: its newest seq and, exactly, our read
-// mark (ours may be ahead of what reached the server before a disconnect).
+// A conversation's entry in `ready`: its newest seq, exactly our read mark
+// (ours may be ahead of what reached the server before a disconnect), and
+// our unread count.
 export function applyReadyEntry(conv, entry) {
   conv.last_seq = Math.max(conv.last_seq, entry.last_seq);
-  setReadSeq(conv.id, entry.read_seq, { exact: true });
+  setReadSeq(conv.id, entry.read_seq, { exact: true, unread: entry.unread });
 }
 
-// Our read mark, from ready, read_state or our own reading.
-export function setReadSeq(convId, readSeq, { exact = false } = {}) {
+// Our read mark, from ready, read_state (both with the server's unread
+// count for it) or our own reading.
+export function setReadSeq(convId, readSeq, { exact = false, unread } = {}) {
   const conv = state.conversations.get(convId);
   if (!conv) return;
   conv.read_seq = exact ? readSeq : Math.max(conv.read_seq, readSeq);
   const me = conv.members.find((m) => m.user.id === state.me.id);
   if (me) me.read_seq = Math.max(me.read_seq ?? 0, conv.read_seq);
+  // The server's count holds for its mark; if ours is elsewhere, count.
+  if (unread !== undefined && conv.read_seq === readSeq) conv.unread = unread;
+  else recountUnread(conv);
   changed();
 }
 
@@ -177,6 +215,13 @@ export function addOlderMessages(convId, messages, hasOlder) {
 }
 
 function noteMessage(conv, message) {
+  // Only a seq beyond last_seq is new (others came in ready or a fetched
+  // copy and were counted there). Seqs skipped to reach it are unknown, so
+  // they count, as they would on the server unless their sender is blocked.
+  if (message.seq > conv.last_seq) {
+    const unseen = message.seq - Math.max(conv.last_seq, conv.read_seq);
+    if (unseen > 0) conv.unread = (conv.unread ?? 0) + unseen - (countsAsUnread(message) ? 0 : 1);
+  }
   conv.last_seq = Math.max(conv.last_seq, message.seq);
   if (!conv.last_message || message.seq >= conv.last_message.seq) {
     conv.last_message = message;
@@ -186,6 +231,7 @@ function noteMessage(conv, message) {
   const sender = conv.members.find((m) => m.user.id === message.sender.id);
   if (sender) sender.read_seq = Math.max(sender.read_seq ?? 0, message.seq);
   if (isMine(message)) conv.read_seq = Math.max(conv.read_seq, message.seq);
+  if (conv.read_seq >= conv.last_seq) conv.unread = 0;
 }
 
 // Messages held for a conversation in seq order, then its pending sends.

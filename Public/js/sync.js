@@ -31,7 +31,7 @@ export function createSync(connection, { outbox, toast }) {
     ready: onReady,
     message: ({ message }) => onMessages(message.conversation_id, [message]),
     receipt: ({ conversation_id, user_id, seq }) => setMemberReadSeq(conversation_id, user_id, seq),
-    read_state: ({ conversation_id, read_seq }) => setReadSeq(conversation_id, read_seq),
+    read_state: ({ conversation_id, read_seq, unread }) => setReadSeq(conversation_id, read_seq, { unread }),
     presence: ({ user_id, online, last_seen_ts }) => setPresence(user_id, online, last_seen_ts),
     typing: ({ conversation_id, user_id }) => setTyping(conversation_id, user_id),
     conversation: onConversationEvent,

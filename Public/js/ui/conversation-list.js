@@ -87,9 +87,12 @@ function updateItem(item, conv) {
   button.setAttribute('aria-label', parts.join(', '));
 }
 
+// A message from someone we block is folded away in the conversation, so
+// its text stays out of the preview too.
 function previewText(conv) {
   const last = conv.last_message;
   if (!last) return conv.kind === 'group' ? 'New group' : 'No messages yet';
+  if (last.sender_blocked) return 'A message from someone you blocked';
   return isMine(last) ? `You: ${last.text}` : last.text;
 }
 

@@ -1,5 +1,5 @@
-// The open conversation: header, messages (with their delivery ticks),
-// who is typing, and the composer.
+// The open conversation: header, messages (with their delivery ticks; those
+// of people we block folded away), who is typing, and the composer.
 import {
   conversationTitle, isMine, messagesOf, otherMembers, readCount, state,
 } from '../state.js';
@@ -30,6 +30,9 @@ export function createConversationPane({ sync, outbox, onBack }) {
   let shownId = null;
   let stickToBottom = false;
   const drafts = new Map(); // conversation id → unsent text
+  // "conversation id:seq" of messages from people we block that were
+  // unfolded by a click; anything else from them stays folded.
+  const unfolded = new Set();
 
   composer.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -54,6 +57,11 @@ export function createConversationPane({ sync, outbox, onBack }) {
   });
   older.addEventListener('click', () => sync.loadOlder(state.openId));
   list.addEventListener('click', (event) => {
+    const fold = event.target.closest('button.fold-toggle');
+    if (fold) {
+      toggleFold(fold);
+      return;
+    }
     const button = event.target.closest('button[data-action]');
     if (!button) return;
     const { clientId } = button.closest('li.message').dataset;
@@ -61,6 +69,17 @@ export function createConversationPane({ sync, outbox, onBack }) {
     else outbox.discard(clientId);
   });
   $('back-button').addEventListener('click', onBack);
+
+  function toggleFold(button) {
+    const convId = state.openId;
+    const seqs = button.closest('li.fold').dataset.seqs.split(' ');
+    const show = button.getAttribute('aria-expanded') !== 'true';
+    for (const seq of seqs) {
+      if (show) unfolded.add(`${convId}:${seq}`);
+      else unfolded.delete(`${convId}:${seq}`);
+    }
+    render();
+  }
 
   function render() {
     const conv = state.conversations.get(state.openId);
@@ -91,11 +110,11 @@ export function createConversationPane({ sync, outbox, onBack }) {
 
   function renderMessages(conv, switched) {
     const { stored, pending } = messagesOf(conv.id);
-    const items = [...stored.map((m) => fromMessage(m, conv)), ...pending.map(fromPending)];
+    const items = [...foldBlocked(stored, conv), ...pending.map(fromPending)];
     items.forEach((item, i) => {
       const previous = items[i - 1];
-      item.continued = Boolean(previous && previous.sender.id === item.sender.id
-        && item.ts - previous.ts < GROUPED_WITHIN_MS);
+      item.continued = Boolean(item.kind === 'message' && previous?.kind === 'message'
+        && previous.sender.id === item.sender.id && item.ts - previous.ts < GROUPED_WITHIN_MS);
     });
     older.hidden = !state.threads.get(conv.id)?.hasOlder;
 
@@ -105,7 +124,7 @@ export function createConversationPane({ sync, outbox, onBack }) {
       atBottom: list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_EDGE_PX,
       first: list.firstElementChild,
     };
-    reconcile(list, items, (item) => item.key, createMessage, updateMessage);
+    reconcile(list, items, (item) => item.key, createRow, updateRow);
     if (switched || stickToBottom || before.atBottom) {
       list.scrollTop = list.scrollHeight;
     } else if (before.first && list.firstElementChild !== before.first) {
@@ -115,9 +134,34 @@ export function createConversationPane({ sync, outbox, onBack }) {
     stickToBottom = false;
   }
 
+  // Consecutive messages from people we block become one fold, followed by
+  // the messages themselves once it was clicked open.
+  function foldBlocked(messages, conv) {
+    const items = [];
+    let run = [];
+    const closeRun = () => {
+      if (!run.length) return;
+      const expanded = run.some((m) => unfolded.has(`${conv.id}:${m.seq}`));
+      items.push({ kind: 'fold', key: `f:${run[0].seq}`, seqs: run.map((m) => m.seq), expanded });
+      if (expanded) items.push(...run.map((m) => fromMessage(m, conv)));
+      run = [];
+    };
+    for (const message of messages) {
+      if (message.sender_blocked) {
+        run.push(message);
+        continue;
+      }
+      closeRun();
+      items.push(fromMessage(message, conv));
+    }
+    closeRun();
+    return items;
+  }
+
   // On log out: nothing of this user's may show for the next one.
   function reset() {
     shownId = null;
+    unfolded.clear();
     drafts.clear();
     input.value = '';
     reconcile(list, []);
@@ -159,6 +203,7 @@ function fromMessage(message, conv) {
     statusLabel = conv.kind === 'group' && read > 0 ? `Read by ${read} of ${of}` : STATUS[status].label;
   }
   return {
+    kind: 'message',
     key: message.client_id ? `c:${message.client_id}` : `s:${message.seq}`,
     seq: message.seq,
     clientId: message.client_id,
@@ -168,11 +213,13 @@ function fromMessage(message, conv) {
     ts: message.ts,
     status,
     statusLabel,
+    fromBlocked: Boolean(message.sender_blocked),
   };
 }
 
 function fromPending(pending) {
   return {
+    kind: 'message',
     key: `c:${pending.clientId}`,
     seq: null,
     clientId: pending.clientId,
@@ -202,6 +249,7 @@ function updateMessage(li, item) {
   else li.dataset.seq = String(item.seq);
   if (item.clientId) li.dataset.clientId = item.clientId;
   li.classList.toggle('continued', item.continued);
+  li.classList.toggle('from-blocked', Boolean(item.fromBlocked));
 
   const time = li.querySelector('.message-time');
   const iso = new Date(item.ts).toISOString();
@@ -235,4 +283,33 @@ function renderFailure(li, item) {
     li.append(failure);
   }
   setText(failure.querySelector('.failure-reason'), item.error ?? 'Not sent.');
+}
+
+// ---- A fold of messages from people we block -----------------------------
+
+// The message list holds both kinds of row; their keys never collide.
+function createRow(item) {
+  return item.kind === 'fold' ? createFold() : createMessage(item);
+}
+
+function updateRow(li, item) {
+  if (item.kind === 'fold') updateFold(li, item);
+  else updateMessage(li, item);
+}
+
+function createFold() {
+  return h('li', { class: 'fold' },
+    h('button', { type: 'button', class: 'fold-toggle link-button', 'aria-expanded': 'false' },
+      h('span', { class: 'fold-label' }),
+      h('span', { class: 'fold-action' })));
+}
+
+function updateFold(li, item) {
+  li.dataset.seqs = item.seqs.join(' ');
+  const count = item.seqs.length;
+  const button = li.querySelector('.fold-toggle');
+  button.setAttribute('aria-expanded', String(item.expanded));
+  setText(li.querySelector('.fold-label'),
+    `${count} ${count === 1 ? 'message' : 'messages'} from someone you blocked`);
+  setText(li.querySelector('.fold-action'), item.expanded ? 'Hide' : 'Show');
 }
