@@ -68,6 +68,9 @@ export const api = {
   createGroup: (title, members) => request('POST', '/conversations', { kind: 'group', title, members }),
   addMember: (convId, userId) => request('POST', `/conversations/${id(convId)}/members`, { user_id: userId }),
   removeMember: (convId, userId) => request('DELETE', `/conversations/${id(convId)}/members/${id(userId)}`),
+  // Chat requests (servers started with --chat-requests on).
+  acceptRequest: (convId) => request('POST', `/conversations/${id(convId)}/accept`),
+  declineRequest: (convId) => request('POST', `/conversations/${id(convId)}/decline`),
 
   // window is one of {after}, {before} or {} (the newest page).
   messages: (convId, window, limit) => {

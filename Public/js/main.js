@@ -3,6 +3,7 @@
 import { api, setToken, whenUnauthorized } from './api.js';
 import { Connection } from './connection.js';
 import { createOutbox } from './outbox.js';
+import { createRequests } from './requests.js';
 import { createSync } from './sync.js';
 import { resetState, setBlocked, setOpen, state, subscribe, unreadCount, upsertConversation } from './state.js';
 import { createAuthView } from './ui/auth-view.js';
@@ -29,11 +30,12 @@ const connection = new Connection({
 });
 const outbox = createOutbox(connection, { onGap: (convId) => sync.catchUp(convId) });
 const sync = createSync(connection, { outbox, toast });
+const requests = createRequests({ toast });
 
 const panels = createPanels();
 const auth = createAuthView({ onAuthenticated: ({ user, token }) => startSession(user, token) });
-const list = createConversationList({ onOpen: sync.openConversation, onLoadMore: loadMoreConversations });
-const pane = createConversationPane({ sync, outbox, onBack: closeConversation });
+const list = createConversationList({ onOpen: sync.openConversation, onLoadMore: loadMoreConversations, requests });
+const pane = createConversationPane({ sync, outbox, requests, onBack: closeConversation });
 const details = createDetailsPane({ sync, toast, panels });
 const blocked = createBlockedPane({ toast });
 const groups = createGroupDialog({ toast, onCreated: sync.openConversation });

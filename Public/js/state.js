@@ -54,10 +54,19 @@ export const isMine = (message) => message.sender.id === state.me.id;
 export const otherMembers = (conv) => conv.members.filter((m) => m.user.id !== state.me.id);
 // The server's `unread`, kept current between its answers (see recountUnread).
 export const unreadCount = (conv) => conv.unread ?? 0;
+// A chat request for us (§5.11): shown apart, with Accept, Decline and Block.
+export const isRequest = (conv) => conv.request === true;
 
 // Like the server (§5.3): own messages and those of people we block
 // (marked sender_blocked) are never unread.
 const countsAsUnread = (message) => !isMine(message) && !message.sender_blocked;
+
+// Who brought us into a request: the other person of a direct
+// conversation, the owner of a group. Null when no one is left to name.
+export function requestStarter(conv) {
+  if (conv.kind === 'direct') return otherMembers(conv)[0]?.user ?? null;
+  return conv.members.find((m) => m.user.id === conv.owner_id)?.user ?? null;
+}
 
 export function conversationTitle(conv) {
   if (conv.kind === 'group') return conv.title;
@@ -135,10 +144,11 @@ export function removeConversation(id) {
 }
 
 // A conversation's entry in `ready`: its newest seq, exactly our read mark
-// (ours may be ahead of what reached the server before a disconnect), and
-// our unread count.
+// (ours may be ahead of what reached the server before a disconnect), our
+// unread count, and whether it is (still) a request for us.
 export function applyReadyEntry(conv, entry) {
   conv.last_seq = Math.max(conv.last_seq, entry.last_seq);
+  conv.request = entry.request === true;
   setReadSeq(conv.id, entry.read_seq, { exact: true, unread: entry.unread });
 }
 
@@ -277,6 +287,10 @@ export function discardPending(clientId) {
 // The server stored it: it becomes an ordinary message with its seq.
 export function acknowledge(pending, ack) {
   dropPending(pending.clientId);
+  // Our first message into a request accepts it (§5.11); the server's
+  // `accepted` event says so too, this only makes sure.
+  const conv = state.conversations.get(ack.conversation_id);
+  if (conv) conv.request = false;
   const message = {
     id: ack.message_id,
     conversation_id: ack.conversation_id,

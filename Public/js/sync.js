@@ -51,7 +51,15 @@ export function createSync(connection, { outbox, toast }) {
     markRead();
   }
 
+  // `accepted` and `reopened` (chat requests) carry the conversation as we
+  // see it now, `request` included: an upsert, like the other changes.
   function onConversationEvent({ change, user_id: userId, conversation }) {
+    // Our own decline (maybe in another tab) hides a direct conversation
+    // from us: it is the last event we get for it, like our removal.
+    if (change === 'declined') {
+      removeConversation(conversation.id);
+      return;
+    }
     if (change === 'member_removed' && userId === state.me.id) {
       const wasOpen = state.openId === conversation.id;
       removeConversation(conversation.id);

@@ -1,11 +1,18 @@
 // The conversation list: newest activity first, unread badges, presence of
 // direct contacts, and paging by scrolling or with the "Load more" button.
-import { conversationTitle, isMine, otherMembers, sortedConversations, state, unreadCount } from '../state.js';
+// Chat requests show apart, above, in a "Requests" section, each with its
+// Accept, Decline and Block buttons.
+import {
+  conversationTitle, isMine, isRequest, otherMembers, requestStarter, sortedConversations, state, unreadCount,
+} from '../state.js';
 import { $, h, reconcile, setText } from './dom.js';
 import { hue, initials, shortTime } from './format.js';
 
-export function createConversationList({ onOpen, onLoadMore }) {
+export function createConversationList({ onOpen, onLoadMore, requests }) {
   const list = $('conversation-list');
+  const requestSection = $('request-section');
+  const requestList = $('request-list');
+  const chatsHeading = $('chats-heading');
   const more = $('load-more-button');
   const sentinel = $('conversation-sentinel');
   const empty = $('conversation-empty');
@@ -13,6 +20,14 @@ export function createConversationList({ onOpen, onLoadMore }) {
   list.addEventListener('click', (event) => {
     const item = event.target.closest('li.conversation');
     if (item) onOpen(item.dataset.conversationId);
+  });
+  requestList.addEventListener('click', (event) => {
+    const item = event.target.closest('li.conversation');
+    if (!item) return;
+    const convId = item.dataset.conversationId;
+    const answer = event.target.closest('button[data-request-action]')?.dataset.requestAction;
+    if (answer) requests[answer](convId);
+    else if (event.target.closest('button.conversation-open')) onOpen(convId);
   });
   more.addEventListener('click', onLoadMore);
 
@@ -28,7 +43,13 @@ export function createConversationList({ onOpen, onLoadMore }) {
 
   function render() {
     const conversations = sortedConversations();
-    reconcile(list, conversations, (conv) => conv.id, createItem, updateItem);
+    const asked = conversations.filter(isRequest);
+    const chats = conversations.filter((conv) => !isRequest(conv));
+    reconcile(requestList, asked, (conv) => conv.id, createRequestItem, updateItem);
+    reconcile(list, chats, (conv) => conv.id, createItem, updateItem);
+    // The headings only matter while there are two sections to tell apart.
+    requestSection.hidden = asked.length === 0;
+    chatsHeading.hidden = asked.length === 0 || chats.length === 0;
     more.hidden = !state.listCursor;
     empty.hidden = conversations.length > 0 || state.listCursor === undefined;
   }
@@ -37,17 +58,32 @@ export function createConversationList({ onOpen, onLoadMore }) {
 }
 
 function createItem(conv) {
-  return h('li', { class: 'conversation', dataset: { conversationId: conv.id } },
-    h('button', { type: 'button', class: 'conversation-open' },
-      h('span', { class: 'avatar-wrap' },
-        h('span', { class: 'avatar', 'aria-hidden': 'true' }),
-        conv.kind === 'direct' && h('span', { class: 'presence-dot' })),
-      h('span', { class: 'conversation-main' },
-        h('span', { class: 'conversation-top' },
-          h('span', { class: 'conversation-title' }),
-          h('time', { class: 'conversation-time' })),
-        h('span', { class: 'conversation-bottom' },
-          h('span', { class: 'conversation-preview' })))));
+  return h('li', { class: 'conversation', dataset: { conversationId: conv.id } }, openButton(conv, true));
+}
+
+// A request's row: no presence dot (a stranger's presence is not what the
+// row is about), and its three answers beside the button that opens it to
+// read (buttons cannot nest).
+function createRequestItem(conv) {
+  return h('li', { class: 'conversation request', dataset: { conversationId: conv.id } },
+    openButton(conv, false),
+    h('div', { class: 'request-actions' },
+      h('button', { type: 'button', class: 'primary', dataset: { requestAction: 'accept' } }, 'Accept'),
+      h('button', { type: 'button', dataset: { requestAction: 'decline' } }, 'Decline'),
+      h('button', { type: 'button', class: 'danger', dataset: { requestAction: 'block' } }, 'Block')));
+}
+
+function openButton(conv, withPresence) {
+  return h('button', { type: 'button', class: 'conversation-open' },
+    h('span', { class: 'avatar-wrap' },
+      h('span', { class: 'avatar', 'aria-hidden': 'true' }),
+      withPresence && conv.kind === 'direct' && h('span', { class: 'presence-dot' })),
+    h('span', { class: 'conversation-main' },
+      h('span', { class: 'conversation-top' },
+        h('span', { class: 'conversation-title' }),
+        h('time', { class: 'conversation-time' })),
+      h('span', { class: 'conversation-bottom' },
+        h('span', { class: 'conversation-preview' }))));
 }
 
 function updateItem(item, conv) {
@@ -85,6 +121,18 @@ function updateItem(item, conv) {
   if (unread) parts.push(`${unread} unread`);
   parts.push(preview);
   button.setAttribute('aria-label', parts.join(', '));
+  if (isRequest(conv)) labelAnswers(item, conv, title);
+}
+
+// Each answer names whom it answers, for those who hear the buttons alone.
+function labelAnswers(item, conv, title) {
+  const starter = requestStarter(conv);
+  const from = conv.kind === 'group' ? `the request to join ${title}` : `the request from ${title}`;
+  item.querySelector('[data-request-action="accept"]').setAttribute('aria-label', `Accept ${from}`);
+  item.querySelector('[data-request-action="decline"]').setAttribute('aria-label', `Decline ${from}`);
+  const block = item.querySelector('[data-request-action="block"]');
+  block.hidden = !starter;
+  if (starter) block.setAttribute('aria-label', `Block ${starter.display_name}`);
 }
 
 // A message from someone we block is folded away in the conversation, so

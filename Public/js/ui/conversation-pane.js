@@ -1,7 +1,8 @@
-// The open conversation: header, messages (with their delivery ticks; those
-// of people we block folded away), who is typing, and the composer.
+// The open conversation: header, the answers to a chat request, messages
+// (with their delivery ticks; those of people we block folded away), who is
+// typing, and the composer.
 import {
-  conversationTitle, isMine, messagesOf, otherMembers, readCount, state,
+  conversationTitle, isMine, isRequest, messagesOf, otherMembers, readCount, requestStarter, state,
 } from '../state.js';
 import { $, h, reconcile, setText } from './dom.js';
 import { clockTime, fullTime, lastSeen } from './format.js';
@@ -16,7 +17,7 @@ const STATUS = {
   failed: { glyph: '!', label: 'Not sent' },
 };
 
-export function createConversationPane({ sync, outbox, onBack }) {
+export function createConversationPane({ sync, outbox, requests, onBack }) {
   const view = $('chat-view');
   const pane = $('conversation-pane');
   const placeholder = $('no-conversation');
@@ -27,6 +28,7 @@ export function createConversationPane({ sync, outbox, onBack }) {
   const typing = $('typing-indicator');
   const composer = $('composer');
   const input = $('composer-input');
+  const requestBar = $('request-bar');
   let shownId = null;
   let stickToBottom = false;
   const drafts = new Map(); // conversation id → unsent text
@@ -69,6 +71,10 @@ export function createConversationPane({ sync, outbox, onBack }) {
     else outbox.discard(clientId);
   });
   $('back-button').addEventListener('click', onBack);
+  requestBar.addEventListener('click', (event) => {
+    const answer = event.target.closest('button[data-request-action]')?.dataset.requestAction;
+    if (answer && state.openId) requests[answer](state.openId);
+  });
 
   function toggleFold(button) {
     const convId = state.openId;
@@ -103,9 +109,23 @@ export function createConversationPane({ sync, outbox, onBack }) {
     list.dataset.kind = conv.kind;
     setText(title, conversationTitle(conv));
     setText(subtitle, subtitleOf(conv));
+    renderRequestBar(conv);
     renderMessages(conv, switched);
     setText(typing, typingText(conv));
     if (switched) input.focus({ preventScroll: true });
+  }
+
+  // While the conversation is a request for us, its answers show above the
+  // messages (on a phone the list with its Requests section is hidden).
+  function renderRequestBar(conv) {
+    requestBar.hidden = !isRequest(conv);
+    if (requestBar.hidden) return;
+    const starter = requestStarter(conv);
+    const name = starter?.display_name ?? 'Someone';
+    setText($('request-text'), conv.kind === 'group'
+      ? `${name} added you to this group. Replying accepts the request.`
+      : `${name} wants to chat with you. Replying accepts the request.`);
+    requestBar.querySelector('[data-request-action="block"]').hidden = !starter;
   }
 
   function renderMessages(conv, switched) {
