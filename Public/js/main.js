@@ -1,6 +1,7 @@
 // Wires the pieces together: the session (token, socket) and the views.
 // Views re-render from `state` after changes, once per burst of changes.
 import { api, setToken, whenUnauthorized } from './api.js';
+import { createBlocks } from './blocks.js';
 import { Connection } from './connection.js';
 import { createOutbox } from './outbox.js';
 import { createRequests } from './requests.js';
@@ -30,14 +31,15 @@ const connection = new Connection({
 });
 const outbox = createOutbox(connection, { onGap: (convId) => sync.catchUp(convId) });
 const sync = createSync(connection, { outbox, toast });
-const requests = createRequests({ toast });
+const blocks = createBlocks({ sync });
+const requests = createRequests({ blocks, toast });
 
 const panels = createPanels();
 const auth = createAuthView({ onAuthenticated: ({ user, token }) => startSession(user, token) });
 const list = createConversationList({ onOpen: sync.openConversation, onLoadMore: loadMoreConversations, requests });
 const pane = createConversationPane({ sync, outbox, requests, onBack: closeConversation });
-const details = createDetailsPane({ sync, toast, panels });
-const blocked = createBlockedPane({ toast });
+const details = createDetailsPane({ sync, blocks, toast, panels });
+const blocked = createBlockedPane({ blocks, toast });
 const groups = createGroupDialog({ toast, onCreated: sync.openConversation });
 const people = createUserSearch({
   input: $('people-search'),

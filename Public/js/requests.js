@@ -3,10 +3,10 @@
 // Requests section and the open request's bar both answer through these.
 import { api } from './api.js';
 import {
-  conversationTitle, markBlocked, removeConversation, requestStarter, state, upsertConversation,
+  conversationTitle, removeConversation, requestStarter, state, upsertConversation,
 } from './state.js';
 
-export function createRequests({ toast }) {
+export function createRequests({ blocks, toast }) {
   // One answer per request at a time: a double click sends nothing twice.
   const answering = new Set();
 
@@ -40,10 +40,7 @@ export function createRequests({ toast }) {
   // and the request stays to be declined again.
   const block = (convId) => answer(convId, async (conv) => {
     const starter = requestStarter(conv);
-    if (starter && !state.blocked.has(starter.id)) {
-      await api.block(starter.id);
-      markBlocked(starter, true);
-    }
+    if (starter && !state.blocked.has(starter.id)) await blocks.block(starter, { except: conv.id });
     await api.declineRequest(conv.id);
     removeConversation(conv.id);
     toast(starter ? `${starter.display_name} is blocked.` : `You declined ${conversationTitle(conv)}.`);

@@ -348,6 +348,19 @@ export function markBlocked(user, blocked) {
   // Newest block first, like GET /v1/blocks.
   if (blocked) state.blocked = new Map([[user.id, user], ...state.blocked]);
   else state.blocked.delete(user.id);
+  // Their messages we hold now read as the server would send them (§5.9).
+  const mark = (message) => {
+    if (message?.sender.id !== user.id) return;
+    if (blocked) message.sender_blocked = true;
+    else delete message.sender_blocked;
+  };
+  for (const conv of state.conversations.values()) {
+    mark(conv.last_message);
+    const held = thread(conv.id);
+    if (!held) continue;
+    for (const message of held.bySeq.values()) mark(message);
+    recountUnread(conv);
+  }
   changed();
 }
 

@@ -84,6 +84,39 @@ class BlockedSenderTests(BrowserTestCase):
         toggle.click()
         browser.wait_for(lambda: "spam one" not in [text for _, text, _, _ in browser.messages()], "never folded again")
 
+    def test_blocking_folds_what_is_shown_and_unblocking_unfolds_it(self):
+        alice = self.server.sign_up("alice", "Alice")
+        bob = self.server.sign_up("bob", "Bob")
+        mallory = self.server.sign_up("mallory", "Mallory")
+        group = create_group(self.server, alice, "Book club", [bob, mallory])
+        status, answer = self.server.call("POST", "/v1/conversations", {"kind": "direct", "with": bob["id"]},
+                                          token=mallory["token"])
+        self.assertEqual(status, 201, answer)
+        direct = answer["conversation"]["id"]
+        post(self.server, mallory, group, "buy now", "m-1")
+        post(self.server, alice, group, "please don't", "a-1")
+        browser = self.browser()
+        browser.log_in("bob")
+        browser.wait_for(lambda: browser.entry(group) is not None, "the group is not listed")
+        browser.open_conversation(group)
+        browser.wait_message("buy now")
+
+        # Blocked from the direct chat's details: the group's message folds
+        # at once, without a reload.
+        browser.open_conversation(direct)
+        browser.wait_visible("#details-button").click()
+        browser.wait_visible("#block-button").click()
+        browser.wait_for(lambda: browser.find("#block-button").get_attribute("data-blocked") == "true", "never blocked")
+        browser.open_conversation(group)
+        browser.wait_for(lambda: browser.script(FOLDS) == ["1 message from someone you blocked"], "never folded")
+        self.assertEqual([text for _, text, _, _ in browser.messages()], ["please don't"])
+
+        # Unblocked from the Blocked list: it shows again.
+        browser.wait_visible("#blocked-button").click()
+        browser.wait_visible("#blocked-list li button.unblock-button").click()
+        browser.wait_for(lambda: browser.script(FOLDS) == [], "still folded after the unblock")
+        self.assertEqual([text for _, text, _, _ in browser.messages()], ["buy now", "please don't"])
+
 
 class ChatRequestTests(BrowserTestCase):
     server_args = ("--chat-requests", "on")

@@ -1,10 +1,10 @@
 // The people I block, each with an Unblock button.
 import { api } from '../api.js';
-import { markBlocked, setBlocked, state } from '../state.js';
+import { setBlocked, state } from '../state.js';
 import { $, h, reconcile } from './dom.js';
 import { avatar } from './user-search.js';
 
-export function createBlockedPane({ toast }) {
+export function createBlockedPane({ blocks, toast }) {
   const list = $('blocked-list');
   const empty = $('blocked-empty');
 
@@ -12,8 +12,7 @@ export function createBlockedPane({ toast }) {
     if (!event.target.closest('button.unblock-button')) return;
     const user = state.blocked.get(event.target.closest('li').dataset.userId);
     try {
-      await api.unblock(user.id);
-      markBlocked(user, false);
+      await blocks.unblock(user);
       toast(`${user.display_name} is unblocked.`);
     } catch (error) {
       toast(error.message);

@@ -2,12 +2,12 @@
 // owners adding and removing members; leaving a group; blocking the other
 // person of a direct chat.
 import { api } from '../api.js';
-import { conversationTitle, markBlocked, otherMembers, removeConversation, state } from '../state.js';
+import { conversationTitle, otherMembers, removeConversation, state } from '../state.js';
 import { $, h, reconcile } from './dom.js';
 import { lastSeen } from './format.js';
 import { avatar, createUserSearch } from './user-search.js';
 
-export function createDetailsPane({ sync, toast, panels }) {
+export function createDetailsPane({ sync, blocks, toast, panels }) {
   const pane = $('details-pane');
   const members = $('member-list');
   const addBox = $('add-member');
@@ -47,8 +47,7 @@ export function createDetailsPane({ sync, toast, panels }) {
   block.addEventListener('click', () => act(async (conv) => {
     const { user } = otherMembers(conv)[0];
     const blocked = state.blocked.has(user.id);
-    await (blocked ? api.unblock(user.id) : api.block(user.id));
-    markBlocked(user, !blocked);
+    await (blocked ? blocks.unblock(user) : blocks.block(user));
     toast(blocked ? `${user.display_name} is unblocked.` : `${user.display_name} is blocked.`);
   }));
 
