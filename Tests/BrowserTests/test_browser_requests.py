@@ -211,6 +211,27 @@ class ChatRequestTests(BrowserTestCase):
         status, answer = self.server.call("GET", f"/v1/conversations/{group}", token=bob["token"])
         self.assertEqual((status, answer["conversation"]["request"]), (200, False))
 
+    def test_a_request_answered_from_its_bar_on_a_phone(self):
+        bob = self.server.sign_up("bob", "Bob")
+        carol = self.server.sign_up("carol", "Carol")
+        browser = self.browser(width=360, height=740)
+        browser.log_in("bob")
+        with_carol = open_direct(self.server, carol, bob)
+        post(self.server, carol, with_carol, "a long hello from someone Bob does not know yet", "c-1")
+        browser.wait_for(lambda: self.request_entry(browser, with_carol) is not None, "Carol's request never showed")
+        overflow = "return document.documentElement.scrollWidth - window.innerWidth"
+        self.assertLessEqual(browser.script(overflow), 0)
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [])
+        browser.screenshot("phone-chat-requests")
+
+        # On a phone the list hides behind the open request: its bar answers.
+        browser.open_conversation(with_carol)
+        browser.wait_visible('#request-bar button[data-request-action="accept"]').click()
+        browser.wait_for(lambda: not browser.visible("#request-bar"), "the bar stayed after accepting")
+        browser.wait_visible("#back-button").click()
+        browser.wait_for(lambda: self.chat_entry(browser, with_carol) is not None, "accepted, but not among the chats")
+        self.assertLessEqual(browser.script(overflow), 0)
+
     def test_an_answer_in_one_tab_shows_in_the_other(self):
         bob = self.server.sign_up("bob", "Bob")
         carol = self.server.sign_up("carol", "Carol")
