@@ -47,6 +47,32 @@ struct ValidationTests {
         #expect(throws: ChatError.self) { try Validation.groupTitle(String(repeating: "t", count: 101), limits: limits) }
     }
 
+    /// Each character a display name or title refuses, for looking like
+    /// another name (the security review's `A\u{200B}dmin`).
+    static let deceptive: [Unicode.Scalar] = [
+        "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
+        "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}",
+    ]
+
+    @Test("display names and titles refuse bidirectional controls and invisible characters, wherever they stand", arguments: deceptive)
+    func deceptiveNames(_ scalar: Unicode.Scalar) throws {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        for name in ["A\(scalar)dmin", "Admin\(scalar)x", "\(scalar)Admin"] {
+            #expect(throws: ChatError.invalidRequest(
+                "display_name must not contain \(scalar.isBidiControl ? "bidirectional controls" : "invisible characters")"),
+                "U+\(hex)") { try Validation.displayName(name, handle: "bob", limits: limits) }
+            #expect(throws: ChatError.self, "U+\(hex)") { try Validation.groupTitle(name, limits: limits) }
+        }
+    }
+
+    @Test("names in other scripts, with accents and emoji, are fine")
+    func honestNames() throws {
+        for name in ["Zoë", "Ślęża", "مريم", "שָׁלוֹם", "山田 太郎", "Ana 🙂", "👍🏽 yes"] {
+            #expect(try Validation.displayName(name, handle: "bob", limits: limits) == name)
+            #expect(try Validation.groupTitle(name, limits: limits) == name)
+        }
+    }
+
     @Test("message text: required, not blank, at most 4000 characters however many bytes they take")
     func messageText() throws {
         try Validation.messageText("hi", limits: limits)

@@ -33,9 +33,7 @@ public enum Validation {
         guard trimmed.count <= limits.maxDisplayNameChars else {
             throw .invalidRequest("display_name must be at most \(limits.maxDisplayNameChars) characters")
         }
-        guard !trimmed.unicodeScalars.contains(where: \.isControl) else {
-            throw .invalidRequest("display_name must not contain control characters")
-        }
+        try checkShownName(trimmed, field: "display_name")
         return String(trimmed)
     }
 
@@ -45,9 +43,7 @@ public enum Validation {
         guard trimmed.count <= limits.maxTitleChars else {
             throw .invalidRequest("title must be at most \(limits.maxTitleChars) characters")
         }
-        guard !trimmed.unicodeScalars.contains(where: \.isControl) else {
-            throw .invalidRequest("title must not contain control characters")
-        }
+        try checkShownName(trimmed, field: "title")
         return String(trimmed)
     }
 
@@ -119,6 +115,25 @@ extension StringProtocol {
     }
 }
 
+extension Validation {
+    /// Names shown to other people (display names, titles) carry no control
+    /// characters, and nothing that makes them look like another name:
+    /// bidirectional controls reorder what follows (`\u{202E}`), invisible
+    /// characters hide inside one (`A\u{200B}dmin` for `Admin`).
+    static func checkShownName(_ name: Substring, field: String) throws(ChatError) {
+        for scalar in name.unicodeScalars {
+            if scalar.isControl { throw .invalidRequest("\(field) must not contain control characters") }
+            if scalar.isBidiControl { throw .invalidRequest("\(field) must not contain bidirectional controls") }
+            if scalar.isInvisible { throw .invalidRequest("\(field) must not contain invisible characters") }
+        }
+    }
+}
+
 extension Unicode.Scalar {
     var isControl: Bool { properties.generalCategory == .control }
+    /// U+202A–U+202E (embeddings, overrides) and U+2066–U+2069 (isolates).
+    var isBidiControl: Bool { (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value) }
+    /// Zero-width space, non-joiner and joiner, word joiner, and the byte
+    /// order mark used as a zero-width no-break space.
+    var isInvisible: Bool { (0x200B...0x200D).contains(value) || value == 0x2060 || value == 0xFEFF }
 }
