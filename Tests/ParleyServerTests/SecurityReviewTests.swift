@@ -25,4 +25,41 @@ struct SecurityReviewTests {
         expectError(reply, .badRequest, "invalid_request")
         #expect(try await h.listIDs(admin) == [])
     }
+
+    @Test("every /v1 answer carries Cache-Control: no-store, errors and unknown routes included; the client's files stay revalidated")
+    func noStore() async throws {
+        let database = try TestDatabase()
+        let server = try await ServerProcess.start(database: database.configuration.databasePath)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        let alice = try await h.signUp("alice")
+        let answers = [
+            ("POST /v1/accounts", try await h.request(.post, "/v1/accounts", json: ["handle": "bob", "password": "correct horse battery"])),
+            ("GET /v1/me", try await h.request(.get, "/v1/me", token: alice.token)),
+            ("GET /v1/me without a token", try await h.request(.get, "/v1/me")),
+            ("GET /v1/conversations", try await h.request(.get, "/v1/conversations", token: alice.token)),
+            ("GET /v1/nowhere", try await h.request(.get, "/v1/nowhere", token: alice.token)),
+            ("GET /v1/ws without an upgrade", try await h.request(.get, "/v1/ws")),
+        ]
+        for (what, reply) in answers {
+            #expect(reply.headers[.cacheControl] == "no-store", "\(what): \(reply.status) \(reply.headers[.cacheControl] ?? "none")")
+        }
+        let page = try await h.request(.get, "/")
+        #expect(page.status == .ok && page.headers[.cacheControl] == "no-cache", "\(page.headers[.cacheControl] ?? "none")")
+    }
+
+    @Test("a static path with a NUL or a control character answers 400, never a file served as another type")
+    func controlCharactersInPaths() async throws {
+        let database = try TestDatabase()
+        let server = try await ServerProcess.start(database: database.configuration.databasePath)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        for path in ["/js/main.js%00.html", "/index.html%00", "/js/main.js%0A.html", "/%1Bjs/main.js", "/js/main.js%7F"] {
+            let reply = try await h.call(.get, path)
+            expectError(reply, .badRequest, "invalid_request", "\(path):")
+            #expect(reply.headers[.contentType] == "application/json; charset=utf-8", "\(path)")
+        }
+        let script = try await h.request(.get, "/js/main.js")
+        #expect(script.status == .ok && script.headers[.contentType]?.contains("javascript") == true, "the real file still serves")
+    }
 }

@@ -18,6 +18,7 @@ public enum BrowserClient {
             logger.warning("no browser client at '\(directory)': serving the API only")
             return
         }
+        router.add(middleware: PathGuardMiddleware())
         router.add(
             middleware: FileMiddleware(
                 directory,

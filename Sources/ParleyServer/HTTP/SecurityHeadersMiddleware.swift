@@ -5,6 +5,8 @@ import Logging
 /// Headers that make the browser refuse whatever a message could smuggle
 /// in: no inline or foreign script, no framing, no content sniffing. On every
 /// response, so an API answer opened in a tab is as safe as the client.
+/// API answers are private to one user's token: no cache (a browser's, a
+/// proxy's) may keep them.
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = ParleyRequestContext
 
@@ -20,6 +22,9 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[Self.referrerPolicy] = "no-referrer"
+        if request.uri.path == "/v1" || request.uri.path.hasPrefix("/v1/") {
+            response.headers[.cacheControl] = "no-store"
+        }
         return response
     }
 }
