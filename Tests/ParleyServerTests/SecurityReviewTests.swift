@@ -62,4 +62,31 @@ struct SecurityReviewTests {
         let script = try await h.request(.get, "/js/main.js")
         #expect(script.status == .ok && script.headers[.contentType]?.contains("javascript") == true, "the real file still serves")
     }
+
+    @Test("the database files (and the signing key beside them) are readable by their owner only, and looser ones from before are tightened")
+    func databaseFileModes() async throws {
+        let database = try TestDatabase()
+        let path = database.configuration.databasePath
+        func mode(_ file: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? -1
+        }
+        // The key file is made only when no secret is given: run without one.
+        let server = try await ServerProcess.start(database: path, arguments: [], environment: [:], jwtSecret: nil)
+        _ = try await Harness(port: server.port).signUp("alice")
+        for file in [path, path + "-wal", path + "-shm", path + ".jwt-key"] {
+            let found = try mode(file)
+            #expect(found == 0o600, "\(file): \(String(found, radix: 8))")
+        }
+        _ = server.terminate()
+
+        // A database left 0644 by an older version is tightened at start.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let again = try await ServerProcess.start(database: path, jwtSecret: nil)
+        defer { again.terminate() }
+        _ = try await Harness(port: again.port).logIn("alice")
+        for file in [path, path + "-wal", path + "-shm"] {
+            let found = try mode(file)
+            #expect(found == 0o600, "\(file) after a restart: \(String(found, radix: 8))")
+        }
+    }
 }

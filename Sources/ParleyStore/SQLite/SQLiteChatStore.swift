@@ -27,6 +27,7 @@ public final class SQLiteChatStore: ChatStore {
         broker: any EventBroker = LocalBroker()
     ) throws {
         self.lock = try DatabaseFileLock(path: path + ".lock")
+        try DatabaseFileMode.restrict(path: path)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             // FULL: a commit is fsynced before it returns, so an ack survives

@@ -25,7 +25,11 @@ final class ServerProcess: Sendable {
         return candidates[0].appendingPathComponent("parley")
     }
 
-    static func start(database: String, arguments: [String] = [], environment: [String: String] = [:]) async throws -> ServerProcess {
+    /// `jwtSecret: nil` lets the server make (or read) its key file beside the database.
+    static func start(
+        database: String, arguments: [String] = [], environment: [String: String] = [:],
+        jwtSecret: String? = TestDatabase.jwtSecret
+    ) async throws -> ServerProcess {
         let output = URL(fileURLWithPath: database + ".stdout-\(UUID().uuidString.prefix(8))")
         guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
             throw TestFailure("cannot create \(output.path)")
@@ -33,9 +37,8 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = [
-            "serve", "--port", "0", "--database", database, "--jwt-secret", TestDatabase.jwtSecret, "--bcrypt-cost", "10",
-            "--log-level", "warning", "--send-rate", "0",
-        ] + arguments
+            "serve", "--port", "0", "--database", database, "--bcrypt-cost", "10", "--log-level", "warning", "--send-rate", "0",
+        ] + (jwtSecret.map { ["--jwt-secret", $0] } ?? []) + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = FileHandle.standardError
