@@ -89,4 +89,26 @@ struct SecurityReviewTests {
             #expect(found == 0o600, "\(file) after a restart: \(String(found, radix: 8))")
         }
     }
+
+    @Test("an unmasked client frame closes the socket with 1002, before or after auth, and is not answered")
+    func unmaskedFrames() async throws {
+        let database = try TestDatabase()
+        let server = try await ServerProcess.start(database: database.configuration.databasePath)
+        defer { server.terminate() }
+        let alice = try await Harness(port: server.port).signUp("alice")
+        for signedIn in [false, true] {
+            let socket = signedIn
+                ? try await AbuseRawSocket.open(port: server.port, token: alice.token)
+                : try await AbuseRawSocket.open(port: server.port)
+            if signedIn {
+                guard case .text(let ready) = try await socket.firstFrame(), ready.contains(#""type":"ready""#) else {
+                    Issue.record("no ready"); return
+                }
+            }
+            try await socket.sendUnmaskedFrame(opcode: 0x1, Array(#"{"type":"ping","id":"p"}"#.utf8))
+            let events = await socket.eventsToEnd()
+            #expect(!events.contains { if case .text = $0 { true } else { false } }, "not answered: \(events)")
+            #expect(events.contains(.close(code: 1002, reason: "client frames must be masked")), "signed in: \(signedIn): \(events)")
+        }
+    }
 }

@@ -62,9 +62,25 @@ struct WebSocketReaderTests {
         let receiver = RecordingReceiver()
         try channel.pipeline.syncOperations.addHandler(
             WebSocketReader(connection: receiver, outbox: Outbox(limit: 1 << 20), maxMessageBytes: 1024))
-        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(string: "{\"type\":")))
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(string: "\"ping\"}")))
+        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .text, maskKey: Self.zeroMask, data: ByteBuffer(string: "{\"type\":")))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .continuation, maskKey: Self.zeroMask, data: ByteBuffer(string: "\"ping\"}")))
         #expect(receiver.texts.withLock { $0 } == [#"{"type":"ping"}"#])
+        _ = try channel.finish()
+    }
+
+    /// Masks with zeros: the payload stays readable, and the frame is masked.
+    static let zeroMask = WebSocketMaskingKey([0, 0, 0, 0])
+
+    @Test("an unmasked frame is not read: the connection is closed (RFC 6455 §5.1)")
+    func unmaskedFrame() throws {
+        let channel = EmbeddedChannel()
+        let receiver = RecordingReceiver()
+        let outbox = Outbox(limit: 1 << 20)
+        try channel.pipeline.syncOperations.addHandler(WebSocketReader(connection: receiver, outbox: outbox, maxMessageBytes: 1024))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, maskKey: Self.zeroMask, data: ByteBuffer(string: "late")))
+        #expect(receiver.texts.withLock { $0 }.isEmpty, "neither the unmasked frame nor anything after it")
+        #expect(!outbox.send(.pong(ByteBuffer())), "the outbox is closing (the code, 1002, is checked over a real socket)")
         _ = try channel.finish()
     }
 }

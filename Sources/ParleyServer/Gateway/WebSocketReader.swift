@@ -48,6 +48,11 @@ final class WebSocketReader: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // RFC 6455 §5.1: a server closes the connection on an unmasked frame.
+        guard frame.maskKey != nil else {
+            if !stopped { fail(CloseCode.protocolError, "client frames must be masked") }
+            return
+        }
         switch frame.opcode {
         case .connectionClose:
             closeReceived(frame, context: context)

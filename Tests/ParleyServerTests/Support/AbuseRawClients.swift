@@ -78,6 +78,12 @@ final class AbuseRawSocket: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: frame))
     }
 
+    /// Sends one frame without a mask, as no client may (RFC 6455 §5.1).
+    func sendUnmaskedFrame(opcode: UInt8, _ payload: [UInt8]) async throws {
+        precondition(payload.count < 126)
+        try await channel.writeAndFlush(ByteBuffer(bytes: [0x80 | opcode, UInt8(payload.count)] + payload))
+    }
+
     /// The events after the `101` (and pings) up to the end of the connection.
     func eventsToEnd(timeout: Duration = .seconds(10)) async -> [Event] {
         let deadline = ContinuousClock.now + timeout
