@@ -18,6 +18,8 @@ public struct AbuseControls: Sendable {
     public var banDuration: Duration = .seconds(600)
     /// Unparseable, binary or unknown frames tolerated within a minute before 4400.
     public var protocolWarnings = 10
+    /// Frames a socket may send before it is signed in; the next one closes it (4400).
+    public var framesBeforeAuth = 10
     public var maxSessionsPerUser = 20
     /// The server pings this often and closes (4408) a socket that answered
     /// two pings in a row with nothing at all; zero turns keepalive off.

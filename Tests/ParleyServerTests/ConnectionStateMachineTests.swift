@@ -51,6 +51,32 @@ struct ConnectionStateMachineTests {
         }
     }
 
+    @Test("before sign-in a socket has 10 frames, readable or not; the 11th is one too many; after sign-in they are not counted")
+    func framesBeforeAuth() {
+        var state = machine()
+        for n in 1...10 {
+            let text = n.isMultiple(of: 2) ? "not json" : #"{"type":"ping","id":"p"}"#
+            switch state.screen(decoded(text), closing: false, now: start) {
+            case .wait(.signIn), .undecodable: break
+            default: Issue.record("frame \(n) is answered as before")
+            }
+        }
+        guard case .tooManyBeforeAuth = state.screen(decoded(#"{"type":"ping"}"#), closing: false, now: start) else {
+            Issue.record("the 11th closes"); return
+        }
+        var signed = machine()
+        for _ in 1...5 { _ = signed.screen(decoded(#"{"type":"ping"}"#), closing: false, now: start) }
+        _ = signed.signedIn(session())
+        for n in 1...20 {
+            guard case .pong = signed.screen(decoded(#"{"type":"ping","id":"p"}"#), closing: false, now: start) else {
+                Issue.record("after sign-in, frame \(n) is a request like any other"); return
+            }
+        }
+        var binary = machine()
+        for _ in 1...10 { #expect(binary.binaryReceived(now: start) == .fine) }
+        #expect(binary.binaryReceived(now: start) == .misusing, "binary frames count too")
+    }
+
     @Test("requests behind one that waits are queued, in order, until the task has done them all")
     func ordering() {
         var state = machine()

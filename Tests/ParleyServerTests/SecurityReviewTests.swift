@@ -111,4 +111,23 @@ struct SecurityReviewTests {
             #expect(events.contains(.close(code: 1002, reason: "client frames must be masked")), "signed in: \(signedIn): \(events)")
         }
     }
+
+    @Test("3,000 frames before auth get at most 10 answers, then the close 4400")
+    func framesBeforeAuth() async throws {
+        let database = try TestDatabase()
+        let server = try await ServerProcess.start(database: database.configuration.databasePath)
+        defer { server.terminate() }
+        let socket = try await AbuseRawSocket.open(port: server.port)
+        for n in 0..<3_000 {
+            do {
+                try await socket.sendFrame(opcode: 0x1, Array(#"{"type":"ping","id":"\#(n)"}"#.utf8))
+            } catch {
+                break  // The server closed: the rest cannot be sent.
+            }
+        }
+        let events = await socket.eventsToEnd()
+        let answers = events.filter { if case .text = $0 { true } else { false } }
+        #expect(answers.count <= 10, "\(answers.count) answers")
+        #expect(events.contains(.close(code: 4400, reason: "too many frames before auth")), "\(events.suffix(3))")
+    }
 }

@@ -47,6 +47,8 @@ struct ConnectionStateMachine {
         case ignore
         /// The frame could not be read: answer it. `misuse` may say it was one too many (4400).
         case undecodable(FrameError, misuse: ConnectionGuard.Verdict)
+        /// One frame too many before signing in: close (4400), no answer.
+        case tooManyBeforeAuth
         /// Over the socket's request rate: answer (typing needs no answer).
         /// `verdict` may say the client keeps at it (4429).
         case rateLimited(ClientRequest, retryAfter: Duration, verdict: ConnectionGuard.Verdict, ClientSession)
@@ -202,6 +204,7 @@ struct ConnectionStateMachine {
     /// Looks at a request: does what needs no waiting, says what waits.
     mutating func screen(_ decoded: Decoded, closing: Bool, now: ContinuousClock.Instant) -> Screened {
         if closing { return .ignore }
+        if case .awaitingAuth = phase, conduct.frameBeforeAuth() == .misusing { return .tooManyBeforeAuth }
         let request: ClientRequest
         switch decoded {
         case .success(let decoded): request = decoded
@@ -237,6 +240,12 @@ struct ConnectionStateMachine {
     /// A frame could not be used at all.
     mutating func misused(now: ContinuousClock.Instant) -> ConnectionGuard.Verdict {
         conduct.misused(now: now)
+    }
+
+    /// A binary frame: before signing in, it counts as a frame before auth.
+    mutating func binaryReceived(now: ContinuousClock.Instant) -> ConnectionGuard.Verdict {
+        if case .awaitingAuth = phase, conduct.frameBeforeAuth() == .misusing { return .misusing }
+        return conduct.misused(now: now)
     }
 
     // MARK: The send window

@@ -71,8 +71,9 @@ final class GatewayConnection: MessageReceiver {
     }
 
     func receivedBinary() {
+        guard !outbox.isClosing else { return }
         reply(ServerFrame.error(re: nil, .invalidRequest("binary frames are not supported: send JSON in text frames")))
-        misused()
+        if state.withLock({ $0.binaryReceived(now: .now) }) == .misusing { closeForMisuse() }
     }
 
     var isBusy: Bool {
@@ -131,6 +132,8 @@ final class GatewayConnection: MessageReceiver {
         case .undecodable(let failure, let misuse):
             reply(ServerFrame.error(re: failure.re, failure.error))
             if misuse == .misusing { closeForMisuse() }
+        case .tooManyBeforeAuth:
+            outbox.close(code: CloseCode.protocolMisuse, reason: "too many frames before auth")
         case .rateLimited(let request, let wait, let verdict, let session):
             // Typing is best effort: a dropped one needs no answer.
             if request.kind != .typing {
