@@ -13,6 +13,8 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
         case blocked
         case contentRejected = "content_rejected"
         case unavailable
+        /// The request's body did not arrive in time (HTTP 408).
+        case requestTimeout = "request_timeout"
         case internalError = "internal_error"
     }
 

@@ -45,6 +45,7 @@ public func buildApplication(
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: ShutdownMiddleware(shutdown: shutdown))
     router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxFrameBytes))
+    router.add(middleware: BodyDeadlineMiddleware(timeout: configuration.requestBodyTimeout))
     BrowserClient.add(to: router, directory: configuration.publicDirectory, logger: logger)
     router.get("/v1/ws") { _, _ -> Response in
         throw ChatError(.invalidRequest, "this endpoint only accepts WebSocket upgrades")

@@ -22,6 +22,10 @@ public struct ServerConfiguration: Sendable {
     /// A new connection that has not sent a whole request head by then is
     /// closed: an open socket is not free to hold.
     public var requestHeadTimeout: Duration = .seconds(30)
+    /// A request body that has not fully arrived by then is answered 408 and
+    /// its connection closed: a body trickled in a byte at a time would
+    /// otherwise hold the connection (and its handler) open.
+    public var requestBodyTimeout: Duration = .seconds(30)
     /// bcrypt cost of new password hashes. `parley serve` accepts 10 to 31;
     /// lower values (down to 4) are for tests only.
     public var bcryptCost: UInt8 = 12

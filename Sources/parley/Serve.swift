@@ -29,6 +29,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a new WebSocket has to authenticate. [env: PARLEY_AUTH_TIMEOUT] (default: 5)")
     var authTimeout: Double?
 
+    @Option(help: "Seconds an HTTP request body has to arrive whole before 408. [env: PARLEY_REQUEST_BODY_TIMEOUT] (default: 30)")
+    var requestBodyTimeout: Double?
+
     @Option(help: "bcrypt cost for new passwords, at least 10. [env: PARLEY_BCRYPT_COST] (default: 12)")
     var bcryptCost: Int?
 
@@ -98,6 +101,10 @@ struct Serve: AsyncParsableCommand {
         if let seconds = try number(authTimeout, "AUTH_TIMEOUT", Double.self) {
             guard seconds > 0 else { throw ValidationError("the auth timeout must be more than 0 seconds") }
             configuration.authTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try number(requestBodyTimeout, "REQUEST_BODY_TIMEOUT", Double.self) {
+            guard seconds > 0, seconds <= 3600 else { throw ValidationError("the request body timeout must be between 0 and 3600 seconds") }
+            configuration.requestBodyTimeout = .milliseconds(Int64(seconds * 1000))
         }
         if let cost = try number(bcryptCost, "BCRYPT_COST", Int.self) {
             guard (10...31).contains(cost) else { throw ValidationError("the bcrypt cost must be between 10 and 31") }

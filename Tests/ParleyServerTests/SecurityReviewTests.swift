@@ -1,4 +1,7 @@
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import Testing
 
 /// The low findings of the black-box security review (issue 16), each
@@ -129,5 +132,53 @@ struct SecurityReviewTests {
         let answers = events.filter { if case .text = $0 { true } else { false } }
         #expect(answers.count <= 10, "\(answers.count) answers")
         #expect(events.contains(.close(code: 4400, reason: "too many frames before auth")), "\(events.suffix(3))")
+    }
+
+    @Test("a request body trickled in a byte at a time is answered 408 and closed at the deadline; whole bodies are unaffected")
+    func slowBody() async throws {
+        let database = try TestDatabase()
+        let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: ["--request-body-timeout", "2"])
+        defer { server.terminate() }
+        let body = #"{"handle":"slowpoke","password":"correct horse battery"}"#
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ResponseCollector()) }
+            }
+            .connect(host: "127.0.0.1", port: server.port).get()
+        let collector = try await channel.pipeline.handler(type: ResponseCollector.self).get()
+        let started = ContinuousClock.now
+        try await channel.writeAndFlush(ByteBuffer(string:
+            "POST /v1/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"))
+        // One byte every 300 ms: the whole body would take about 17 s.
+        for byte in body.utf8 {
+            guard channel.isActive else { break }
+            try? await channel.writeAndFlush(ByteBuffer(bytes: [byte]))
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        try await channel.closeFuture.get()
+        let elapsed = ContinuousClock.now - started
+        let response = collector.text
+        #expect(response.hasPrefix("HTTP/1.1 408"), "\(response.prefix(200))")
+        #expect(response.contains(#""code":"request_timeout""#))
+        #expect(elapsed < .seconds(8), "closed at the deadline, not when the body ended: \(elapsed)")
+        // Nothing was created, and whole bodies still go through.
+        let h = Harness(port: server.port)
+        expectError(
+            try await h.call(.post, "/v1/tokens", json: ["handle": "slowpoke", "password": "correct horse battery"]),
+            .unauthorized, "unauthorized")
+        _ = try await h.signUp("quick")
+    }
+}
+
+/// Collects what the server sends on a bare TCP connection.
+private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let received = NIOLockedValueBox("")
+
+    var text: String { received.withLockedValue { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.withLockedValue { $0 += String(buffer: buffer) }
     }
 }

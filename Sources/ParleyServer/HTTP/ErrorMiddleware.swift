@@ -45,6 +45,7 @@ extension ChatError {
         case .rateLimited: .tooManyRequests
         case .tooLarge: .contentTooLarge
         case .unavailable: .serviceUnavailable
+        case .requestTimeout: .requestTimeout
         case .internalError: .internalServerError
         }
     }

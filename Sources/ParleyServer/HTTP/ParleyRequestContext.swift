@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import ParleyCore
 
 /// Per-request state: who is calling, once `AuthMiddleware` has checked.
@@ -9,10 +10,13 @@ struct ParleyRequestContext: RequestContext {
     var maxBodyBytes = 64 * 1024
     /// Who is calling from where, for login throttling.
     let remoteAddress: String?
+    /// The connection, for the one who must end it early (`BodyDeadlineMiddleware`).
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.channel = source.channel
     }
 
     /// Larger bodies get 413.
