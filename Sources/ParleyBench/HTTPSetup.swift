@@ -18,6 +18,15 @@ public struct HTTPFailure: Error, CustomStringConvertible {
     public var status: UInt
     public var body: String
     public var description: String { "\(what): HTTP \(status) \(body)" }
+
+    /// The error body's `retry_after_ms`, if it has one.
+    var retryAfterMs: Int? {
+        guard let data = body.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let error = object["error"] as? [String: Any]
+        else { return nil }
+        return (error["retry_after_ms"] as? NSNumber)?.intValue
+    }
 }
 
 public final class SetupClient: Sendable {
@@ -76,10 +85,22 @@ public final class SetupClient: Sendable {
         return response.status.code
     }
 
-    /// Signs up one user; `POST /v1/accounts`.
+    /// Signs up one user; `POST /v1/accounts`. A server busy hashing
+    /// passwords answers 503 (or 429) with `retry_after_ms`: wait and retry,
+    /// as a client should.
     public func signUp(_ index: Int, role: String) async throws -> BenchUser {
         let handle = "pb\(runID)\(role)\(index)"
-        let data = try await post("/v1/accounts", token: nil, json: ["handle": handle, "password": "bench-password-\(runID)"], what: "sign-up \(handle)")
+        var attempt = 0
+        var data: Data
+        while true {
+            do {
+                data = try await post("/v1/accounts", token: nil, json: ["handle": handle, "password": "bench-password-\(runID)"], what: "sign-up \(handle)")
+                break
+            } catch let failure as HTTPFailure where [429, 503].contains(failure.status) && attempt < 200 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(failure.retryAfterMs ?? 100))
+            }
+        }
         let reply = try JSONDecoder().decode(AccountReply.self, from: data)
         return BenchUser(id: reply.user.id, handle: reply.user.handle, token: reply.token)
     }

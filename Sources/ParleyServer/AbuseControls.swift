@@ -1,3 +1,4 @@
+import Foundation
 import ParleyCore
 
 /// The limits that keep one client from hurting the others.
@@ -24,6 +25,17 @@ public struct AbuseControls: Sendable {
     /// The server pings this often and closes (4408) a socket that answered
     /// two pings in a row with nothing at all; zero turns keepalive off.
     public var pingInterval: Duration = .seconds(25)
+    /// Accounts created per client address per hour; 0 turns it off.
+    public var signupRate = 20
+    /// Password hashes (sign-ups, logins) running at once; more wait, up to
+    /// `waitingLogIns` and `waitingSignUps`, and the rest are refused (503).
+    public var hashWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public var waitingLogIns = 64
+    public var waitingSignUps = 4
+    /// Sockets per client address still without `ready`; 0 turns it off.
+    public var maxUnauthenticated = 100
+    /// Whose `X-Forwarded-For` names the client (load balancers).
+    public var trustedProxies = TrustedProxies.none
     /// Failed logins per handle and per address within `loginWindow`.
     public var loginFailures = 10
     public var loginWindow: Duration = .seconds(300)

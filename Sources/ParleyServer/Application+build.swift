@@ -41,6 +41,7 @@ public func buildApplication(
 
     let shutdown = GracefulShutdown(hub: hub, deadline: configuration.drainDeadline, logger: logger)
     let router = Router(context: ParleyRequestContext.self)
+    router.add(middleware: ClientAddressMiddleware(proxies: abuse.trustedProxies))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: ShutdownMiddleware(shutdown: shutdown))
@@ -53,8 +54,12 @@ public func buildApplication(
     let api = router.group("v1")
     let authenticated = api.group().add(middleware: AuthMiddleware(tokens: tokens, bans: bans))
     AccountController(
-        store: store, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
-        limits: configuration.limits, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow)
+        store: store, tokens: tokens,
+        passwords: PasswordHasher(
+            cost: configuration.bcryptCost,
+            queue: HashingQueue(workers: abuse.hashWorkers, maxWaitingLogIns: abuse.waitingLogIns, maxWaitingSignUps: abuse.waitingSignUps)),
+        limits: configuration.limits, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow),
+        signUps: SignupLimiter(limit: abuse.signupRate)
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)
     UserController(chat: chat).addRoutes(to: authenticated)

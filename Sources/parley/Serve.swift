@@ -74,6 +74,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bytes queued for a session whose socket takes no more before it is closed as too slow (1008); 4 times that at any time. [env: PARLEY_MAX_QUEUED_BYTES] (default: 1048576)")
     var maxQueuedBytes: Int?
 
+    @Option(help: "Accounts created per client address per hour, 0 for no limit. [env: PARLEY_SIGNUP_RATE] (default: 20)")
+    var signupRate: Int?
+
+    @Option(help: "Load balancers whose X-Forwarded-For names the client: CIDR[,CIDR…]. [env: PARLEY_TRUSTED_PROXIES] (default: none)")
+    var trustedProxies: String?
+
+    @Option(help: "WebSocket sockets per client address still without ready, 0 for no limit. [env: PARLEY_MAX_UNAUTHENTICATED] (default: 100)")
+    var maxUnauthenticated: Int?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["PARLEY_" + name] }
@@ -178,6 +187,16 @@ struct Serve: AsyncParsableCommand {
         abuse.content = ContentPolicy(bannedWords: words, links: linkMode)
         configuration.maxFrameBytes = try count(maxFrameBytes, "MAX_FRAME_BYTES", "the largest frame", minimum: 1024) ?? configuration.maxFrameBytes
         abuse.maxSessionsPerUser = try count(maxSessions, "MAX_SESSIONS", "the sessions per user", minimum: 1) ?? abuse.maxSessionsPerUser
+        abuse.signupRate = try count(signupRate, "SIGNUP_RATE", "the sign-up rate", minimum: 0) ?? abuse.signupRate
+        abuse.maxUnauthenticated = try count(
+            maxUnauthenticated, "MAX_UNAUTHENTICATED", "the unauthenticated sockets per address", minimum: 0) ?? abuse.maxUnauthenticated
+        if let list = setting(trustedProxies, "TRUSTED_PROXIES") {
+            do {
+                abuse.trustedProxies = try TrustedProxies(parsing: list)
+            } catch {
+                throw ValidationError("trusted proxies: \(error)")
+            }
+        }
         if let interval = try number(pingInterval, "PING_INTERVAL", Double.self) {
             abuse.pingInterval = try seconds(interval, "the ping interval")
         }

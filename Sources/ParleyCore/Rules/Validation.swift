@@ -107,7 +107,7 @@ public enum Validation {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> Substring {
+    public func trimmingWhitespace() -> Substring {
         let scalars = Substring(self).unicodeScalars
         guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import ParleyCore
 
 /// Every accepted socket: HTTP/1.1 served by the router, or, after a
 /// WebSocket upgrade at `/v1/ws`, a gateway connection.
@@ -20,8 +21,9 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
         /// The socket belongs to the gateway now.
         case webSocket
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        /// An upgrade the gateway refused: answered 400.
-        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade the gateway refused: answered 400, or 429 for an
+        /// address with too many sockets still signing in.
+        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, tooMany: Bool)
     }
 
     struct Value: ServerChildChannelValue {
@@ -53,22 +55,33 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let headerAuth = NIOLoopBoundBox<GatewayConnection.HeaderAuth?>(nil, eventLoop: channel.eventLoop)
+            let slot = NIOLoopBoundBox<UnauthenticatedSockets.Slot?>(nil, eventLoop: channel.eventLoop)
+            let tooMany = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let gateway = self.gateway
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: gateway.settings.maxFrameBytes,
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
-                    let decision = channel.eventLoop.makePromise(of: GatewayConnection.HeaderAuth?.self)
-                    decision.completeWithTask { await gateway.shouldUpgrade(head) }
-                    return decision.futureResult.map { auth in
-                        headerAuth.value = auth
-                        return auth.map { _ in HTTPHeaders() }
+                    let peer = channel.remoteAddress?.ipAddress
+                    let decision = channel.eventLoop.makePromise(of: WebSocketGateway.UpgradeDecision.self)
+                    decision.completeWithTask { await gateway.shouldUpgrade(head, peer: peer) }
+                    return decision.futureResult.map { decision in
+                        switch decision {
+                        case .notGateway: return nil
+                        case .tooManyUnauthenticated:
+                            tooMany.value = true
+                            return nil
+                        case .upgrade(let auth, let admitted):
+                            headerAuth.value = auth
+                            slot.value = admitted
+                            return HTTPHeaders()
+                        }
                     }
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         // shouldUpgrade said yes, so there is a decision.
-                        try gateway.open(channel, headerAuth: headerAuth.value ?? .invalid, logger: logger)
+                        try gateway.open(channel, headerAuth: headerAuth.value ?? .invalid, unauthenticated: slot.value, logger: logger)
                         return .webSocket
                     }
                 })
@@ -81,7 +94,9 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: self.idleTimeout, logger: logger))
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-                        return upgradeAttempted.value ? .refusedUpgrade(http) : .http(http)
+                        // A slot taken for an upgrade that then failed is given back.
+                        slot.value?.release()
+                        return upgradeAttempted.value ? .refusedUpgrade(http, tooMany: tooMany.value) : .http(http)
                     }
                 })
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
@@ -107,10 +122,13 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
                 return
             case .http(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
-            case .refusedUpgrade(let http):
+            case .refusedUpgrade(let http, let tooMany):
                 try await http.executeThenClose { _, outbound in
-                    let response = HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])
-                    try await outbound.write(contentsOf: [.head(response), .end(nil)])
+                    guard tooMany else {
+                        let response = HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])
+                        return try await outbound.write(contentsOf: [.head(response), .end(nil)])
+                    }
+                    try await outbound.write(contentsOf: Self.tooManyUnauthenticated())
                 }
             }
         } catch {
@@ -119,6 +137,24 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
             logger.debug("connection ended before its first request was served", metadata: ["error": "\(error)"])
             try? await value.channel.close()
         }
+    }
+
+    /// 429 with the contract's error body, for an address past `--max-unauthenticated`.
+    private static func tooManyUnauthenticated() -> [HTTPResponsePart] {
+        let error = ChatError.rateLimited("too many sockets from this address are still signing in", retryAfter: .seconds(1))
+        let body = ServerFrame.object { w in
+            w.key("error")
+            w.beginObject()
+            w.error(error)
+            w.endObject()
+        }
+        let response = HTTPResponse(
+            status: .tooManyRequests,
+            headerFields: [
+                .connection: "close", .contentType: "application/json; charset=utf-8", .retryAfter: "1",
+                .contentLength: String(body.readableBytes),
+            ])
+        return [.head(response), .body(body), .end(nil)]
     }
 
     /// NIO upgrades only a connection's first request. A WebSocket upgrade

@@ -27,9 +27,15 @@ final class GatewayConnection: MessageReceiver {
     private let state: Mutex<ConnectionStateMachine>
     /// Its clocks: timers on the event loop.
     private let deadlines: ConnectionDeadlines
+    /// Its place among its address's sockets still signing in, freed at sign-in or close.
+    private let unauthenticated: UnauthenticatedSockets.Slot?
 
-    init(gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, eventLoop: any EventLoop, logger: Logger) {
+    init(
+        gateway: WebSocketGateway, liveness: Liveness, outbox: Outbox, eventLoop: any EventLoop,
+        unauthenticated: UnauthenticatedSockets.Slot? = nil, logger: Logger
+    ) {
         self.gateway = gateway
+        self.unauthenticated = unauthenticated
         self.logger = logger
         self.outbox = outbox
         self.deadlines = ConnectionDeadlines(
@@ -90,6 +96,7 @@ final class GatewayConnection: MessageReceiver {
     }
 
     func ended() {
+        unauthenticated?.release()
         let action = state.withLock { $0.ended() }
         if case .none = action { return }
         deadlines.stop()
@@ -186,6 +193,7 @@ final class GatewayConnection: MessageReceiver {
             chat.presence.sessionClosed(session)
             return
         }
+        unauthenticated?.release()
         deadlines.watch(until: identity.expiresTS)
         // A drain that began while registering may have missed this session.
         if gateway.shutdown.isUnderWay { drain() }

@@ -25,6 +25,7 @@ final class WebSocketGateway: Sendable {
     let shutdown: GracefulShutdown
     let settings: Settings
     let now: @Sendable () -> Millis
+    let unauthenticated: UnauthenticatedSockets
 
     init(
         chat: ChatService, tokens: TokenAuthority, bans: BanList, shutdown: GracefulShutdown, settings: Settings,
@@ -36,29 +37,44 @@ final class WebSocketGateway: Sendable {
         self.shutdown = shutdown
         self.settings = settings
         self.now = now
+        self.unauthenticated = UnauthenticatedSockets(limit: settings.abuse.maxUnauthenticated)
+    }
+
+    /// What the upgrade request gets.
+    enum UpgradeDecision: Sendable {
+        /// Not the gateway's path: 400.
+        case notGateway
+        /// Its address has too many sockets waiting to sign in: 429.
+        case tooManyUnauthenticated
+        case upgrade(GatewayConnection.HeaderAuth, UnauthenticatedSockets.Slot?)
     }
 
     /// Decides at the HTTP upgrade: nil refuses it (another path). A bearer
     /// header is checked here; a bad one still upgrades, so that the client
     /// gets the contract's close code (4401) rather than an HTTP status a
     /// browser cannot read.
-    func shouldUpgrade(_ head: HTTPRequestHead) async -> GatewayConnection.HeaderAuth? {
-        guard head.uri.split(separator: "?", maxSplits: 1).first == Self.path[...] else { return nil }
-        guard let header = head.headers.first(name: "Authorization") else { return .absent }
+    func shouldUpgrade(_ head: HTTPRequestHead, peer: String?) async -> UpgradeDecision {
+        guard head.uri.split(separator: "?", maxSplits: 1).first == Self.path[...] else { return .notGateway }
+        let client = settings.abuse.trustedProxies.clientAddress(peer: peer, forwardedFor: head.headers["X-Forwarded-For"])
+        guard case .admitted(let slot) = unauthenticated.admit(client) else { return .tooManyUnauthenticated }
+        guard let header = head.headers.first(name: "Authorization") else { return .upgrade(.absent, slot) }
         if let token = bearerToken(header), let identity = try? await tokens.authenticate(token) {
-            return .valid(identity)
+            return .upgrade(.valid(identity), slot)
         }
-        return .invalid
+        return .upgrade(.invalid, slot)
     }
 
     /// Makes an upgraded socket a gateway connection: on the channel's event
     /// loop, after NIO's WebSocket frame codec was added. From here the
     /// socket lives in its handlers; no task waits on it.
-    func open(_ channel: any Channel, headerAuth: GatewayConnection.HeaderAuth, logger: Logger) throws {
+    func open(
+        _ channel: any Channel, headerAuth: GatewayConnection.HeaderAuth, unauthenticated: UnauthenticatedSockets.Slot?, logger: Logger
+    ) throws {
         let liveness = Liveness()
         let (writer, outbox) = SocketWriter.make(liveness: liveness, limit: settings.maxQueuedBytes, eventLoop: channel.eventLoop)
         let connection = GatewayConnection(
-            gateway: self, liveness: liveness, outbox: outbox, eventLoop: channel.eventLoop, logger: logger)
+            gateway: self, liveness: liveness, outbox: outbox, eventLoop: channel.eventLoop, unauthenticated: unauthenticated,
+            logger: logger)
         let reader = WebSocketReader(connection: connection, outbox: outbox, maxMessageBytes: settings.maxFrameBytes)
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)
         try channel.pipeline.syncOperations.addHandler(reader)

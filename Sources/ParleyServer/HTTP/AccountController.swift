@@ -9,6 +9,7 @@ struct AccountController {
     let passwords: PasswordHasher
     let limits: ChatLimits
     let logins: LoginThrottle
+    let signUps: SignupLimiter
 
     struct SignUp: Decodable {
         let handle: String
@@ -34,6 +35,7 @@ struct AccountController {
     }
 
     @Sendable func signUp(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        try signUps.check(address: context.clientAddress)
         let body = try await request.decodeJSON(SignUp.self, context: context)
         let handleKey = try Validation.handleKey(body.handle)
         try Validation.password(body.password)
@@ -46,6 +48,7 @@ struct AccountController {
         let hash = try await passwords.hash(body.password)
         let account = try await store.createAccount(
             NewAccount(handle: body.handle, handleKey: handleKey, displayName: displayName, passwordHash: hash))
+        signUps.recordAccount(address: context.clientAddress)
         return try await session(for: account, status: .created)
     }
 
@@ -54,12 +57,12 @@ struct AccountController {
         // Counted by the handle as typed (case-folded), whether it exists or
         // not, so that being throttled says nothing about the handle.
         let throttleKey = String(body.handle.lowercased().prefix(64))
-        try logins.check(handle: throttleKey, address: context.remoteAddress)
+        try logins.check(handle: throttleKey, address: context.clientAddress)
         let handleKey = try? Validation.handleKey(body.handle)
         let credentials = try await handleKey.asyncFlatMap { try await store.credentials(handleKey: $0) }
         // Same work and same answer for an unknown handle and a wrong password.
         guard try await passwords.verify(body.password, against: credentials?.passwordHash), let credentials else {
-            logins.recordFailure(handle: throttleKey, address: context.remoteAddress)
+            logins.recordFailure(handle: throttleKey, address: context.clientAddress)
             throw ChatError(.unauthorized, "wrong handle or password")
         }
         return try await session(for: credentials.account, status: .ok)

@@ -8,14 +8,15 @@ struct ParleyRequestContext: RequestContext {
     var identity: Identity?
     /// Set from the configuration by `BodyLimitMiddleware`.
     var maxBodyBytes = 64 * 1024
-    /// Who is calling from where, for login throttling.
-    let remoteAddress: String?
+    /// Where the call comes from, for the per-address limits: the TCP peer,
+    /// or the client a trusted proxy names (`ClientAddressMiddleware`).
+    var clientAddress: String?
     /// The connection, for the one who must end it early (`BodyDeadlineMiddleware`).
     let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
         self.channel = source.channel
     }
 

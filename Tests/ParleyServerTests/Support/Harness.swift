@@ -44,6 +44,13 @@ struct TestDatabase: ~Copyable {
         configuration.abuse.sendRate = 0
         configuration.abuse.requestRate = 0
         configuration.abuse.loginFailures = 1_000
+        // Suites sign up dozens of users from 127.0.0.1, many at once, and
+        // open sockets that sign in later; AbuseTests and
+        // SecurityReviewTests turn these limits on.
+        configuration.abuse.signupRate = 0
+        configuration.abuse.waitingSignUps = 10_000
+        configuration.abuse.waitingLogIns = 10_000
+        configuration.abuse.maxUnauthenticated = 0
         // The suites share this process's task threads with the server: a
         // busy moment must not look like a dead client. KeepaliveTests turn
         // pings on.

@@ -39,7 +39,10 @@ final class ServerProcess: Sendable {
         process.arguments = [
             "serve", "--port", "0", "--database", database, "--bcrypt-cost", "10", "--log-level", "warning", "--send-rate", "0",
         ] + (jwtSecret.map { ["--jwt-secret", $0] } ?? []) + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // Suites sign up more than 20 users from 127.0.0.1: no sign-up limit
+        // unless a test asks for one (a flag wins over the environment).
+        process.environment = ProcessInfo.processInfo.environment.merging(["PARLEY_SIGNUP_RATE": "0"]) { $1 }
+            .merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = FileHandle.standardError
         try process.run()
