@@ -35,6 +35,11 @@ final class HashingQueue: Sendable {
         self.retryAfter = retryAfter
     }
 
+    /// Hashes running, and waiting by kind.
+    var load: (running: Int, logIns: Int, signUps: Int) {
+        state.withLock { ($0.running, $0.logIns.count, $0.signUps.count) }
+    }
+
     /// Runs `body` once a worker is free; throws `unavailable` at once if
     /// too many of `work` are waiting already.
     func run<T: Sendable>(_ work: Work, _ body: () async throws -> T) async throws -> T {

@@ -15,14 +15,14 @@ public struct TrustedProxies: Sendable {
         init?(_ text: some StringProtocol) {
             let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard let address = IPAddress(parts[0]) else { return nil }
-            let bits = address.bytes.count * 8
+            // Bits as written: `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
+            let writtenBits = parts[0].contains(":") ? 128 : 32
             if parts.count == 2 {
-                guard let length = Int(parts[1]), (0...bits).contains(length) else { return nil }
-                // `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
-                prefixLength = address.isV4 && parts[0].contains(":") ? length - 96 : length
+                guard let length = Int(parts[1]), (0...writtenBits).contains(length) else { return nil }
+                prefixLength = length - (writtenBits - address.bytes.count * 8)
                 guard prefixLength >= 0 else { return nil }
             } else {
-                prefixLength = bits
+                prefixLength = address.bytes.count * 8
             }
             self.address = address
         }

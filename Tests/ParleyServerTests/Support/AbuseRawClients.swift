@@ -70,7 +70,7 @@ final class AbuseRawSocket: Sendable {
         }
     }
 
-    /// Sends one client frame (masked), with a payload under 126 bytes;
+    /// Sends one client frame (masked), with a payload under 64 KiB;
     /// `flags` are or-ed into the first byte (RSV bits).
     func sendFrame(opcode: UInt8, fin: Bool = true, flags: UInt8 = 0, _ payload: [UInt8]) async throws {
         var frame = FrameReader.maskedFrame(opcode: opcode, payload: payload)
@@ -201,11 +201,13 @@ private final class FrameReader: ChannelInboundHandler {
         return (opcode, fin, payload, offset + length)
     }
 
-    /// A client frame: always masked. Payloads under 126 bytes only (pongs echo pings).
+    /// A client frame: always masked. Payloads under 64 KiB.
     static func maskedFrame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
-        precondition(payload.count < 126)
+        precondition(payload.count < 1 << 16)
         let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        return [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        let length: [UInt8] = payload.count < 126
+            ? [0x80 | UInt8(payload.count)] : [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        return [0x80 | opcode] + length + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
     }
 }
 

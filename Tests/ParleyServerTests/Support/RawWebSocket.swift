@@ -12,6 +12,8 @@ enum RawWebSocket {
         let status: Int?
         let closeCode: Int?
         let closeReason: String?
+        /// What followed the head when the server ended the connection (a refusal's body).
+        var body = ""
     }
 
     /// Upgrades with `headers`, then reads until the server's close frame or
@@ -35,7 +37,9 @@ enum RawWebSocket {
                     status = Int(head.split(separator: " ").dropFirst().first ?? "")
                 }
                 if status != nil, let frame = closeFrame(in: received) { return Outcome(status: status, closeCode: frame.0, closeReason: frame.1) }
-                guard var chunk = try await iterator.next() else { return Outcome(status: status, closeCode: nil, closeReason: nil) }
+                guard var chunk = try await iterator.next() else {
+                    return Outcome(status: status, closeCode: nil, closeReason: nil, body: String(buffer: received))
+                }
                 received.writeBuffer(&chunk)
             }
         }
