@@ -111,6 +111,42 @@ public final class SetupClient: Sendable {
         try await boundedMap(count: count, concurrency: concurrency) { i in try await self.signUp(i, role: role) }
     }
 
+    /// A real user's logins, one after another: each timed from its first
+    /// try until it succeeded, retrying after `retry_after_ms` when the
+    /// server is busy (503) or throttling (429).
+    public struct LoginTimes: Sendable {
+        public var times: [UInt64] = []
+        public var refusals = 0
+
+        public var histogram: LatencyHistogram {
+            var histogram = makeLatencyHistogram()
+            for micros in times { _ = histogram.record(micros) }
+            return histogram
+        }
+    }
+
+    public func logInTimes(
+        handle: String, password: String, count: Int = .max, until deadline: ContinuousClock.Instant = .now + .seconds(600),
+        every interval: Duration
+    ) async throws -> LoginTimes {
+        var result = LoginTimes()
+        while result.times.count < count, ContinuousClock.now < deadline {
+            let started = monotonicNanos()
+            while true {
+                do {
+                    _ = try await post("/v1/tokens", token: nil, json: ["handle": handle, "password": password], what: "log-in \(handle)")
+                    break
+                } catch let failure as HTTPFailure where [429, 503].contains(failure.status) {
+                    result.refusals += 1
+                    try await Task.sleep(for: .milliseconds(failure.retryAfterMs ?? 100))
+                }
+            }
+            result.times.append((monotonicNanos() - started) / 1000)
+            try await Task.sleep(for: interval)
+        }
+        return result
+    }
+
     /// `POST /v1/conversations` `{kind:"group"}`; the caller becomes owner.
     public func createGroup(owner: BenchUser, title: String, members: [String]) async throws -> String {
         let data = try await post("/v1/conversations", token: owner.token,
