@@ -16,8 +16,8 @@ final class HashingQueue: Sendable {
 
     private struct State {
         var running = 0
-        var logIns: Deque<CheckedContinuation<Void, Never>> = []
-        var signUps: Deque<CheckedContinuation<Void, Never>> = []
+        var logIns: Deque<CheckedContinuation<Admission, Never>> = []
+        var signUps: Deque<CheckedContinuation<Admission, Never>> = []
     }
 
     let workers: Int
@@ -48,39 +48,30 @@ final class HashingQueue: Sendable {
         return try await body()
     }
 
-    private enum Admission {
-        case now
-        case wait
+    private enum Admission: Sendable {
+        case admitted
         case refused
     }
 
     private func admit(_ work: Work) async throws {
-        var refused = false
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let admission: Admission = state.withLock { state in
+        // The continuation is resumed at once (a free worker, or a refusal)
+        // or when a worker passes to it.
+        let admission = await withCheckedContinuation { (continuation: CheckedContinuation<Admission, Never>) in
+            let now: Admission? = state.withLock { state in
                 if state.running < workers {
                     state.running += 1
-                    return .now
+                    return .admitted
                 }
                 switch work {
-                case .logIn where state.logIns.count < maxWaitingLogIns:
-                    state.logIns.append(continuation)
-                case .signUp where state.signUps.count < maxWaitingSignUps:
-                    state.signUps.append(continuation)
-                default:
-                    return .refused
+                case .logIn where state.logIns.count < maxWaitingLogIns: state.logIns.append(continuation)
+                case .signUp where state.signUps.count < maxWaitingSignUps: state.signUps.append(continuation)
+                default: return .refused
                 }
-                return .wait
+                return nil
             }
-            switch admission {
-            case .now: continuation.resume()
-            case .wait: break
-            case .refused:
-                refused = true
-                continuation.resume()
-            }
+            if let now { continuation.resume(returning: now) }
         }
-        if refused {
+        guard admission == .admitted else {
             throw ChatError(
                 .unavailable, "the server is busy checking passwords: retry in a moment",
                 retryAfterMs: retryAfter.wholeMilliseconds)
@@ -90,11 +81,11 @@ final class HashingQueue: Sendable {
     /// A hash finished: its worker passes to the next waiting login, else
     /// the next sign-up.
     private func finished() {
-        let next: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let next: CheckedContinuation<Admission, Never>? = state.withLock { state in
             if let next = state.logIns.popFirst() ?? state.signUps.popFirst() { return next }
             state.running -= 1
             return nil
         }
-        next?.resume()
+        next?.resume(returning: .admitted)
     }
 }
