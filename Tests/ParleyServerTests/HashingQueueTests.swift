@@ -35,6 +35,22 @@ struct HashingQueueTests {
         try #require(condition())
     }
 
+    @Test("sign-ups never hold every worker: with two, a login finds one free while sign-ups wait")
+    func workerKeptForLogins() async throws {
+        let queue = HashingQueue(workers: 2, maxWaitingLogIns: 4, maxWaitingSignUps: 4)
+        let gate = Gate()
+        let first = Task { try await queue.run(.signUp) { await gate.wait() } }
+        try await until { queue.load.running == 1 }
+        let second = Task { try await queue.run(.signUp) {} }
+        try await until { queue.load.signUps == 1 }
+        #expect(queue.load.running == 1, "the second worker is not the sign-ups'")
+        try await queue.run(.logIn) {}
+        gate.open()
+        try await first.value
+        try await second.value
+        #expect(queue.load == (0, 0, 0) as (Int, Int, Int))
+    }
+
     @Test("past the workers and the bounded wait, work is refused at once with 503 and retry_after_ms; logins go before sign-ups")
     func admission() async throws {
         let queue = HashingQueue(workers: 1, maxWaitingLogIns: 1, maxWaitingSignUps: 1)
@@ -49,7 +65,7 @@ struct HashingQueueTests {
         // One running, one of each kind waiting: a third of either is refused.
         for work in [HashingQueue.Work.signUp, .logIn] {
             do {
-                try await queue.run(work) { Issue.record("\(work) ran past the bound") }
+                _ = try await queue.run(work) { Issue.record("\(work) ran past the bound") }
             } catch let error as ChatError {
                 #expect(error.code == .unavailable && (error.retryAfterMs ?? 0) > 0, "\(error)")
             }
