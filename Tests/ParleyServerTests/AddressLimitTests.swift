@@ -103,6 +103,25 @@ struct AddressLimitTests {
         }
         #expect(admitted, "a closed socket gives its place back")
         for socket in waiting + [next] { await socket.drop() }
+
+        // Upgrades dropped at once, before the 101 is read, give their places back too.
+        for _ in 1...20 { await (try await AbuseRawSocket.open(port: server.port)).drop() }
+        var open: [AbuseRawSocket] = []
+        for attempt in 1...5 {
+            var status: AbuseRawSocket.Event?
+            for _ in 0..<50 {
+                let socket = try await AbuseRawSocket.open(port: server.port)
+                status = await socket.next()
+                if status == .status(101) {
+                    open.append(socket)
+                    break
+                }
+                await socket.drop()
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(status == .status(101), "place \(attempt) of 5 after the dropped upgrades")
+        }
+        for socket in open { await socket.drop() }
     }
 
     @Test("a flood of sign-ups is refused at once with 503 and retry_after_ms once the hashing queue is full, never queued without end")

@@ -74,6 +74,9 @@ struct GatewayChildChannel: ServerChildChannel, HTTPChannelHandler {
                         case .upgrade(let auth, let admitted):
                             headerAuth.value = auth
                             slot.value = admitted
+                            // However the socket ends (even before the upgrade
+                            // completes), its place is given back.
+                            channel.closeFuture.whenComplete { _ in admitted?.release() }
                             return HTTPHeaders()
                         }
                     }
