@@ -144,7 +144,7 @@ struct BatchTests {
             let outcomes = (0..<total).compactMap { recorder.outcome(tag: $0) }
             #expect(outcomes.count == total, "queued before close, so all succeed")
 
-            try fixture.open()
+            try await fixture.open()
             for conversation in [first, second] {
                 let stored = try await fixture.store.allMessages(of: conversation.id, viewer: ann.key)
                 #expect(stored.map(\.seq) == Array(1...Int64(total / 2)))

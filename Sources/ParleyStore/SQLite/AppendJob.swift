@@ -72,25 +72,17 @@ struct AppendJob: LaneJob {
     private static func standingChanges(
         after sender: Account, _ state: LaneCache.ConversationState, now: Millis, _ cache: LaneCache, _ db: Database
     ) throws -> [ChatEvent] {
-        var changes: [(UserKey, Standing, MembershipChange.Kind)] = []
-        for (member, standing) in state.standings {
-            let next = member == sender.key
-                ? ChatRequestPolicy.standingAfterSending(standing)
-                : ChatRequestPolicy.standingAfterMessage(standing, now: now)
-            guard next != standing else { continue }
-            changes.append((member, next, next == .accepted ? .accepted : .reopened))
-        }
+        let changes = state.standingChanges(afterMessageFrom: sender.key, now: now)
         guard !changes.isEmpty else { return [] }
-        for (member, standing, _) in changes {
-            try Rows.setStanding(standing, of: member, inConversation: state.key, db)
-            state.setStanding(standing, of: member)
+        for change in changes {
+            try Rows.setStanding(change.standing, of: change.member, inConversation: state.key, db)
         }
         // The conversation as it is with this message in it.
         try cache.flushDirty(db)
         let conversation = try Rows.conversation(key: state.key, db)
-        return changes.compactMap { member, _, kind in
-            conversation.member(member).map {
-                .membershipChanged(MembershipChange(kind: kind, conversation: conversation, subject: $0.account))
+        return changes.compactMap { change in
+            conversation.member(change.member).map {
+                .membershipChanged(MembershipChange(kind: change.kind, conversation: conversation, subject: $0.account))
             }
         }
     }

@@ -8,60 +8,7 @@ import ParleyCore
 /// elsewhere, hence `@unchecked Sendable`. It is exact because every write to
 /// the database goes through the lane; after a failed commit it is dropped.
 final class LaneCache: @unchecked Sendable {
-    final class ConversationState {
-        let key: Int64
-        let publicID: String
-        let kind: ConversationKind
-        var owner: UserKey?
-        var lastSeq: Int64
-        var lastActivityTS: Millis
-        /// The `ActivityOrder` stamp of its last activity.
-        var activity: Int64
-        /// In join order. Handed out with every appended message as its
-        /// recipients; arrays are copy-on-write, so that costs no copy.
-        var members: [UserKey]
-        var lastPosition: Int64
-        /// The blocks among the members, with who blocked whom.
-        var blocks: BlockSet
-        /// The members who have not accepted (requests, declines); usually empty.
-        var standings: [UserKey: Standing]
-        var isDirty = false
-
-        init(
-            key: Int64, publicID: String, kind: ConversationKind, owner: UserKey?, lastSeq: Int64, lastActivityTS: Millis,
-            activity: Int64, members: [UserKey], lastPosition: Int64, blocks: BlockSet, standings: [UserKey: Standing]
-        ) {
-            self.key = key
-            self.publicID = publicID
-            self.kind = kind
-            self.owner = owner
-            self.lastSeq = lastSeq
-            self.lastActivityTS = lastActivityTS
-            self.activity = activity
-            self.members = members
-            self.lastPosition = lastPosition
-            self.blocks = blocks
-            self.standings = standings
-        }
-
-        /// A member who has not declined the conversation: one who may act in it.
-        func isMember(_ user: UserKey) -> Bool {
-            members.contains(user) && !(standings[user]?.isDeclined ?? false)
-        }
-
-        func standing(of user: UserKey) -> Standing { standings[user] ?? .accepted }
-
-        /// Who hears of what happens here: the members, but for those who
-        /// declined it. Without declines, the members array itself (no copy).
-        var listeners: [UserKey] {
-            guard standings.values.contains(where: \.isDeclined) else { return members }
-            return members.filter { !(standings[$0]?.isDeclined ?? false) }
-        }
-
-        func setStanding(_ standing: Standing, of user: UserKey) {
-            standings[user] = standing == .accepted ? nil : standing
-        }
-    }
+    typealias ConversationState = ParleyStore.ConversationState
 
     private struct ReadMarkKey: Hashable {
         let conversation: Int64

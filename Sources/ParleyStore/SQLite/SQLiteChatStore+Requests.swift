@@ -13,7 +13,7 @@ extension SQLiteChatStore {
             try Rows.setStanding(.accepted, of: member.key, inConversation: state.key, db)
             let conversation = try Rows.conversation(key: state.key, db)
             state.setStanding(.accepted, of: member.key)
-            return Self.published(MembershipChange(kind: .accepted, conversation: conversation, subject: member), key: state.key)
+            return MembershipChange(kind: .accepted, conversation: conversation, subject: member).published(in: state.key)
         })
     }
 
@@ -28,7 +28,7 @@ extension SQLiteChatStore {
                 try Rows.setStanding(.declined(since: since), of: member.key, inConversation: state.key, db)
                 let conversation = try Rows.conversation(key: state.key, db)
                 state.setStanding(.declined(since: since), of: member.key)
-                return Self.published(MembershipChange(kind: .declined, conversation: conversation, subject: member), key: state.key)
+                return MembershipChange(kind: .declined, conversation: conversation, subject: member).published(in: state.key)
             }
         })
     }

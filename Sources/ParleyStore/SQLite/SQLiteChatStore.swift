@@ -314,12 +314,8 @@ public final class SQLiteChatStore: ChatStore {
             state.lastPosition += 1
             state.setStanding(standing, of: subject.key)
             state.blocks = conversation.blocks
-            return Self.published(MembershipChange(kind: .added, conversation: conversation, subject: subject), key: state.key)
+            return MembershipChange(kind: .added, conversation: conversation, subject: subject).published(in: state.key)
         })
-    }
-
-    static func published(_ change: MembershipChange, key: Int64) -> (MembershipChange, Publication?) {
-        (change, Publication(conversation: key, event: .membershipChanged(change)))
     }
 
     public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
@@ -352,7 +348,7 @@ public final class SQLiteChatStore: ChatStore {
         state.owner = owner
         state.setStanding(.accepted, of: subject.key)
         state.blocks = conversation.blocks
-        return published(MembershipChange(kind: .removed, conversation: conversation, subject: subject), key: state.key)
+        return MembershipChange(kind: .removed, conversation: conversation, subject: subject).published(in: state.key)
     }
 
     /// The lane's state of a conversation the actor is a member of.

@@ -19,11 +19,12 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 
     /// Every implementation under test. Add a factory here and the whole
     /// suite runs against it.
-    static let all: [StoreFactory] = [
-        .sqlite,
-    ]
+    static let all: [StoreFactory] = [.sqlite] + (PostgresTestDatabase.server == nil ? [] : [.postgres])
 
     static let sqlite = StoreFactory(name: "SQLite") { try SQLiteTestDatabase() }
+    /// Present when `PARLEY_TEST_POSTGRES` names a PostgreSQL server
+    /// (`scripts/test` starts a throwaway one and always sets it).
+    static let postgres = StoreFactory(name: "PostgreSQL") { try PostgresTestDatabase() }
 }
 
 /// A scratch database belonging to one test.
@@ -32,7 +33,7 @@ protocol TestDatabase: Sendable {
     /// was closed, to simulate a restart of the server. `now` is the clock the
     /// store must use for every time it records or compares; `broker` hears
     /// every event it publishes; `limits` its rules' settings.
-    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) throws -> any ChatStore
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) async throws -> any ChatStore
     /// Removes everything the database left behind. The store is closed.
     func destroy() async
 }
@@ -48,7 +49,7 @@ struct SQLiteTestDatabase: TestDatabase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) throws -> any ChatStore {
+    func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) async throws -> any ChatStore {
         try SQLiteChatStore(path: path, limits: limits, now: now, broker: broker)
     }
 
@@ -88,9 +89,9 @@ final class StoreFixture: Sendable {
 
     /// Opens the database (it must not be open already).
     @discardableResult
-    func open() throws -> any ChatStore {
+    func open() async throws -> any ChatStore {
         let clock = self.clock
-        let store = try database.open(now: { clock.now }, broker: changes, limits: limits)
+        let store = try await database.open(now: { clock.now }, broker: changes, limits: limits)
         current.value = store
         return store
     }
@@ -106,7 +107,7 @@ final class StoreFixture: Sendable {
     @discardableResult
     func restart() async throws -> any ChatStore {
         try await close()
-        return try open()
+        return try await open()
     }
 
     func tearDown() async {
@@ -128,7 +129,7 @@ func withFixture(
 ) async throws {
     let fixture = StoreFixture(database: try factory.makeDatabase(), clock: TestClock(), limits: limits)
     do {
-        try fixture.open()
+        try await fixture.open()
         try await body(fixture)
     } catch {
         await fixture.tearDown()

@@ -1,0 +1,316 @@
+import Logging
+import ParleyCore
+import PostgresNIO
+import Synchronization
+
+/// The shared store: a PostgreSQL database that any number of Parley
+/// processes may use at once.
+///
+/// Reads run on the client's pool, in parallel. Writes that sessions hear
+/// of go through this process's `PostgresWriteLane` (appends in batches,
+/// one COMMIT each); writes nobody hears of (accounts, tokens, bans, last
+/// seen) run directly on the pool. Every acknowledgement follows a COMMIT
+/// with `synchronous_commit` on, PostgreSQL's default, which the store
+/// checks at start.
+public final class PostgresChatStore: ChatStore {
+    let client: PostgresClient
+    let lane: PostgresWriteLane
+    let now: @Sendable () -> Millis
+    let limits: ChatLimits
+    let logger: Logger
+    public let broker: any EventBroker
+    private let running: Task<Void, Never>
+    private let closed = Mutex(false)
+
+    private init(
+        client: PostgresClient, running: Task<Void, Never>, limits: ChatLimits, now: @escaping @Sendable () -> Millis,
+        broker: any EventBroker, logger: Logger
+    ) {
+        self.client = client
+        self.running = running
+        self.limits = limits
+        self.now = now
+        self.broker = broker
+        self.logger = logger
+        self.lane = PostgresWriteLane(
+            client: client, cache: PostgresLaneCache(), reporter: CommitReporter(broker: broker), logger: logger)
+    }
+
+    /// Connects to the database at `location` and brings its schema up to
+    /// date. Throws `PostgresUnreachable` if no connection could be made
+    /// within `connectTimeout`, rather than waiting for ever.
+    public static func open(
+        _ location: PostgresLocation, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis,
+        broker: any EventBroker = LocalBroker(), logger: Logger = Logger(label: "parley.postgres"),
+        maximumConnections: Int = 20, connectTimeout: Duration = .seconds(10)
+    ) async throws -> PostgresChatStore {
+        let client = PostgresClient(configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
+        let running = Task { await client.run() }
+        do {
+            try await withDeadline(connectTimeout, location: location) {
+                try await checkDurability(client, logger: logger)
+                try await PostgresSchema.migrate(client, logger: logger)
+            }
+        } catch {
+            running.cancel()
+            await running.value
+            throw error
+        }
+        return PostgresChatStore(client: client, running: running, limits: limits, now: now, broker: broker, logger: logger)
+    }
+
+    /// PostgreSQL acknowledges a COMMIT before it is on disk if
+    /// `synchronous_commit` is off: Parley would then ack messages a crash
+    /// can lose. Refuse to run so.
+    private static func checkDurability(_ client: PostgresClient, logger: Logger) async throws {
+        let setting = try await client.withConnection { db in
+            try await db.row("SELECT current_setting('synchronous_commit'), current_setting('fsync')")?.decode((String, String).self)
+        }
+        guard let (synchronousCommit, fsync) = setting else { return }
+        guard synchronousCommit != "off", fsync == "on" else {
+            throw PostgresNotDurable(synchronousCommit: synchronousCommit, fsync: fsync)
+        }
+    }
+
+    private static func withDeadline(
+        _ timeout: Duration, location: PostgresLocation, _ work: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await work()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            let finished: Bool
+            do {
+                finished = try await group.next() ?? false
+            } catch {
+                group.cancelAll()
+                throw PostgresUnreachable(location: location, reason: String(describing: error))
+            }
+            group.cancelAll()
+            guard finished else {
+                throw PostgresUnreachable(location: location, reason: "no connection within \(timeout)")
+            }
+        }
+    }
+
+    public func close() async throws {
+        guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
+        await lane.close()
+        await lane.reporter.flush()
+        running.cancel()
+        await running.value
+    }
+
+    /// How the write lane has batched its work so far.
+    public var writeStatistics: WriteStatistics { lane.statistics }
+
+    /// A read on a connection of the pool, with transient failures (the
+    /// database restarting) answered as `unavailable`.
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { try await body($0) }
+        } catch {
+            throw PostgresFailure.map(error)
+        }
+    }
+
+    /// A write nobody hears of, in a transaction of its own, off the lane.
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await PostgresTransaction.run(client, logger: logger, body)
+        } catch {
+            throw PostgresFailure.map(error)
+        }
+    }
+
+    // MARK: Accounts and tokens
+
+    public func createAccount(_ request: NewAccount) async throws -> Account {
+        let now = self.now()
+        let publicID = OpaqueID.make()
+        let key = try await write { db in
+            try await db.row("""
+                INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts)
+                VALUES (\(publicID), \(request.handle), \(request.handleKey), \(request.displayName),
+                    \(SearchKey.fold(request.displayName)), \(request.passwordHash), \(now))
+                ON CONFLICT (handle_key) DO NOTHING
+                RETURNING id
+                """
+            )?.decode(Int64.self)
+        }
+        guard let key else { throw ChatError.conflict("the handle '\(request.handle)' is taken") }
+        return Account(key: UserKey(key), user: User(id: publicID, handle: request.handle, displayName: request.displayName))
+    }
+
+    public func credentials(handleKey: String) async throws -> StoredCredentials? {
+        try await read { db in
+            try await db.row("SELECT id, public_id, handle, display_name, password_hash FROM users WHERE handle_key = \(handleKey)").map {
+                let (key, publicID, handle, displayName, hash) = try $0.decode((Int64, String, String, String, String).self)
+                return StoredCredentials(
+                    account: Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName)),
+                    passwordHash: hash)
+            }
+        }
+    }
+
+    public func account(id: String) async throws -> Account? {
+        guard OpaqueID.isWellFormed(id) else { return nil }
+        return try await read { db in try await PostgresRows.account(publicID: id, db) }
+    }
+
+    public func account(handleKey: String) async throws -> Account? {
+        try await read { db in try await PostgresRows.account(handleKey: handleKey, db) }
+    }
+
+    public func recordToken(_ token: TokenRecord) async throws {
+        try await write { db in
+            try await db.run("""
+                INSERT INTO tokens (id, user_id, issued_ts, expires_ts)
+                VALUES (\(token.id), \(token.user.rawValue), \(token.issuedTS), \(token.expiresTS))
+                """)
+        }
+    }
+
+    public func revokeToken(id: String) async throws -> Bool {
+        let now = self.now()
+        return try await write { db in
+            try await db.exists("UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, \(now)) WHERE id = \(id) RETURNING 1")
+        }
+    }
+
+    public func revokedTokenIDs() async throws -> [String] {
+        let now = self.now()
+        return try await read { db in
+            try await db.rows("SELECT id FROM tokens WHERE revoked_ts IS NOT NULL AND expires_ts > \(now)").map { try $0.decode(String.self) }
+        }
+    }
+
+    public func recordBan(_ user: UserKey, until: Millis) async throws {
+        let now = self.now()
+        try await write { db in
+            try await db.run("""
+                INSERT INTO bans (user_id, until_ts, created_ts) VALUES (\(user.rawValue), \(until), \(now))
+                ON CONFLICT (user_id) DO UPDATE SET until_ts = GREATEST(bans.until_ts, excluded.until_ts)
+                """)
+        }
+    }
+
+    public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {
+        try await read { db in
+            var bans: [UserKey: Millis] = [:]
+            for row in try await db.rows("SELECT user_id, until_ts FROM bans WHERE until_ts > \(now)") {
+                let (user, until) = try row.decode((Int64, Int64).self)
+                bans[UserKey(user)] = until
+            }
+            return bans
+        }
+    }
+
+    // MARK: Messages
+
+    public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendOutcome, any Error>) -> Void) {
+        lane.submit(PostgresAppendJob(request: request, now: now, completion: completion))
+    }
+
+    public func history(conversationID: String, viewer: UserKey, window: HistoryWindow, limit: Int) async throws -> HistoryPage {
+        try await read { db in
+            guard let key = try await PostgresRows.conversationKey(publicID: conversationID, member: viewer, db) else {
+                throw ChatError.conversationNotFound
+            }
+            let columns = """
+                SELECT \(PostgresRows.messageColumns),
+                    EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = \(viewer.rawValue) AND b.blocked_id = m.sender_id)
+                \(PostgresRows.messageSource) WHERE m.conversation_id = \(key)
+                """
+            let rows: [PostgresRow]
+            let newestFirst: Bool
+            switch window {
+            case .after(let seq):
+                newestFirst = false
+                rows = try await db.rows("\(unescaped: columns) AND m.seq > \(seq) ORDER BY m.seq ASC LIMIT \(limit + 1)")
+            case .before(let seq):
+                newestFirst = true
+                rows = try await db.rows("\(unescaped: columns) AND m.seq < \(seq) ORDER BY m.seq DESC LIMIT \(limit + 1)")
+            case .since(let ts):
+                newestFirst = false
+                rows = try await db.rows("\(unescaped: columns) AND m.ts >= \(ts) ORDER BY m.seq ASC LIMIT \(limit + 1)")
+            case .latest:
+                newestFirst = true
+                rows = try await db.rows("\(unescaped: columns) ORDER BY m.seq DESC LIMIT \(limit + 1)")
+            }
+            var messages: [Message] = []
+            var blockedSenders = Set<String>()
+            for row in rows.prefix(limit) {
+                let message = try PostgresRows.message(row, conversationID: conversationID)
+                messages.append(message)
+                if try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Bool).self).9 {
+                    blockedSenders.insert(message.sender.id)
+                }
+            }
+            if newestFirst { messages.reverse() }
+            return HistoryPage(messages: messages, hasMore: rows.count > limit, blockedSenders: blockedSenders)
+        }
+    }
+
+    public func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange {
+        try await lane.perform(publishing: { db, cache in
+            let state = try await Self.memberState(conversationID, reader.key, cache, db)
+            let current = try await db.row("""
+                SELECT read_seq FROM members WHERE conversation_id = \(state.key) AND user_id = \(reader.key.rawValue)
+                """
+            )?.decode(Int64.self) ?? 0
+            let standing = state.standing(of: reader.key)
+            func mark(at readSeq: Int64) async throws -> ReadMark {
+                ReadMark(
+                    conversationID: conversationID, lastSeq: state.lastSeq, readSeq: readSeq,
+                    unreadFromBlocked: state.blocks.hasBlocks(by: reader.key)
+                        ? try await PostgresRows.unreadFromBlocked(conversation: state.key, after: readSeq, reader: reader.key, db) : 0,
+                    isRequest: standing.isRequest)
+            }
+            guard let target = ReadMarkPolicy.moved(current: current, requested: seq, lastSeq: state.lastSeq) else {
+                return (ReadMarkChange(mark: try await mark(at: current), moved: false), nil)
+            }
+            try await db.run("""
+                UPDATE members SET read_seq = \(target) WHERE conversation_id = \(state.key) AND user_id = \(reader.key.rawValue)
+                """)
+            let moved = try await mark(at: target)
+            let event = ChatEvent.readMarkMoved(
+                moved, reader: reader,
+                receiptRecipients: Visibility.receiptRecipients(reader: reader.key, standing: standing, listeners: state.listeners),
+                origin: origin)
+            return (ReadMarkChange(mark: moved, moved: true), Publication(conversation: state.key, event: event))
+        })
+    }
+
+    /// The locked, current state of a conversation the actor is a member of.
+    static func memberState(
+        _ conversationID: String, _ actor: UserKey, _ cache: PostgresLaneCache, _ db: PostgresConnection
+    ) async throws -> ConversationState {
+        guard let state = try await cache.lock(publicID: conversationID, db), state.isMember(actor) else {
+            throw ChatError.conversationNotFound
+        }
+        return state
+    }
+}
+
+/// PostgreSQL could not be reached when the store opened.
+public struct PostgresUnreachable: Error, CustomStringConvertible {
+    public let location: PostgresLocation
+    public let reason: String
+    public var description: String { "cannot reach PostgreSQL at \(location): \(reason)" }
+}
+
+/// PostgreSQL is set to acknowledge commits that are not on disk.
+public struct PostgresNotDurable: Error, CustomStringConvertible {
+    public let synchronousCommit: String
+    public let fsync: String
+    public var description: String {
+        "PostgreSQL runs with synchronous_commit = \(synchronousCommit) and fsync = \(fsync): acknowledged messages could be lost; "
+            + "set synchronous_commit to on (or local, remote_write, remote_apply) and fsync to on"
+    }
+}

@@ -1,0 +1,31 @@
+import ParleyCore
+import PostgresNIO
+
+/// What a caller is told when PostgreSQL failed a write: a lost or
+/// refused connection, a restart, a deadlock or a serialization failure
+/// is `unavailable` (try again: a retry with the same `client_id` is
+/// stored once); anything else is passed on as it is (an internal error).
+enum PostgresFailure {
+    static let unavailable = ChatError(.unavailable, "the database is unavailable; try again", retryAfterMs: 1000)
+
+    static func map(_ error: any Error) -> any Error {
+        if error is ChatError { return error }
+        return isTransient(error) ? unavailable : error
+    }
+
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .server:
+            guard let state = error.serverInfo?[.sqlState] else { return false }
+            // 08: connection exceptions; 57P0x: the server shutting down or
+            // starting; 40001 / 40P01: serialization failure, deadlock;
+            // 53: insufficient resources (too many connections).
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state.hasPrefix("53")
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed, .queryCancelled:
+            return true
+        default:
+            return false
+        }
+    }
+}

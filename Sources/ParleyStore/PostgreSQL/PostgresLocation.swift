@@ -1,0 +1,103 @@
+import Foundation
+import PostgresNIO
+
+/// Where a PostgreSQL database is, from a `postgres://user:password@host:port/dbname`
+/// URL (also `postgresql://`). `?sslmode=disable|prefer|require` chooses
+/// TLS (default: prefer, which falls back to plain if the server has none).
+public struct PostgresLocation: Sendable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let username: String
+    public let password: String?
+    public let database: String
+    public let tls: TLSMode
+
+    public enum TLSMode: String, Sendable {
+        case disable, prefer, require
+    }
+
+    /// Whether `value` names a PostgreSQL database rather than a SQLite file.
+    public static func isURL(_ value: String) -> Bool {
+        value.hasPrefix("postgres://") || value.hasPrefix("postgresql://")
+    }
+
+    public struct InvalidURL: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(url: String) throws {
+        guard Self.isURL(url), let components = URLComponents(string: url) else {
+            throw InvalidURL(description: "not a postgres:// URL")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw InvalidURL(description: "the PostgreSQL URL names no host")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw InvalidURL(description: "the PostgreSQL URL names no user")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty else { throw InvalidURL(description: "the PostgreSQL URL names no database") }
+        var tls = TLSMode.prefer
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                guard let mode = item.value.flatMap(TLSMode.init(rawValue:)) else {
+                    throw InvalidURL(description: "sslmode must be disable, prefer or require")
+                }
+                tls = mode
+            default:
+                throw InvalidURL(description: "unknown PostgreSQL URL option '\(item.name)'")
+            }
+        }
+        self.init(
+            host: host, port: components.port ?? 5432, username: user.removingPercentEncoding ?? user,
+            password: components.password.map { $0.removingPercentEncoding ?? $0 },
+            database: database.removingPercentEncoding ?? database, tls: tls)
+    }
+
+    public init(host: String, port: Int, username: String, password: String?, database: String, tls: TLSMode) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+    }
+
+    /// The same server, another database.
+    public func with(database: String) -> PostgresLocation {
+        PostgresLocation(host: host, port: port, username: username, password: password, database: database, tls: tls)
+    }
+
+    /// The whole URL, password included: for tools such as `psql`, never for logs.
+    public var url: String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = username
+        components.password = password
+        components.host = host
+        components.port = port
+        components.path = "/" + database
+        if tls != .prefer { components.queryItems = [URLQueryItem(name: "sslmode", value: tls.rawValue)] }
+        return components.string ?? description
+    }
+
+    /// The URL without its password: safe to log and print.
+    public var description: String {
+        "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
+    }
+
+    func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {
+        let tlsConfiguration: PostgresClient.Configuration.TLS =
+            switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+}
