@@ -25,7 +25,7 @@ public func buildApplication(
     let tokens: TokenAuthority
     let bans: BanList
     do {
-        secret = try SigningSecret.resolve(configured: configuration.jwtSecret, keyFile: configuration.signingKeyPath)
+        secret = try await SigningSecret.resolve(configured: configuration.jwtSecret, keyFile: configuration.signingKeyPath, store: store)
         tokens = try await TokenAuthority.make(
             secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now)
         bans = try await BanList.load(store: store, controls: configuration.abuse, now: now)

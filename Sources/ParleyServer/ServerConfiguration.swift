@@ -5,12 +5,14 @@ import ParleyCore
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Path of the SQLite file; created on first start. Read by whoever
-    /// opens the store (`parley serve`), not by the application.
+    /// Path of the SQLite file (created on first start) or a `postgres://`
+    /// URL (`DatabaseLocation`). Read by whoever opens the store (`parley
+    /// serve`), not by the application.
     public var databasePath = "parley.sqlite" {
         didSet { signingKeyPath = databasePath + ".jwt-key" }
     }
     /// Signs tokens. Nil: a random key generated on first start and kept in
+    /// the database if several processes may share it (PostgreSQL), else in
     /// `signingKeyPath`.
     public var jwtSecret: String?
     /// Where the generated signing key is kept: beside the SQLite file

@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on. [env: PARLEY_PORT] (default: 8080)")
     var port: Int?
 
-    @Option(help: "Path of the SQLite database file, created if missing. [env: PARLEY_DATABASE] (default: parley.sqlite)")
+    @Option(help: "Path of the SQLite database file, created if missing, or a postgres://user:password@host:port/dbname URL. [env: PARLEY_DATABASE] (default: parley.sqlite)")
     var database: String?
 
     @Option(help: "Folder of the browser client served at /, empty for none. [env: PARLEY_PUBLIC] (default: Public)")
@@ -125,8 +125,11 @@ struct Serve: AsyncParsableCommand {
         case let other: throw ValidationError("chat requests must be 'on' or 'off', not '\(other)'")
         }
         try applyAbuseControls(to: &configuration, number: number, setting: setting)
-        if configuration.databasePath.hasPrefix("postgres://") || configuration.databasePath.hasPrefix("postgresql://") {
-            throw ValidationError("PostgreSQL is not supported yet: --database takes the path of a SQLite file")
+        let location: DatabaseLocation
+        do {
+            location = try DatabaseLocation(configuration.databasePath)
+        } catch {
+            throw ValidationError("--database: \(error)")
         }
 
         var logger = Logger(label: "parley")
@@ -135,8 +138,8 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = parsedLevel
 
         let host = configuration.host
-        let database = configuration.databasePath
-        let store = try SQLiteChatStore(path: database, limits: configuration.limits)
+        let database = location.description
+        let store = try await location.open(limits: configuration.limits, logger: logger)
         let app = try await buildApplication(configuration, store: store, logger: logger) { port in
             // Written unbuffered: scripts and tests wait for this line.
             FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))

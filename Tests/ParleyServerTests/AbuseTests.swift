@@ -16,7 +16,7 @@ struct AbuseTests {
 
     @Test("sends over the per-user rate are refused with rate_limited and retry_after_ms, and neither stored nor delivered")
     func sendRateOverSocket() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.02  // a token per 50 s: a slow machine cannot refill one mid-test
         database.configuration.abuse.sendBurst = 3
         try await Harness.live(database.configuration) { h in
@@ -46,7 +46,7 @@ struct AbuseTests {
 
     @Test("the send limit is shared by all of a user's sockets and the HTTP send route (429 with Retry-After), and is per user")
     func sendRateShared() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.02  // a token per 50 s: a slow machine cannot refill one mid-test
         database.configuration.abuse.sendBurst = 2
         try await Harness.live(database.configuration) { h in
@@ -80,7 +80,7 @@ struct AbuseTests {
 
     @Test("sends missing a field are answered invalid_request and still count against the send rate, over the socket and HTTP")
     func malformedSendsCount() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.02  // a token per 50 s: a slow machine cannot refill one mid-test
         database.configuration.abuse.sendBurst = 2
         try await Harness.live(database.configuration) { h in
@@ -106,7 +106,7 @@ struct AbuseTests {
 
     @Test("retry_after_ms says when the next send is admitted")
     func retryAfterIsHonest() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         // A token every 2 s: long enough that the second send is refused on a busy machine.
         database.configuration.abuse.sendRate = 0.5
         database.configuration.abuse.sendBurst = 1
@@ -130,7 +130,7 @@ struct AbuseTests {
 
     @Test("a send rate of 0 turns the limit off (and links are allowed by default)")
     func sendRateZeroIsOff() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0
         database.configuration.abuse.sendBurst = 1
         try await Harness.live(database.configuration) { h in
@@ -154,7 +154,7 @@ struct AbuseTests {
 
     @Test("every other frame type takes from a per-socket bucket: over it, rate_limited (typing: dropped silently); sends are not affected")
     func requestRate() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.requestRate = 0.005  // a token per 200 s
         database.configuration.abuse.requestBurst = 3
         database.configuration.abuse.floodStrikes = 100
@@ -203,7 +203,7 @@ struct AbuseTests {
 
     @Test("more than floodStrikes refused sends within the window close the socket with 4429; the user's other sockets stay")
     func sendStrikes() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.01
         database.configuration.abuse.sendBurst = 1
         database.configuration.abuse.floodStrikes = 3
@@ -240,7 +240,7 @@ struct AbuseTests {
 
     @Test("no frame type is free to flood: refused typing frames count as strikes, silently, up to 4429")
     func typingStrikes() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.requestRate = 0.01
         database.configuration.abuse.requestBurst = 1
         database.configuration.abuse.floodStrikes = 2
@@ -264,7 +264,7 @@ struct AbuseTests {
 
     @Test("a user closed for flooding floodsBeforeBan times is banned: other sockets 4403, new sockets 4403, HTTP 403; stored; survives a restart")
     func ban() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.001
         database.configuration.abuse.sendBurst = 1
         database.configuration.abuse.floodStrikes = 1
@@ -320,7 +320,7 @@ struct AbuseTests {
 
     @Test("floods spread wider than banWindow do not ban; a ban ends after banDuration")
     func banWindowAndExpiry() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0.001
         database.configuration.abuse.sendBurst = 1
         database.configuration.abuse.floodStrikes = 1
@@ -365,7 +365,7 @@ struct AbuseTests {
 
     @Test("length counts characters, not bytes: maxMessageChars of them pass, one more is too_large (HTTP 413)")
     func lengthInCharacters() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.limits.maxMessageChars = 10
         try await Harness.live(database.configuration) { h in
             let (alice, bob, conversation) = try await h.pair()
@@ -388,7 +388,7 @@ struct AbuseTests {
 
     @Test("empty text is invalid_request; banned words (whole words, any case) and, with links denied, URLs are content_rejected (HTTP 422); none stored or delivered")
     func contentRules() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.content = ContentPolicy(bannedWords: ["spam", "Scam"], links: .deny)
         try await Harness.live(database.configuration) { h in
             let (alice, bob, conversation) = try await h.pair()
@@ -423,7 +423,7 @@ struct AbuseTests {
 
     @Test("unparseable, binary and unknown frames are answered invalid_request; more than protocolWarnings close with 4400")
     func protocolMisuse() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.protocolWarnings = 10
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -462,7 +462,7 @@ struct AbuseTests {
 
     @Test("a frame over maxFrameBytes closes the socket with 1009; one under it is served")
     func oversizedFrame() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.maxFrameBytes = 2048
         try await Harness.live(database.configuration) { h in
             let (alice, bob, conversation) = try await h.pair()
@@ -489,7 +489,7 @@ struct AbuseTests {
 
     @Test("an HTTP body over maxFrameBytes answers 413 too_large; exactly maxFrameBytes is served")
     func oversizedBody() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.maxFrameBytes = 2048
         try await Harness.live(database.configuration) { h in
             let (alice, bob, conversation) = try await h.pair()
@@ -526,7 +526,7 @@ struct AbuseTests {
 
     @Test("the (N+1)th socket of a user is closed with 1008 and a clear reason; after one closes, a new one is accepted")
     func sessionsPerUser() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.maxSessionsPerUser = 2
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -585,7 +585,7 @@ struct AbuseTests {
 
     @Test("after loginFailures failed logins for a handle, from any address, the next try is 429 even with the right password; an unknown handle answers the same")
     func loginThrottleByHandle() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.loginFailures = 3
         try await Harness.live(database.configuration) { h in
             _ = try await h.signUp("alice")
@@ -624,7 +624,7 @@ struct AbuseTests {
 
     @Test("failed logins spread over handles from one address are counted together; another address is not throttled")
     func loginThrottleByAddress() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.loginFailures = 3
         try await Harness.live(database.configuration) { h in
             _ = try await h.signUp("alice")
@@ -646,7 +646,7 @@ struct AbuseTests {
 
     @Test("a throttled login is admitted again once the oldest failure leaves loginWindow")
     func loginThrottleWindow() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.loginFailures = 3
         database.configuration.abuse.loginWindow = .seconds(3)
         try await Harness.live(database.configuration) { h in
@@ -668,7 +668,7 @@ struct AbuseTests {
 
     @Test("parley serve: --links refuses a bad value with a message; --links deny and --send-rate/--send-burst take effect")
     func serveFlags() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let path = database.configuration.databasePath
         let refused = try runParley(["serve", "--database", path, "--links", "maybe"])
         #expect(refused.status != 0)

@@ -19,7 +19,7 @@ struct AddressLimitTests {
 
     @Test("sign-ups per address: past --signup-rate, 429 rate_limited with retry_after_ms, and no account")
     func signupRate() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: ["--signup-rate", "3"])
         defer { server.terminate() }
         let h = Harness(port: server.port)
@@ -37,7 +37,7 @@ struct AddressLimitTests {
 
     @Test("behind a trusted proxy each client has its own limits: sign-ups and failed logins count the forwarded address")
     func behindProxy() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(
             database: database.configuration.databasePath, arguments: ["--signup-rate", "2", "--trusted-proxies", "127.0.0.0/8"])
         defer { server.terminate() }
@@ -63,15 +63,15 @@ struct AddressLimitTests {
     }
 
     @Test("--trusted-proxies refuses what is not an address block, naming it")
-    func badProxyList() throws {
-        let database = try TestDatabase()
+    func badProxyList() async throws {
+        let database = try await TestDatabase()
         let refused = try runParley(["serve", "--database", database.configuration.databasePath, "--trusted-proxies", "10.0.0.0/8,lb.local"])
         #expect(refused.status != 0 && refused.output.contains("'lb.local'"), "\(refused.output)")
     }
 
     @Test("sockets still signing in, per address: past --max-unauthenticated the upgrade is answered 429; signing in frees the place")
     func unauthenticatedSockets() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: ["--max-unauthenticated", "5"])
         defer { server.terminate() }
         let alice = try await Harness(port: server.port).signUp("alice")
@@ -126,7 +126,7 @@ struct AddressLimitTests {
 
     @Test("a flood of sign-ups is refused at once with 503 and retry_after_ms once the hashing queue is full, never queued without end")
     func hashingFlood() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         // bcrypt cost 13: each hash takes long enough that 24 arrive together.
         let server = try await ServerProcess.start(
             database: database.configuration.databasePath, arguments: ["--bcrypt-cost", "13", "--signup-rate", "0"])

@@ -11,7 +11,7 @@ struct BrowserClientRouteTests {
 
     /// A server whose client folder holds `index.html` and `js/app.js`.
     func withClient(_ body: @Sendable (Harness) async throws -> Void) async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         let folder = database.directory.appendingPathComponent("public")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("js"), withIntermediateDirectories: true)
         try "<!doctype html><title>Parley</title>".write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
@@ -70,7 +70,7 @@ struct BrowserClientRouteTests {
 
     @Test("with no client folder the server serves the API alone")
     func apiOnly() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.publicDirectory = database.directory.appendingPathComponent("absent").path
         try await Harness.live(database.configuration) { h in
             let reply = try await h.request(.get, "/")

@@ -9,7 +9,7 @@ import Testing
 struct ChatRequestRouteTests {
     /// A live server with chat requests on.
     static func live(_ body: @Sendable (Harness) async throws -> Void) async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.limits.chatRequests = true
         // A typing held back still spends the typer's throttle: no interval,
         // so that the one after acceptance is relayed at once.
@@ -208,7 +208,7 @@ struct ChatRequestRouteTests {
 
     @Test("parley serve takes --chat-requests on and PARLEY_CHAT_REQUESTS, and refuses anything but on or off")
     func flag() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let path = database.configuration.databasePath
         let refused = try runParley(["serve", "--database", path, "--chat-requests", "maybe"])
         #expect(refused.status != 0 && refused.output.contains("chat requests must be 'on' or 'off'"), "\(refused.output)")

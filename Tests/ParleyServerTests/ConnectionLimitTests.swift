@@ -38,7 +38,7 @@ struct ConnectionLimitTests {
 
     @Test("a connection that sends nothing, or only part of a request head, is closed at the head timeout; a whole request is served")
     func headTimeout() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.requestHeadTimeout = .milliseconds(500)
         try await Harness.live(database.configuration) { h in
             let start = ContinuousClock.now
@@ -52,7 +52,7 @@ struct ConnectionLimitTests {
 
     @Test("a request head the parser refuses (more than 1,000 fields) is not left open either")
     func refusedHead() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.requestHeadTimeout = .milliseconds(500)
         try await Harness.live(database.configuration) { h in
             let fields = (0..<1_200).map { "X-Field-\($0): v\r\n" }.joined()
@@ -63,7 +63,7 @@ struct ConnectionLimitTests {
 
     @Test("a connection still without a request head does not hold up the server's shutdown")
     func shutdownBeforeFirstRequest() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.requestHeadTimeout = .seconds(20)
         let silent = try await Harness.live(database.configuration) { h in
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -196,7 +196,7 @@ struct ConversationRouteTests {
 
     @Test("a group over the member limit is refused with 403 at creation and when adding")
     func groupMemberLimit() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.limits.maxGroupMembers = 3
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")

@@ -6,7 +6,7 @@ import Testing
 struct CrashTests {
     @Test("every message acknowledged before kill -9 is there after a restart, with seqs 1…N and no gaps")
     func killNine() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let path = database.configuration.databasePath
         let server = try await ServerProcess.start(database: path)
         let h = Harness(port: server.port)
@@ -66,7 +66,7 @@ struct CrashTests {
 
     @Test("SIGTERM drains: every session gets notice draining and 1001, every acknowledged message is stored, the process exits within 10 s")
     func sigtermDrains() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let path = database.configuration.databasePath
         let server = try await ServerProcess.start(database: path)
         let h = Harness(port: server.port)

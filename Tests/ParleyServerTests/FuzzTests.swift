@@ -12,7 +12,7 @@ struct FuzzTests {
 
     @Test("20,000 malformed frames each get one error, the socket stays usable, and others keep chatting")
     func frames() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         // Here every bad frame must be answered; closing for misuse (4400)
         // is tested in AbuseTests.
         database.configuration.abuse.protocolWarnings = Int.max / 2

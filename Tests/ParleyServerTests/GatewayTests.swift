@@ -42,7 +42,7 @@ struct GatewayTests {
 
     @Test("no auth within the timeout closes with 4401, and a token in the query string does not count")
     func authTimeout() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.authTimeout = .milliseconds(500)
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -262,7 +262,7 @@ struct GatewayTests {
 
     @Test("a message sent in fragments is put together; one whose fragments pass the size limit closes with 1009; text that is not UTF-8 closes with 1007")
     func fragmentsAndEncoding() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.maxFrameBytes = 2048
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -430,7 +430,7 @@ struct GatewayTests {
 
     @Test("a socket is closed with 4401 when its token expires, even if the client stays silent")
     func tokenExpiry() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         // Long enough that a loaded machine still opens the socket before
         // the token expires (exp has whole seconds).
         database.configuration.tokenLifetime = .seconds(5)
@@ -445,7 +445,7 @@ struct GatewayTests {
 
     @Test("acknowledged messages survive a restart, and seq continues after them")
     func survivesRestart() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let configuration = database.configuration
         let (alice, bob, conversation, acked) = try await Harness.live(configuration) { h in
             let alice = try await h.signUp("alice")

@@ -11,7 +11,7 @@ struct GroupBlockTests {
     /// Mallory makes groups with Bob in them, and adds him back after he leaves.
     @Test("the block bypass through groups is refused on the real binary: no group lands in Bob's list, nothing reaches him")
     func bypassRefused() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let h = Harness(port: server.port)

@@ -16,7 +16,7 @@ struct KeepaliveTests {
 
     @Test("a client that answers pings stays open well past two intervals, and the server really pings")
     func answeringClientStays() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         Self.configuration(&database)
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -49,7 +49,7 @@ struct KeepaliveTests {
 
     @Test("a client that sends nothing after the upgrade is pinged, then closed with 4408, and its contacts see it go offline")
     func silentClientClosed() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         Self.configuration(&database)
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")

@@ -71,7 +71,7 @@ struct PeopleRouteTests {
 
     @Test("a cursor is sealed: opaque, different every time, refused if altered or made with another key")
     func sealedCursor() async throws {
-        var other = try TestDatabase()
+        var other = try await TestDatabase()
         other.configuration.jwtSecret = "another-secret-that-is-long-enough-for-hs256"
         let foreign: String = try await Harness.live(other.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -103,7 +103,7 @@ struct PeopleRouteTests {
 
     @Test("the number of blocks one user keeps is bounded")
     func blockLimit() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.limits.maxBlocks = 2
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")

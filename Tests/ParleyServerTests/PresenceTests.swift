@@ -255,7 +255,7 @@ struct PresenceTests {
 
     @Test("last_seen_ts is stored: it survives a restart")
     func lastSeenSurvivesRestart() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let configuration = database.configuration
         let (alice, bob, seen) = try await Harness.live(configuration) { h in
             let alice = try await h.signUp("alice")

@@ -10,7 +10,7 @@ import Testing
 struct SecurityReviewTests {
     @Test("display names and titles that impersonate (A\\u{200B}dmin, U+202E, U+2066) are refused with 400 and nothing is stored")
     func deceptiveNames() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let h = Harness(port: server.port)
@@ -31,7 +31,7 @@ struct SecurityReviewTests {
 
     @Test("every /v1 answer carries Cache-Control: no-store, errors and unknown routes included; the client's files stay revalidated")
     func noStore() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let h = Harness(port: server.port)
@@ -53,7 +53,7 @@ struct SecurityReviewTests {
 
     @Test("a static path with a NUL or a control character answers 400, never a file served as another type")
     func controlCharactersInPaths() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let h = Harness(port: server.port)
@@ -68,7 +68,7 @@ struct SecurityReviewTests {
 
     @Test("the database files (and the signing key beside them) are readable by their owner only, and looser ones from before are tightened")
     func databaseFileModes() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let path = database.configuration.databasePath
         func mode(_ file: String) throws -> Int {
             (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? -1
@@ -95,7 +95,7 @@ struct SecurityReviewTests {
 
     @Test("an unmasked client frame closes the socket with 1002, before or after auth, and is not answered")
     func unmaskedFrames() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let alice = try await Harness(port: server.port).signUp("alice")
@@ -117,7 +117,7 @@ struct SecurityReviewTests {
 
     @Test("3,000 frames before auth get at most 10 answers, then the close 4400")
     func framesBeforeAuth() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath)
         defer { server.terminate() }
         let socket = try await AbuseRawSocket.open(port: server.port)
@@ -136,7 +136,7 @@ struct SecurityReviewTests {
 
     @Test("a request body trickled in a byte at a time is answered 408 and closed at the deadline; whole bodies are unaffected")
     func slowBody() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: ["--request-body-timeout", "2"])
         defer { server.terminate() }
         let body = #"{"handle":"slowpoke","password":"correct horse battery"}"#

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyServer
+import Logging
 import ParleyStore
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 struct SetupTests {
     @Test("without a configured secret, a signing key is made on first start, kept owner-only, and reused after a restart")
     func generatedKey() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase(.sqlite)
         database.configuration.jwtSecret = nil
         let configuration = database.configuration
         let keyPath = configuration.databasePath + ".jwt-key"
@@ -27,7 +28,7 @@ struct SetupTests {
 
     @Test("a secret shorter than 32 bytes, or a damaged key file, is refused at start")
     func badSecrets() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase(.sqlite)
         database.configuration.jwtSecret = "too short"
         let short = database.configuration
         await #expect(throws: (any Error).self) { _ = try await buildApplication(short) }
@@ -40,20 +41,20 @@ struct SetupTests {
 
     @Test("passwords are stored as bcrypt hashes at the configured cost, never as given")
     func bcryptCost() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.bcryptCost = 11
         let configuration = database.configuration
         try await Harness.live(configuration) { h in _ = try await h.signUp("alice", password: "correct horse battery") }
-        let store = try SQLiteChatStore(path: configuration.databasePath)
+        let store = try await DatabaseLocation(configuration.databasePath).open(limits: configuration.limits, logger: Logger(label: "test"))
         let stored = try #require(try await store.credentials(handleKey: "alice"))
         try await store.close()
         #expect(stored.passwordHash.hasPrefix("$2b$11$"))
         #expect(!stored.passwordHash.contains("correct horse battery"))
     }
 
-    @Test("a second server cannot open a database that one is using")
+    @Test("a second server cannot open a SQLite database that one is using")
     func databaseLock() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase(.sqlite)
         let configuration = database.configuration
         try await Harness.live(configuration) { _ in
             await #expect(throws: (any Error).self) { _ = try await buildApplication(configuration) }
@@ -66,15 +67,16 @@ struct SetupTests {
 
     @Test("options it cannot honour are refused with a message, before anything starts", arguments: [
         (["--bcrypt-cost", "9"], [String: String](), "bcrypt cost"),
-        (["--database", "postgres://localhost/parley"], [:], "PostgreSQL"),
+        (["--database", "postgres://parley@localhost"], [:], "the PostgreSQL URL names no database"),
+        (["--database", "postgres://parley@localhost/parley?sslmode=sometimes"], [:], "sslmode must be disable, prefer or require"),
         (["--auth-timeout", "0"], [:], "auth timeout"),
         (["--log-level", "loud"], [:], "log level"),
         ([], ["PARLEY_PORT": "eighty"], "PARLEY_PORT"),
         (["--public", "/nonexistent/parley-client"], [:], "no browser client folder at '/nonexistent/parley-client'"),
         ([], ["PARLEY_PUBLIC": "/nonexistent/parley-client"], "no browser client folder"),
     ])
-    func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) throws {
-        let database = try TestDatabase()
+    func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) async throws {
+        let database = try await TestDatabase(.sqlite)
         let result = try runParley(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
         #expect(result.status != 0)
         #expect(result.output.contains(expected), "output: \(result.output)")
@@ -83,7 +85,7 @@ struct SetupTests {
 
     @Test("with no subcommand it serves; settings come from the environment, and a flag wins over it")
     func environmentAndDefaults() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase(.sqlite)
         let path = database.configuration.databasePath
         // PARLEY_PORT=1 would fail to bind: the flag must win.
         let process = Process()
@@ -108,7 +110,7 @@ struct SetupTests {
 
     @Test("the browser client's folder comes from --public or PARLEY_PUBLIC, the flag winning; empty serves the API only")
     func publicFolder() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-public-\(UUID().uuidString)")
         let other = folder.appendingPathComponent("other")
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
@@ -129,5 +131,33 @@ struct SetupTests {
         let apiOnly = try await home(["--public", ""], environment: ["PARLEY_PUBLIC": other.path])
         #expect(apiOnly.status == .notFound)
         #expect(apiOnly.body["error"]["code"].string == "not_found")
+    }
+
+    // MARK: PostgreSQL
+
+    @Test("PostgreSQL that cannot be reached at start: a clear message and a failing exit code, not a hang")
+    func unreachablePostgres() throws {
+        let start = ContinuousClock.now
+        // Port 1 on loopback: nothing listens there.
+        let result = try runParley(["serve", "--port", "0", "--database", "postgres://parley:secret@127.0.0.1:1/parley"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("cannot reach PostgreSQL at postgres://parley:***@127.0.0.1:1/parley"), "output: \(result.output)")
+        #expect(!result.output.contains("secret"), "the password is never printed")
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
+    @Test(
+        "on PostgreSQL without a configured secret, the signing key is kept in the database: servers sharing it accept each other's tokens",
+        .enabled(if: ScratchPostgres.server != nil))
+    func sharedSigningKey() async throws {
+        let database = try await ScratchPostgres()
+        defer { database.drop() }
+        let first = try await ServerProcess.start(database: database.url, jwtSecret: nil)
+        defer { first.terminate() }
+        let second = try await ServerProcess.start(database: database.url, jwtSecret: nil)
+        defer { second.terminate() }
+        let alice = try await Harness(port: first.port).signUp("alice")
+        #expect(try await Harness(port: second.port).request(.get, "/v1/me", token: alice.token).status == .ok)
+        #expect(try await database.value("SELECT length(value)::text FROM secrets WHERE name = 'jwt-signing-key'") == "32")
     }
 }

@@ -7,7 +7,7 @@ import Testing
 struct SlowConsumerTests {
     @Test("a member that never reads is dropped, the others get every message in order, and the server's memory stays bounded")
     func neverReads() async throws {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: ["--max-queued-bytes", "262144"])
         defer { server.terminate() }
         let h = Harness(port: server.port)

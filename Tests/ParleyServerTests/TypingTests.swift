@@ -49,7 +49,7 @@ struct TypingTests {
         // Long enough that the suites running beside this one rarely stall
         // the machine for a whole interval (an attempt that was stalled is retried).
         let interval = Duration.milliseconds(1200)
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.limits.typingInterval = interval
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")

@@ -96,7 +96,7 @@ struct WebSocketProtocolTests {
 
     @Test("sends pipelined past the send window (256) all commit, in order, and are all acknowledged")
     func pastTheSendWindow() async throws {
-        var database = try TestDatabase()
+        var database = try await TestDatabase()
         database.configuration.abuse.sendRate = 0
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
@@ -122,8 +122,10 @@ struct WebSocketProtocolTests {
 
     @Test("a socket that has not signed in is closed with 1001 when the server stops, without waiting for its sign-in deadline")
     func stopClosesUnsignedSockets() async throws {
-        var database = try TestDatabase()
-        database.configuration.authTimeout = .seconds(30)
+        var database = try await TestDatabase()
+        // Far beyond the bound below, which leaves room for a busy machine
+        // (the suites run in parallel, on PostgreSQL too).
+        database.configuration.authTimeout = .seconds(90)
         let start = ContinuousClock.now
         let socket: AbuseRawSocket = try await Harness.live(database.configuration) { h in
             let socket = try await AbuseRawSocket.open(port: h.port)
@@ -131,6 +133,6 @@ struct WebSocketProtocolTests {
             return socket
         }
         #expect(await socket.eventsToEnd() == [.close(code: 1001, reason: "server shutting down"), .end])
-        #expect(ContinuousClock.now - start < .seconds(15))
+        #expect(ContinuousClock.now - start < .seconds(45))
     }
 }

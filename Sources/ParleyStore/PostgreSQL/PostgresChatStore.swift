@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ParleyCore
 import PostgresNIO
@@ -37,26 +38,56 @@ public final class PostgresChatStore: ChatStore {
     }
 
     /// Connects to the database at `location` and brings its schema up to
-    /// date. Throws `PostgresUnreachable` if no connection could be made
-    /// within `connectTimeout`, rather than waiting for ever.
+    /// date. Throws `PostgresUnreachable`, with the reason, if no connection
+    /// could be made within `connectTimeout`, rather than waiting for ever.
     public static func open(
         _ location: PostgresLocation, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis,
         broker: any EventBroker = LocalBroker(), logger: Logger = Logger(label: "parley.postgres"),
         maximumConnections: Int = 20, connectTimeout: Duration = .seconds(10)
     ) async throws -> PostgresChatStore {
-        let client = PostgresClient(configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
+        try await firstConnection(location, within: connectTimeout, logger: logger)
+        // The pool logs each failed attempt to reconnect; a restart of the
+        // database would fill the log at info level.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        let client = PostgresClient(
+            configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: background)
         let running = Task { await client.run() }
         do {
-            try await withDeadline(connectTimeout, location: location) {
-                try await checkDurability(client, logger: logger)
-                try await PostgresSchema.migrate(client, logger: logger)
-            }
+            try await checkDurability(client, logger: logger)
+            try await PostgresSchema.migrate(client, logger: logger)
         } catch {
             running.cancel()
             await running.value
             throw error
         }
         return PostgresChatStore(client: client, running: running, limits: limits, now: now, broker: broker, logger: logger)
+    }
+
+    /// Tries to connect until `timeout` has passed; throws the last reason
+    /// at once for what waiting cannot fix (a wrong password, no such database).
+    private static func firstConnection(_ location: PostgresLocation, within timeout: Duration, logger: Logger) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var quiet = logger
+        quiet.logLevel = .critical
+        var warned = false
+        while true {
+            do {
+                let connection = try await location.connect(logger: quiet)
+                try? await connection.close()
+                return
+            } catch {
+                let reason = PostgresFailure.reason(error)
+                guard PostgresFailure.isTransient(error), ContinuousClock.now + .milliseconds(500) < deadline else {
+                    throw PostgresUnreachable(location: location, reason: reason)
+                }
+                if !warned {
+                    logger.warning("cannot reach PostgreSQL at \(location) yet, trying for \(timeout): \(reason)")
+                    warned = true
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 
     /// PostgreSQL acknowledges a COMMIT before it is on disk if
@@ -69,32 +100,6 @@ public final class PostgresChatStore: ChatStore {
         guard let (synchronousCommit, fsync) = setting else { return }
         guard synchronousCommit != "off", fsync == "on" else {
             throw PostgresNotDurable(synchronousCommit: synchronousCommit, fsync: fsync)
-        }
-    }
-
-    private static func withDeadline(
-        _ timeout: Duration, location: PostgresLocation, _ work: @escaping @Sendable () async throws -> Void
-    ) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await work()
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            let finished: Bool
-            do {
-                finished = try await group.next() ?? false
-            } catch {
-                group.cancelAll()
-                throw PostgresUnreachable(location: location, reason: String(describing: error))
-            }
-            group.cancelAll()
-            guard finished else {
-                throw PostgresUnreachable(location: location, reason: "no connection within \(timeout)")
-            }
         }
     }
 
@@ -312,5 +317,20 @@ public struct PostgresNotDurable: Error, CustomStringConvertible {
     public var description: String {
         "PostgreSQL runs with synchronous_commit = \(synchronousCommit) and fsync = \(fsync): acknowledged messages could be lost; "
             + "set synchronous_commit to on (or local, remote_write, remote_apply) and fsync to on"
+    }
+}
+
+extension PostgresChatStore: SharedSecrets {
+    public func sharedSecret(named name: String, orStore candidate: [UInt8]) async throws -> [UInt8] {
+        let now = self.now()
+        return try await write { db in
+            try await db.run("""
+                INSERT INTO secrets (name, value, created_ts) VALUES (\(name), \(Data(candidate)), \(now)) ON CONFLICT (name) DO NOTHING
+                """)
+            guard let stored = try await db.row("SELECT value FROM secrets WHERE name = \(name)")?.decode(Data.self) else {
+                throw ChatError(.internalError, "the secret '\(name)' was not stored")
+            }
+            return Array(stored)
+        }
     }
 }

@@ -28,4 +28,15 @@ enum PostgresFailure {
             return false
         }
     }
+
+    /// Why PostgreSQL failed, in words: the server's own message, or the
+    /// network's.
+    static func reason(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        if error.code == .server, let message = error.serverInfo?[.message] {
+            return message
+        }
+        if let underlying = error.underlying { return String(describing: underlying) }
+        return String(describing: error.code)
+    }
 }

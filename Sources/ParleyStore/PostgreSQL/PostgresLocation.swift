@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Where a PostgreSQL database is, from a `postgres://user:password@host:port/dbname`
@@ -85,6 +86,21 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     /// The URL without its password: safe to log and print.
     public var description: String {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
+    }
+
+    /// One connection, outside any pool: to find out at start whether the
+    /// database can be reached and why not, and for tools.
+    public func connect(logger: Logger) async throws -> PostgresConnection {
+        let tlsConfiguration: PostgresConnection.Configuration.TLS =
+            switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
+        configuration.options.connectTimeout = .seconds(5)
+        return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
     func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {

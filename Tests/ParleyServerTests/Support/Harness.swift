@@ -10,30 +10,47 @@ import ParleyServer
 import ParleyStore
 import Testing
 
-/// The application `parley serve` builds for `configuration`: on the SQLite
-/// store its `databasePath` names.
+/// The application `parley serve` builds for `configuration`: on the store
+/// its `databasePath` names (a SQLite file, or a PostgreSQL database when
+/// the suites run with `PARLEY_TEST_STORE=postgres`).
 func buildApplication(
     _ configuration: ServerConfiguration, logger: Logger = Logger(label: "parley-test"),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> ParleyApplication {
-    let store = try SQLiteChatStore(path: configuration.databasePath, limits: configuration.limits)
+    let store = try await DatabaseLocation(configuration.databasePath).open(limits: configuration.limits, logger: logger)
     return try await ParleyServer.buildApplication(configuration, store: store, logger: logger, onServerRunning: onServerRunning)
 }
 
 /// A fresh database directory and a configuration pointing into it.
+///
+/// The store is the one the run asks for: SQLite, or a fresh PostgreSQL
+/// database when `PARLEY_TEST_STORE=postgres` (scripts/test runs the HTTP
+/// and WebSocket suites both ways). Tests about SQLite's own files ask for
+/// `.sqlite` whatever the run.
 struct TestDatabase: ~Copyable {
+    enum Store {
+        case sqlite
+        /// The store this run of the suites is for.
+        case chosen
+    }
+
     let directory: URL
     var configuration: ServerConfiguration
+    /// The scratch PostgreSQL database, dropped with this value.
+    let postgres: ScratchPostgres?
 
     static let jwtSecret = "test-secret-that-is-long-enough-for-hs256!"
 
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-test-\(UUID().uuidString)")
+    init(_ store: Store = .chosen) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-test-\(UUID().uuidString)")
+        let postgres = store == .chosen && ScratchPostgres.isChosen ? try await ScratchPostgres() : nil
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.directory = directory
+        self.postgres = postgres
         configuration = ServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        configuration.databasePath = directory.appendingPathComponent("parley.sqlite").path
+        configuration.databasePath = postgres?.url ?? directory.appendingPathComponent("parley.sqlite").path
         configuration.jwtSecret = Self.jwtSecret
         // bcrypt's minimum: hundreds of sign-ups at cost 10 in a debug build,
         // queued on NIO's blocking pool, push requests past the test client's
@@ -57,8 +74,12 @@ struct TestDatabase: ~Copyable {
         configuration.abuse.pingInterval = .zero
     }
 
+    /// Whether the server runs on SQLite, whose files tests may look at.
+    var isSQLite: Bool { postgres == nil }
+
     deinit {
         try? FileManager.default.removeItem(at: directory)
+        postgres?.drop()
     }
 }
 
@@ -140,7 +161,7 @@ struct Harness: Sendable {
     }
 
     static func live<T: Sendable>(_ body: @Sendable (Harness) async throws -> T) async throws -> T {
-        let database = try TestDatabase()
+        let database = try await TestDatabase()
         return try await live(database.configuration, body)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyStore
 
 /// The real `parley` binary, run as a child process, so that a test can kill
 /// it with SIGKILL and start it again on the same database.
@@ -30,7 +31,9 @@ final class ServerProcess: Sendable {
         database: String, arguments: [String] = [], environment: [String: String] = [:],
         jwtSecret: String? = TestDatabase.jwtSecret
     ) async throws -> ServerProcess {
-        let output = URL(fileURLWithPath: database + ".stdout-\(UUID().uuidString.prefix(8))")
+        // Beside a SQLite file; in the temporary folder for a PostgreSQL URL.
+        let outputBase = PostgresLocation.isURL(database) ? FileManager.default.temporaryDirectory.appendingPathComponent("parley").path : database
+        let output = URL(fileURLWithPath: outputBase + ".stdout-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
             throw TestFailure("cannot create \(output.path)")
         }

@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import ParleyCore
 import ParleyStore
+import PostgresNIO
 
 /// PostgreSQL: a database of its own on the server named by
 /// `PARLEY_TEST_POSTGRES` (a URL whose user may create databases), created
@@ -14,11 +16,11 @@ struct PostgresTestDatabase: TestDatabase {
     let name: String
     let location: PostgresLocation
 
-    init() throws {
+    init() async throws {
         guard let server = Self.server else { throw TestDatabaseUnavailable() }
         name = "parley_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         location = server.with(database: name)
-        try Self.admin("CREATE DATABASE \(name)")
+        try await Self.admin("CREATE DATABASE \(name)")
     }
 
     func open(now: @escaping @Sendable () -> Millis, broker: any EventBroker, limits: ChatLimits) async throws -> any ChatStore {
@@ -26,24 +28,22 @@ struct PostgresTestDatabase: TestDatabase {
     }
 
     func destroy() async {
-        try? Self.admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        try? await Self.admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
-    /// Runs one statement on the server's own database with `psql`: kept
-    /// outside the store under test.
-    static func admin(_ sql: String) throws {
+    /// Runs one statement on the server's own database, on a connection
+    /// of its own: outside the store under test.
+    static func admin(_ sql: String) async throws {
         guard let server else { throw TestDatabaseUnavailable() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", "-q", "-v", "ON_ERROR_STOP=1", server.url, "-c", sql]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw AdminFailed(sql: sql) }
+        let connection = try await server.connect(logger: Logger(label: "parley-test-admin"))
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "parley-test-admin"))
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
     }
 
     struct TestDatabaseUnavailable: Error {}
-    struct AdminFailed: Error {
-        let sql: String
-    }
 }

@@ -13,7 +13,7 @@ import Testing
 struct StoreFactory: Sendable, CustomTestStringConvertible {
     let name: String
     /// Makes a new, empty, private database. It is not opened yet.
-    let makeDatabase: @Sendable () throws -> any TestDatabase
+    let makeDatabase: @Sendable () async throws -> any TestDatabase
 
     var testDescription: String { name }
 
@@ -24,7 +24,7 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     static let sqlite = StoreFactory(name: "SQLite") { try SQLiteTestDatabase() }
     /// Present when `PARLEY_TEST_POSTGRES` names a PostgreSQL server
     /// (`scripts/test` starts a throwaway one and always sets it).
-    static let postgres = StoreFactory(name: "PostgreSQL") { try PostgresTestDatabase() }
+    static let postgres = StoreFactory(name: "PostgreSQL") { try await PostgresTestDatabase() }
 }
 
 /// A scratch database belonging to one test.
@@ -127,7 +127,7 @@ func withFixture(
     limits: ChatLimits = ChatLimits(),
     _ body: (StoreFixture) async throws -> Void
 ) async throws {
-    let fixture = StoreFixture(database: try factory.makeDatabase(), clock: TestClock(), limits: limits)
+    let fixture = StoreFixture(database: try await factory.makeDatabase(), clock: TestClock(), limits: limits)
     do {
         try await fixture.open()
         try await body(fixture)
