@@ -18,11 +18,16 @@ struct ConnectionLimitTests {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            if !bytes.isEmpty { try await outbound.write(ByteBuffer(string: bytes)) }
+            // The server may close while a long head is still being written
+            // (the parser refused it): that is the closing we are looking for,
+            // so a failed write or a reset still counts as "closed".
+            if !bytes.isEmpty { try? await outbound.write(ByteBuffer(string: bytes)) }
             return try await withThrowingTaskGroup(of: String?.self) { group in
                 group.addTask {
                     var received = ""
-                    for try await chunk in inbound { received += String(buffer: chunk) }
+                    do {
+                        for try await chunk in inbound { received += String(buffer: chunk) }
+                    } catch {}
                     return received
                 }
                 group.addTask {

@@ -45,7 +45,17 @@ public final class PostgresChatStore: ChatStore {
         broker: any EventBroker = LocalBroker(), logger: Logger = Logger(label: "parley.postgres"),
         maximumConnections: Int = 20, connectTimeout: Duration = .seconds(10)
     ) async throws -> PostgresChatStore {
-        try await firstConnection(location, within: connectTimeout, logger: logger)
+        // The checks and migrations run on a first connection of their own,
+        // before the pool exists: the pool is only leased from once running.
+        let first = try await firstConnection(location, within: connectTimeout, logger: logger)
+        do {
+            try await checkDurability(first)
+            try await PostgresSchema.migrate(first, logger: logger)
+            try? await first.close()
+        } catch {
+            try? await first.close()
+            throw error
+        }
         // The pool logs each failed attempt to reconnect; a restart of the
         // database would fill the log at info level.
         var background = logger
@@ -53,29 +63,21 @@ public final class PostgresChatStore: ChatStore {
         let client = PostgresClient(
             configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: background)
         let running = Task { await client.run() }
-        do {
-            try await checkDurability(client, logger: logger)
-            try await PostgresSchema.migrate(client, logger: logger)
-        } catch {
-            running.cancel()
-            await running.value
-            throw error
-        }
         return PostgresChatStore(client: client, running: running, limits: limits, now: now, broker: broker, logger: logger)
     }
 
     /// Tries to connect until `timeout` has passed; throws the last reason
     /// at once for what waiting cannot fix (a wrong password, no such database).
-    private static func firstConnection(_ location: PostgresLocation, within timeout: Duration, logger: Logger) async throws {
+    private static func firstConnection(
+        _ location: PostgresLocation, within timeout: Duration, logger: Logger
+    ) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + timeout
         var quiet = logger
         quiet.logLevel = .critical
         var warned = false
         while true {
             do {
-                let connection = try await location.connect(logger: quiet)
-                try? await connection.close()
-                return
+                return try await location.connect(logger: quiet)
             } catch {
                 let reason = PostgresFailure.reason(error)
                 guard PostgresFailure.isTransient(error), ContinuousClock.now + .milliseconds(500) < deadline else {
@@ -93,10 +95,8 @@ public final class PostgresChatStore: ChatStore {
     /// PostgreSQL acknowledges a COMMIT before it is on disk if
     /// `synchronous_commit` is off: Parley would then ack messages a crash
     /// can lose. Refuse to run so.
-    private static func checkDurability(_ client: PostgresClient, logger: Logger) async throws {
-        let setting = try await client.withConnection { db in
-            try await db.row("SELECT current_setting('synchronous_commit'), current_setting('fsync')")?.decode((String, String).self)
-        }
+    private static func checkDurability(_ db: PostgresConnection) async throws {
+        let setting = try await db.row("SELECT current_setting('synchronous_commit'), current_setting('fsync')")?.decode((String, String).self)
         guard let (synchronousCommit, fsync) = setting else { return }
         guard synchronousCommit != "off", fsync == "on" else {
             throw PostgresNotDurable(synchronousCommit: synchronousCommit, fsync: fsync)

@@ -1,5 +1,6 @@
 import ParleyCore
 import PostgresNIO
+import _ConnectionPoolModule
 
 /// What a caller is told when PostgreSQL failed a write: a lost or
 /// refused connection, a restart, a deadlock or a serialization failure
@@ -14,6 +15,9 @@ enum PostgresFailure {
     }
 
     static func isTransient(_ error: any Error) -> Bool {
+        // After a minute without a connection the pool stops waiting and
+        // fails every lease at once until the database is back.
+        if let error = error as? ConnectionPoolError { return error == .connectionCreationCircuitBreakerTripped }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .server:
@@ -31,6 +35,13 @@ enum PostgresFailure {
 
     /// Why PostgreSQL failed, in words: the server's own message, or the
     /// network's.
+    /// What the log says about a failed write: the reason alone when the
+    /// database was briefly away (the caller is told to retry), everything
+    /// PostgresNIO knows otherwise.
+    static func logged(_ error: any Error) -> String {
+        isTransient(error) ? "\(reason(error)) (answered unavailable)" : String(reflecting: error)
+    }
+
     static func reason(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return String(describing: error) }
         if error.code == .server, let message = error.serverInfo?[.message] {

@@ -140,9 +140,9 @@ enum PostgresSchema {
     /// Brings the database up to date. Nodes starting together take turns
     /// on a transaction-scoped advisory lock, and each migration commits with
     /// its version row, so a migration runs once, whole or not at all.
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
         for migration in migrations {
-            try await PostgresTransaction.run(client, logger: logger) { connection in
+            try await PostgresTransaction.run(on: connection, logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
                 try await connection.query("""
                     CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -15,17 +15,24 @@ enum PostgresTransaction {
         _ client: PostgresClient, logger: Logger, _ work: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            let value: T
-            do {
-                value = try await work(connection)
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
-            }
-            try await connection.query("COMMIT", logger: logger)
-            return value
+            try await run(on: connection, logger: logger, work)
         }
+    }
+
+    /// The same on a connection of one's own (the first one, at start).
+    nonisolated(nonsending) static func run<T: Sendable>(
+        on connection: PostgresConnection, logger: Logger, _ work: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await connection.query("BEGIN", logger: logger)
+        let value: T
+        do {
+            value = try await work(connection)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        try await connection.query("COMMIT", logger: logger)
+        return value
     }
 }
 

@@ -161,7 +161,7 @@ final class PostgresWriteLane: Sendable {
         } catch {
             cache.reset()
             let failure = PostgresFailure.map(error)
-            logger.warning("a batch of \(appends.count) messages was not stored: \(String(reflecting: error))")
+            logger.warning("a batch of \(appends.count) messages was not stored: \(PostgresFailure.logged(error))")
             for job in appends { job.abandon(failure) }
         }
     }
@@ -182,6 +182,7 @@ final class PostgresWriteLane: Sendable {
             job.abandon(refusal)
         } catch {
             cache.reset()
+            logger.warning("a change was not stored: \(PostgresFailure.logged(error))")
             job.abandon(PostgresFailure.map(error))
         }
     }

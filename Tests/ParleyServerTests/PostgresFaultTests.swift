@@ -1,0 +1,170 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// The real binary on PostgreSQL when PostgreSQL itself fails or is shared.
+@Suite("PostgreSQL faults and several servers", .serialized, .enabled(if: ScratchPostgres.server != nil), .timeLimit(.minutes(3)))
+struct PostgresFaultTests {
+    /// What one sender saw: acks by client_id, and the client_ids refused.
+    private struct Sent: Sendable {
+        var acked: [String: (seq: Int, id: String)] = [:]
+        var failed: [String] = []
+        var ackedAfterLastRestart = 0
+    }
+
+    @Test("PostgreSQL restarted under traffic (-m fast, then -m immediate): sends in flight get an error, the server carries on by itself, every acknowledged message is there")
+    func restartUnderTraffic() async throws {
+        let postgres = try ThrowawayPostgres()
+        defer { postgres.stop() }
+        let server = try await ServerProcess.start(database: postgres.url)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        let (alice, bob, conversation) = try await h.pair()
+        let restarts = Restarts()
+
+        let sent = try await withThrowingTaskGroup(of: Sent.self) { group in
+            for (index, user) in [alice, alice, bob].enumerated() {
+                group.addTask {
+                    let (socket, _) = try await h.socket(user)
+                    var sent = Sent()
+                    var n = 0
+                    while !restarts.finished {
+                        let clientID = "\(index)-\(n)"
+                        n += 1
+                        try await socket.send(["type": "send", "id": clientID, "conversation_id": conversation, "text": clientID, "client_id": clientID])
+                        while true {
+                            let frame = try await socket.next(timeout: .seconds(30))
+                            guard frame["re"].string == clientID else { continue }
+                            if frame["type"].string == "ack" {
+                                sent.acked[clientID] = (frame["seq"].int!, frame["message_id"].string!)
+                                if restarts.count == 2 { sent.ackedAfterLastRestart += 1 }
+                            } else {
+                                #expect(frame["code"].string == "unavailable", "\(frame)")
+                                sent.failed.append(clientID)
+                            }
+                            break
+                        }
+                    }
+                    await socket.close()
+                    return sent
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(1))
+                try postgres.restart(mode: "fast")
+                restarts.restarted()
+                try await Task.sleep(for: .seconds(2))
+                try postgres.restart(mode: "immediate")
+                restarts.restarted()
+                // Long enough for the server to reconnect and store more.
+                try await Task.sleep(for: .seconds(3))
+                restarts.finish()
+                return Sent()
+            }
+            return try await group.reduce(into: [Sent]()) { $0.append($1) }
+        }
+        let acked = sent.reduce(into: [String: (seq: Int, id: String)]()) { $0.merge($1.acked) { a, _ in a } }
+        let failed = sent.flatMap(\.failed)
+        #expect(acked.count > 50, "traffic flowed: \(acked.count) acks")
+        #expect(sent.map(\.ackedAfterLastRestart).reduce(0, +) > 0, "the server stored messages again after the last restart, by itself")
+
+        // Sends refused during the outage are retried with their client_id:
+        // each is stored once (a refused send may still have committed).
+        for clientID in failed {
+            let sender = clientID.hasPrefix("2-") ? bob : alice
+            let reply = try await h.request(
+                .post, "/v1/conversations/\(conversation)/messages", token: sender.token, json: ["text": clientID, "client_id": clientID])
+            #expect(reply.status == .created || reply.status == .ok, "retry of \(clientID): \(reply.status) \(reply.body)")
+        }
+
+        var stored: [JSON] = []
+        var cursor = 0
+        while true {
+            let page = try await h.history(alice, conversation, query: "after=\(cursor)&limit=200")
+            if page.isEmpty { break }
+            stored += page
+            cursor = page.last!["seq"].int!
+        }
+        let seqs = stored.map { $0["seq"].int! }
+        #expect(seqs == Array(1..<(seqs.count + 1)), "seqs 1…N with no gap or repeat")
+        // Each message's text is its client_id (shown to its sender only).
+        let byClientID = Dictionary(stored.map { ($0["text"].string!, $0) }) { first, _ in first }
+        #expect(byClientID.count == stored.count, "each client_id stored once")
+        for (clientID, ack) in acked {
+            #expect(byClientID[clientID]?["seq"].int == ack.seq && byClientID[clientID]?["id"].string == ack.id, "acknowledged \(clientID) is there")
+        }
+        for clientID in failed {
+            #expect(byClientID[clientID] != nil, "retried \(clientID) is there")
+        }
+        #expect(Set(byClientID.keys) == Set(acked.keys).union(failed), "nothing else is there")
+    }
+
+    @Test("two servers on one database, the same messages sent to both at once: seqs 1…N with no gap or repeat, each client_id stored once whichever server got it")
+    func twoServersOneConversation() async throws {
+        let database = try await ScratchPostgres()
+        defer { database.drop() }
+        let first = try await ServerProcess.start(database: database.url)
+        defer { first.terminate() }
+        let second = try await ServerProcess.start(database: database.url)
+        defer { second.terminate() }
+        let nodes = [Harness(port: first.port), Harness(port: second.port)]
+        let owner = try await nodes[0].signUp("owner")
+        var members: [TestUser] = []
+        for handle in ["ann", "ben", "cat"] { members.append(try await nodes[1].signUp(handle)) }
+        let created = try await nodes[0].request(
+            .post, "/v1/conversations", token: owner.token, json: ["kind": "group", "title": "busy", "members": members.map(\.id)])
+        let conversation = try #require(created.body["conversation"]["id"].string)
+        let senders = [owner] + members
+        let perSender = 100
+
+        // Every message goes to both servers at once, with one client_id.
+        let replies = try await withThrowingTaskGroup(of: [(String, JSON)].self) { group in
+            for (index, sender) in senders.enumerated() {
+                for node in nodes {
+                    group.addTask {
+                        var replies: [(String, JSON)] = []
+                        for n in 0..<perSender {
+                            let clientID = "\(index)-\(n)"
+                            let reply = try await node.request(
+                                .post, "/v1/conversations/\(conversation)/messages", token: sender.token,
+                                json: ["text": clientID, "client_id": clientID])
+                            #expect(reply.status == .created || reply.status == .ok, "\(reply.status) \(reply.body)")
+                            replies.append((clientID, reply.body["message"]))
+                        }
+                        return replies
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        var answered: [String: JSON] = [:]
+        for (clientID, message) in replies {
+            if let earlier = answered[clientID] {
+                #expect(earlier["id"].string == message["id"].string && earlier["seq"].int == message["seq"].int,
+                        "both servers answer \(clientID) with the same message")
+            } else {
+                answered[clientID] = message
+            }
+        }
+        let total = senders.count * perSender
+        var stored: [JSON] = []
+        var cursor = 0
+        while true {
+            let page = try await nodes[1].history(owner, conversation, query: "after=\(cursor)&limit=200")
+            if page.isEmpty { break }
+            stored += page
+            cursor = page.last!["seq"].int!
+        }
+        #expect(stored.map { $0["seq"].int! } == Array(1...total), "no gap, no repeat")
+        #expect(Set(stored.map { $0["text"].string! }).count == total, "each client_id once (the text is the client_id)")
+    }
+}
+
+/// The restart schedule, shared with the senders.
+private final class Restarts: Sendable {
+    private let state = Mutex((count: 0, finished: false))
+    var count: Int { state.withLock { $0.count } }
+    var finished: Bool { state.withLock { $0.finished } }
+    func restarted() { state.withLock { $0.count += 1 } }
+    func finish() { state.withLock { $0.finished = true } }
+}
