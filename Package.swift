@@ -75,6 +75,10 @@ let package = Package(
         .target(
             name: "ParleyBench",
             dependencies: [
+                // For --spawn-postgres only: a database made for the run.
+                "ParleyStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

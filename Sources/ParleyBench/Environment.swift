@@ -14,6 +14,9 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Start this parley binary on a free port with a throwaway database and --send-rate 0, and stop it after.")
     public var spawn: String?
 
+    @Option(help: "With --spawn: run the server on this PostgreSQL server (postgres://…, loopback only), in a database made for the run and dropped after.")
+    public var spawnPostgres: String?
+
     @Option(parsing: .unconditionalSingleValue, help: "Extra argument for the spawned server (repeatable), e.g. --server-arg=--log-level --server-arg=warning.")
     public var serverArg: [String] = []
 
@@ -88,7 +91,8 @@ public final class BenchEnvironment: Sendable {
             let target: LoopbackTarget
             if let binary = options.spawn {
                 let server = try await SpawnedServer.start(binary: binary, extraArguments: options.serverArg,
-                                                           bcryptCost: options.bcryptCost, maxSessions: maxSessions, group: group)
+                                                           bcryptCost: options.bcryptCost, maxSessions: maxSessions,
+                                                           postgres: options.spawnPostgres, group: group)
                 spawned = server
                 target = LoopbackTarget(host: "127.0.0.1", port: server.port)
             } else {
@@ -106,6 +110,7 @@ public final class BenchEnvironment: Sendable {
                 let result = try await body(env)
                 await env.setup.shutdown()
                 spawned?.stop()
+                await spawned?.database.remove()
                 try await group.shutdownGracefully()
                 return result
             } catch {
@@ -116,6 +121,7 @@ public final class BenchEnvironment: Sendable {
             if let spawned {
                 FileHandle.standardError.write(Data("server log: \(spawned.logPath) (kept)\n".utf8))
                 spawned.stop(keepFiles: true)
+                await spawned.database.remove()
             }
             try? await group.shutdownGracefully()
             throw error

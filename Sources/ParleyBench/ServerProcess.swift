@@ -1,5 +1,6 @@
 // --spawn starts a server just for the run: a free loopback port, a
-// throwaway database in a temporary directory, and --send-rate 0 so that the
+// throwaway database (SQLite in a temporary directory, or a fresh one on the
+// PostgreSQL server --spawn-postgres names), and --send-rate 0 so that the
 // per-user send limit does not cap the measurement. Its pid is kept for
 // memory readings, and it is always stopped (SIGTERM, then SIGKILL).
 
@@ -15,10 +16,11 @@ public final class SpawnedServer: @unchecked Sendable {
     public let port: Int
     public let directory: URL
     public let logPath: String
+    public let database: BenchDatabase
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `binary serve` and waits up to `timeout` for it to answer HTTP.
-    public static func start(binary: String, extraArguments: [String], bcryptCost: Int, maxSessions: Int?,
+    public static func start(binary: String, extraArguments: [String], bcryptCost: Int, maxSessions: Int?, postgres: String? = nil,
                              group: any EventLoopGroup, timeout: TimeAmount = .seconds(30)) async throws -> SpawnedServer {
         let port = try freePort()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-bench-\(getpid())-\(port)")
@@ -26,10 +28,11 @@ public final class SpawnedServer: @unchecked Sendable {
         let logPath = dir.appendingPathComponent("server.log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let database = try await BenchDatabase.make(postgres: postgres, directory: dir, port: port)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         var args = ["serve", "--host", "127.0.0.1", "--port", "\(port)",
-                    "--database", dir.appendingPathComponent("bench.sqlite").path,
+                    "--database", database.argument,
                     "--send-rate", "0", "--bcrypt-cost", "\(bcryptCost)", "--public", ""]
         if let maxSessions { args += ["--max-sessions", "\(maxSessions)"] }
         args += extraArguments
@@ -41,8 +44,13 @@ public final class SpawnedServer: @unchecked Sendable {
             ["PARLEY_SIGNUP_RATE": "0", "PARLEY_MAX_UNAUTHENTICATED": "0"]) { $1 }
         process.standardOutput = log
         process.standardError = log
-        try process.run()
-        let server = SpawnedServer(process: process, port: port, directory: dir, logPath: logPath)
+        do {
+            try process.run()
+        } catch {
+            await database.remove()
+            throw error
+        }
+        let server = SpawnedServer(process: process, port: port, directory: dir, logPath: logPath, database: database)
         let probe = SetupClient(target: LoopbackTarget(host: "127.0.0.1", port: port), group: group)
         defer { Task { await probe.shutdown() } }
         let deadline = NIODeadline.now() + timeout
@@ -52,11 +60,13 @@ public final class SpawnedServer: @unchecked Sendable {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         server.stop()
+        await database.remove()
         throw SpawnError(message: "the server did not answer on port \(port) within \(timeout.nanoseconds / 1_000_000_000) s; log: \(logPath)")
     }
 
-    init(process: Process, port: Int, directory: URL, logPath: String) {
+    init(process: Process, port: Int, directory: URL, logPath: String, database: BenchDatabase) {
         self.process = process
+        self.database = database
         self.port = port
         self.directory = directory
         self.logPath = logPath
