@@ -10,6 +10,6 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "A real-time chat server.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Migrate.self],
         defaultSubcommand: Serve.self)
 }

@@ -51,6 +51,10 @@ public final class PostgresChatStore: ChatStore {
         do {
             try await checkDurability(first)
             try await PostgresSchema.migrate(first, logger: logger)
+            if try await first.exists("SELECT 1 FROM secrets WHERE name = \(SQLiteToPostgres.inProgressMark)") {
+                throw MoveRefused(
+                    "\(location.database) holds an unfinished copy from `parley migrate`: run the same parley migrate again to finish it")
+            }
             try? await first.close()
         } catch {
             try? await first.close()
