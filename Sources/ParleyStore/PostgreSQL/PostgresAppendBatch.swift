@@ -55,17 +55,6 @@ struct PostgresAppendBatch {
     }
 
     /// The columns of the insert, one array each.
-    private struct NewMessages {
-        var publicIDs: [String] = []
-        var conversations: [Int64] = []
-        var seqs: [Int64] = []
-        var senders: [Int64] = []
-        var texts: [String] = []
-        var times: [Int64] = []
-        var clientIDs: [String] = []
-        var activities: [Int64] = []
-    }
-
     func commit(_ client: PostgresClient, logger: Logger) async throws -> [CommitReport] {
         do {
             return try await attempt(client, logger: logger, lookUpOriginals: false)
@@ -88,7 +77,7 @@ struct PostgresAppendBatch {
 
         var decisions: [Decision] = []
         decisions.reserveCapacity(jobs.count)
-        var rows = NewMessages()
+        var rows = PostgresLaneStatements.StoreMessages()
         var storedInBatch: [ClientKey: Message] = [:]
         var readMarks: [ReadMarkKey: Int64] = [:]
         var touched: [Int64: ConversationState] = [:]
@@ -241,39 +230,23 @@ struct PostgresAppendBatch {
     }
 
     /// Inserts the messages, moves the conversations and the senders' read
-    /// marks, in one statement; answers how many messages it inserted.
+    /// marks, in one prepared statement; answers how many messages it inserted.
     private func write(
-        _ rows: NewMessages, conversations: [ConversationState], readMarks: [ReadMarkKey: Int64], _ db: PostgresConnection
+        _ rows: PostgresLaneStatements.StoreMessages, conversations: [ConversationState], readMarks: [ReadMarkKey: Int64],
+        _ db: PostgresConnection
     ) async throws -> Int {
-        let markConversations = readMarks.keys.map(\.conversation)
-        let markUsers = readMarks.keys.map(\.user)
-        let markSeqs = Array(readMarks.values)
-        let row = try await db.row("""
-            WITH inserted AS (
-                INSERT INTO messages (public_id, conversation_id, seq, sender_id, text, ts, client_id, activity)
-                SELECT * FROM unnest(
-                    \(rows.publicIDs)::text[], \(rows.conversations)::bigint[], \(rows.seqs)::bigint[], \(rows.senders)::bigint[],
-                    \(rows.texts)::text[], \(rows.times)::bigint[], \(rows.clientIDs)::text[], \(rows.activities)::bigint[])
-                ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING
-                RETURNING 1
-            ), moved AS (
-                UPDATE conversations c SET last_seq = u.last_seq, last_activity_ts = u.ts, activity = u.activity
-                FROM unnest(
-                    \(conversations.map(\.key))::bigint[], \(conversations.map(\.lastSeq))::bigint[],
-                    \(conversations.map(\.lastActivityTS))::bigint[], \(conversations.map(\.activity))::bigint[]
-                ) AS u (id, last_seq, ts, activity)
-                WHERE c.id = u.id
-                RETURNING 1
-            ), read AS (
-                UPDATE members m SET read_seq = GREATEST(m.read_seq, u.seq)
-                FROM unnest(\(markConversations)::bigint[], \(markUsers)::bigint[], \(markSeqs)::bigint[]) AS u (conversation_id, user_id, seq)
-                WHERE m.conversation_id = u.conversation_id AND m.user_id = u.user_id
-                RETURNING 1
-            )
-            SELECT (SELECT COUNT(*) FROM inserted), (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM read)
-            """)
-        guard let row else { return 0 }
-        let (inserted, _, _) = try row.decode((Int64, Int64, Int64).self)
+        var statement = rows
+        statement.movedConversations = conversations.map(\.key)
+        statement.movedLastSeqs = conversations.map(\.lastSeq)
+        statement.movedTimes = conversations.map(\.lastActivityTS)
+        statement.movedActivities = conversations.map(\.activity)
+        for (mark, seq) in readMarks {
+            statement.readConversations.append(mark.conversation)
+            statement.readUsers.append(mark.user)
+            statement.readSeqs.append(seq)
+        }
+        var inserted: Int64 = 0
+        for try await count in try await db.execute(statement, logger: PostgresLog.queries) { inserted = count }
         return Int(inserted)
     }
 

@@ -42,15 +42,10 @@ final class PostgresLaneCache: @unchecked Sendable {
     /// Locks conversations' rows, in key order (so that two writers locking
     /// overlapping sets cannot deadlock), and returns their current states.
     func lock(keys: [Int64], _ db: PostgresConnection) async throws -> [Int64: ConversationState] {
-        let rows = try await db.rows("""
-            SELECT id, public_id, kind, owner_id, last_seq, last_activity_ts, activity, state_version
-            FROM conversations WHERE id = ANY(\(keys)) ORDER BY id FOR UPDATE
-            """)
         var states: [Int64: ConversationState] = [:]
         var stale: [(Int64, String, String, Int64?, Int64)] = []
-        for row in rows {
-            let (key, publicID, kind, owner, lastSeq, lastActivityTS, activity, version) =
-                try row.decode((Int64, String, String, Int64?, Int64, Int64, Int64, Int64).self)
+        for try await row in try await db.execute(PostgresLaneStatements.LockConversations(keys: keys), logger: PostgresLog.queries) {
+            let (key, publicID, kind, owner, lastSeq, lastActivityTS, activity, version) = row
             if let state = byPublicID[publicID], state.version == version {
                 state.lastSeq = lastSeq
                 state.lastActivityTS = lastActivityTS
