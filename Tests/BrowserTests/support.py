@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -66,12 +67,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def psql(url, sql):
+    subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+
+
 class Server:
     """`parley serve` with a throwaway database, stopped and started at will
     on the same port and database, as an operator would restart it."""
 
     def __init__(self, *extra_args):
         self.directory = Path(tempfile.mkdtemp(prefix="parley-browser-"))
+        # PARLEY_BROWSER_POSTGRES names a PostgreSQL server (scripts/test
+        # starts one): each server then gets a database of its own on it.
+        self.postgres = os.environ.get("PARLEY_BROWSER_POSTGRES")
+        if self.postgres:
+            name = "parley_browser_" + uuid.uuid4().hex
+            self.postgres_database = name
+            self.database = self.postgres.rsplit("/", 1)[0] + "/" + name
+            psql(self.postgres, f"CREATE DATABASE {name}")
+        else:
+            self.database = str(self.directory / "parley.sqlite")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
@@ -81,7 +96,7 @@ class Server:
     def start(self):
         command = [
             str(BINARY), "serve", "--port", str(self.port),
-            "--database", str(self.directory / "parley.sqlite"),
+            "--database", self.database,
             "--public", str(ROOT / "Public"), "--bcrypt-cost", "10", "--log-level", "warning",
             # Every user of a suite signs up from 127.0.0.1.
             "--signup-rate", "0",
@@ -115,6 +130,8 @@ class Server:
         self.stop()
         self.log.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.postgres:
+            psql(self.postgres, f"DROP DATABASE IF EXISTS {self.postgres_database} WITH (FORCE)")
 
     # The HTTP API, for setting up what a test is not about.
 
