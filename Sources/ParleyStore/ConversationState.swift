@@ -51,6 +51,12 @@ final class ConversationState {
 
     func standing(of user: UserKey) -> Standing { standings[user] ?? .accepted }
 
+    /// A direct conversation whose two people are separated by a block:
+    /// nobody sends in it.
+    var isBlockedDirect: Bool {
+        kind == .direct && members.count == 2 && blocks.separates(members[0], members[1])
+    }
+
     /// Who hears of what happens here: the members, but for those who
     /// declined it. Without declines, the members array itself (no copy).
     var listeners: [UserKey] {

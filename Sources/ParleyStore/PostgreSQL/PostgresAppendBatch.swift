@@ -92,11 +92,10 @@ struct PostgresAppendBatch {
                 continue
             }
             let clientKey = ClientKey(conversation: key, sender: sender.key.rawValue, clientID: request.clientID)
-            let members = state.members
             do throws(ChatError) {
                 try MessagePolicy.checkSend(
                     isMember: state.isMember(sender.key),
-                    blockedDirect: state.kind == .direct && members.count == 2 && state.blocks.separates(members[0], members[1]))
+                    blockedDirect: state.isBlockedDirect)
             } catch {
                 // A retry of a message stored before the block still gets its ack.
                 if error == .blocked, let original = try await original(clientKey, state, sender, storedInBatch, originals, db) {

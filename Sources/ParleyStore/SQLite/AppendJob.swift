@@ -14,11 +14,10 @@ struct AppendJob: LaneJob {
         guard let state = try cache.conversation(publicID: request.conversationID, db) else {
             return CommitReport { completion(.failure(ChatError.conversationNotFound)) }
         }
-        let members = state.members
         do throws(ChatError) {
             try MessagePolicy.checkSend(
                 isMember: state.isMember(sender.key),
-                blockedDirect: state.kind == .direct && members.count == 2 && state.blocks.separates(members[0], members[1]))
+                blockedDirect: state.isBlockedDirect)
         } catch {
             // A retry of a message stored before the block still gets its ack.
             if error == .blocked, let original = try Self.stored(request, state, db) {
