@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import ParleyCore
 import ParleyStore
+import PostgresNIO
 import Testing
 
 /// Several stores on one PostgreSQL database, as several Parley processes
@@ -84,6 +86,36 @@ struct PostgresWritersTests {
             #expect(outcome.message.seq == 3)
             #expect(outcome.recipients == [owner.key, ben.key])
         }
+    }
+
+    @Test("six stores opening one empty database at once: the schema is made once, and each store can write")
+    func startingTogether() async throws {
+        let database = try await PostgresTestDatabase()
+        do {
+            let stores = try await withThrowingTaskGroup(of: (any ChatStore).self) { group in
+                for _ in 0..<6 {
+                    group.addTask { try await database.open(now: SystemClock.millis, broker: ChangeRecorder(), limits: ChatLimits()) }
+                }
+                return try await group.reduce(into: [any ChatStore]()) { $0.append($1) }
+            }
+            for (index, store) in stores.enumerated() {
+                _ = try await store.createAccount(NewAccount(handle: "starter\(index)", handleKey: "starter\(index)", displayName: "Starter", passwordHash: "x"))
+            }
+            for store in stores { try await store.close() }
+            let location = database.location
+            let connection = try await location.connect(logger: Logger(label: "parley-test-admin"))
+            let migrations = try await connection.query("SELECT COUNT(*) FROM schema_migrations", logger: Logger(label: "parley-test-admin"))
+                .collect().first?.decode(Int.self)
+            let users = try await connection.query("SELECT COUNT(*) FROM users", logger: Logger(label: "parley-test-admin"))
+                .collect().first?.decode(Int.self)
+            try await connection.close()
+            #expect(migrations == 1, "one row per migration")
+            #expect(users == 6)
+        } catch {
+            await database.destroy()
+            throw error
+        }
+        await database.destroy()
     }
 
     @Test("a block made through one store holds in the other's direct conversation at once")
