@@ -55,17 +55,17 @@ struct PostgresAppendBatch {
     }
 
     /// The columns of the insert, one array each.
-    func commit(_ client: PostgresClient, logger: Logger) async throws -> [CommitReport] {
+    func commit(_ connection: PostgresLaneConnection, logger: Logger) async throws -> [CommitReport] {
         do {
-            return try await attempt(client, logger: logger, lookUpOriginals: false)
+            return try await attempt(connection, logger: logger, lookUpOriginals: false)
         } catch is Retry {
             cache.reset()
-            return try await attempt(client, logger: logger, lookUpOriginals: true)
+            return try await attempt(connection, logger: logger, lookUpOriginals: true)
         }
     }
 
-    private func attempt(_ client: PostgresClient, logger: Logger, lookUpOriginals: Bool) async throws -> [CommitReport] {
-        try await PostgresTransaction.run(client, logger: logger) { db in
+    private func attempt(_ connection: PostgresLaneConnection, logger: Logger, lookUpOriginals: Bool) async throws -> [CommitReport] {
+        try await connection.transaction(logger: logger) { db in
             try await store(db, lookUpOriginals: lookUpOriginals)
         }
     }

@@ -24,8 +24,8 @@ public final class PostgresChatStore: ChatStore {
     private let closed = Mutex(false)
 
     private init(
-        client: PostgresClient, running: Task<Void, Never>, limits: ChatLimits, now: @escaping @Sendable () -> Millis,
-        broker: any EventBroker, logger: Logger
+        client: PostgresClient, running: Task<Void, Never>, location: PostgresLocation, limits: ChatLimits,
+        now: @escaping @Sendable () -> Millis, broker: any EventBroker, logger: Logger
     ) {
         self.client = client
         self.running = running
@@ -34,7 +34,8 @@ public final class PostgresChatStore: ChatStore {
         self.broker = broker
         self.logger = logger
         self.lane = PostgresWriteLane(
-            client: client, cache: PostgresLaneCache(), reporter: CommitReporter(broker: broker), logger: logger)
+            connection: PostgresLaneConnection(location: location, logger: logger), cache: PostgresLaneCache(),
+            reporter: CommitReporter(broker: broker), logger: logger)
     }
 
     /// Connects to the database at `location` and brings its schema up to
@@ -67,7 +68,7 @@ public final class PostgresChatStore: ChatStore {
         let client = PostgresClient(
             configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: background)
         let running = Task { await client.run() }
-        return PostgresChatStore(client: client, running: running, limits: limits, now: now, broker: broker, logger: logger)
+        return PostgresChatStore(client: client, running: running, location: location, limits: limits, now: now, broker: broker, logger: logger)
     }
 
     /// Tries to connect until `timeout` has passed; throws the last reason

@@ -28,7 +28,12 @@ enum PostgresTransaction {
         do {
             value = try await work(connection)
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            // A connection that failed is left alone: PostgreSQL rolls back
+            // what a lost session began, and a query sent into a closing
+            // connection may never be answered.
+            if !PostgresFailure.isTransient(error), !connection.isClosed {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+            }
             throw error
         }
         try await connection.query("COMMIT", logger: logger)

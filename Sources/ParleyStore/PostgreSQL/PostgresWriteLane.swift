@@ -25,7 +25,7 @@ final class PostgresWriteLane: Sendable {
         var statistics = WriteStatistics()
     }
 
-    private let client: PostgresClient
+    private let connection: PostgresLaneConnection
     private let queue = Mutex(Queue())
     /// Only ever touched by the worker task.
     private let cache: PostgresLaneCache
@@ -34,8 +34,8 @@ final class PostgresWriteLane: Sendable {
     private let logger: Logger
     private let worker = Mutex<Task<Void, Never>?>(nil)
 
-    init(client: PostgresClient, cache: PostgresLaneCache, reporter: CommitReporter, logger: Logger, maxBatch: Int = 2048) {
-        self.client = client
+    init(connection: PostgresLaneConnection, cache: PostgresLaneCache, reporter: CommitReporter, logger: Logger, maxBatch: Int = 2048) {
+        self.connection = connection
         self.cache = cache
         self.reporter = reporter
         self.logger = logger
@@ -89,6 +89,7 @@ final class PostgresWriteLane: Sendable {
             if idle { continuation.resume() }
         }
         await worker.withLock { $0 }?.value
+        await connection.close()
     }
 
     /// The worker: takes what is queued, commits it, and again, until closed.
@@ -156,7 +157,7 @@ final class PostgresWriteLane: Sendable {
             $0.statistics.jobs += appends.count
         }
         do {
-            let reports = try await PostgresAppendBatch(jobs: appends, cache: cache).commit(client, logger: logger)
+            let reports = try await PostgresAppendBatch(jobs: appends, cache: cache).commit(connection, logger: logger)
             reporter.committed(reports)
         } catch {
             cache.reset()
@@ -172,7 +173,7 @@ final class PostgresWriteLane: Sendable {
             $0.statistics.jobs += 1
         }
         do {
-            let report = try await PostgresTransaction.run(client, logger: logger) { db in
+            let report = try await connection.transaction(logger: logger) { db in
                 try await job.perform(db, cache)
             }
             reporter.committed([report])
