@@ -5,7 +5,6 @@
 import Foundation
 import Logging
 import ParleyStore
-import PostgresNIO
 
 public enum BenchDatabase: Sendable {
     case sqlite(path: String)
@@ -37,14 +36,6 @@ public enum BenchDatabase: Sendable {
     }
 
     private static func run(_ sql: String, on server: PostgresLocation) async throws {
-        let logger = Logger(label: "parley-bench")
-        let connection = try await server.connect(logger: logger)
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await server.administer(sql, logger: Logger(label: "parley-bench"))
     }
 }

@@ -44,14 +44,7 @@ struct CrashTests {
         let restarted = try await ServerProcess.start(database: path)
         defer { restarted.terminate() }
         let after = Harness(port: restarted.port)
-        var stored: [JSON] = []
-        var cursor = 0
-        while true {
-            let page = try await after.history(alice, conversation, query: "after=\(cursor)&limit=200")
-            if page.isEmpty { break }
-            stored += page
-            cursor = page.last!["seq"].int!
-        }
+        let stored = try await after.wholeHistory(alice, conversation)
         let storedSeqs = stored.map { $0["seq"].int! }
         #expect(storedSeqs == Array(1...max(1, storedSeqs.count)).prefix(storedSeqs.count).map { $0 }, "no gaps, no repeats")
         let storedIDs = Dictionary(uniqueKeysWithValues: stored.map { ($0["seq"].int!, $0["id"].string!) })

@@ -11,12 +11,8 @@ struct MigrateTests {
 
     @Test("100,000 messages in 116 conversations, the copy killed (-9) half-way and run again: the server on PostgreSQL shows every user the same conversations, unread counts, history, blocks and bans, and everyone stays signed in")
     func moveInterruptedAndResumed() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("chat.sqlite").path
-        let target = try await ScratchPostgres()
-        defer { target.drop() }
+        let (folder, file, target) = try await Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder); target.drop() }
 
         // A few users and their conversations, made on the real server (it
         // also makes the signing key beside the file).
@@ -141,12 +137,8 @@ struct MigrateTests {
 
     @Test("migrate refuses, with a clear error and nothing changed: a missing file, a database in use, a PostgreSQL database that is not empty")
     func refusals() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("chat.sqlite").path
-        let target = try await ScratchPostgres()
-        defer { target.drop() }
+        let (folder, file, target) = try await Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder); target.drop() }
 
         let missing = try runParley(["migrate", "--from", file, "--to", target.url])
         #expect(missing.status != 0 && missing.output.contains("there is no SQLite database at"), "\(missing.output)")
@@ -169,6 +161,14 @@ struct MigrateTests {
         #expect(badURL.status != 0 && badURL.output.contains("--to must be a postgres:// URL"), "\(badURL.output)")
     }
 
+    /// A folder of the test's own with the SQLite file's path in it, and an
+    /// empty PostgreSQL database to copy into.
+    static func scratch() async throws -> (folder: URL, file: String, target: ScratchPostgres) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return (folder, folder.appendingPathComponent("chat.sqlite").path, try await ScratchPostgres())
+    }
+
     /// What each user sees: every page of their conversation list, their
     /// blocks and their account; every conversation's whole history; and
     /// what a revoked token gets.
@@ -187,15 +187,7 @@ struct MigrateTests {
             seen["me:\(user.handle)"] = try await h.request(.get, "/v1/me", token: user.token).body
         }
         for (conversation, member) in conversations {
-            var messages: [JSON] = []
-            var after = 0
-            while true {
-                let page = try await h.history(member, conversation, query: "after=\(after)&limit=200")
-                guard let last = page.last?["seq"].int else { break }
-                messages += page
-                after = last
-            }
-            seen["history:\(conversation)"] = .array(messages)
+            seen["history:\(conversation)"] = .array(try await h.wholeHistory(member, conversation))
         }
         let revokedReply = try await h.request(.get, "/v1/me", token: revoked)
         seen["revoked"] = .object(["status": .number(Double(revokedReply.status.code)), "body": revokedReply.body])

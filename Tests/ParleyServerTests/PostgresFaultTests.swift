@@ -83,14 +83,7 @@ struct PostgresFaultTests {
             #expect(reply.status == .created || reply.status == .ok, "retry of \(clientID): \(reply.status) \(reply.body)")
         }
 
-        var stored: [JSON] = []
-        var cursor = 0
-        while true {
-            let page = try await h.history(alice, conversation, query: "after=\(cursor)&limit=200")
-            if page.isEmpty { break }
-            stored += page
-            cursor = page.last!["seq"].int!
-        }
+        let stored = try await h.wholeHistory(alice, conversation)
         let seqs = stored.map { $0["seq"].int! }
         #expect(seqs == Array(1..<(seqs.count + 1)), "seqs 1…N with no gap or repeat")
         // Each message's text is its client_id (shown to its sender only).
@@ -153,14 +146,7 @@ struct PostgresFaultTests {
             }
         }
         let total = senders.count * perSender
-        var stored: [JSON] = []
-        var cursor = 0
-        while true {
-            let page = try await nodes[1].history(owner, conversation, query: "after=\(cursor)&limit=200")
-            if page.isEmpty { break }
-            stored += page
-            cursor = page.last!["seq"].int!
-        }
+        let stored = try await nodes[1].wholeHistory(owner, conversation)
         #expect(stored.map { $0["seq"].int! } == Array(1...total), "no gap, no repeat")
         #expect(Set(stored.map { $0["text"].string! }).count == total, "each client_id once (the text is the client_id)")
     }

@@ -103,6 +103,22 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
+    /// Runs one statement on a connection of its own, for administration
+    /// (creating and dropping databases in tools and tests); answers the
+    /// first column of its first row, as text, if it has one.
+    @discardableResult
+    public func administer(_ sql: String, logger: Logger) async throws -> String? {
+        let connection = try await connect(logger: logger)
+        do {
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+            try await connection.close()
+            return try rows.first.map { try $0.decode(String?.self) } ?? nil
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {
         let tlsConfiguration: PostgresClient.Configuration.TLS =
             switch tls {

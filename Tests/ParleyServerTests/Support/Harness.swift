@@ -244,6 +244,18 @@ struct Harness: Sendable {
         guard reply.status == .ok else { throw TestFailure("history failed: \(reply.status) \(reply.body)") }
         return reply.body["messages"].array
     }
+
+    /// Every message of a conversation, page after page of 200.
+    func wholeHistory(_ user: TestUser, _ conversation: String) async throws -> [JSON] {
+        var messages: [JSON] = []
+        var after = 0
+        while true {
+            let page = try await history(user, conversation, query: "after=\(after)&limit=200")
+            guard let last = page.last?["seq"].int else { return messages }
+            messages += page
+            after = last
+        }
+    }
 }
 
 /// True for ids the server hands out: 22 characters of base64url.

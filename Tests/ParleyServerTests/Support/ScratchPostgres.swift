@@ -44,15 +44,6 @@ struct ScratchPostgres: Sendable {
 
     @discardableResult
     static func run(_ sql: String, on location: PostgresLocation) async throws -> String? {
-        let logger = Logger(label: "parley-test-admin")
-        let connection = try await location.connect(logger: logger)
-        do {
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
-            try await connection.close()
-            return try rows.first.map { try $0.decode(String?.self) } ?? nil
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await location.administer(sql, logger: Logger(label: "parley-test-admin"))
     }
 }

@@ -35,14 +35,7 @@ struct PostgresTestDatabase: TestDatabase {
     /// of its own: outside the store under test.
     static func admin(_ sql: String) async throws {
         guard let server else { throw TestDatabaseUnavailable() }
-        let connection = try await server.connect(logger: Logger(label: "parley-test-admin"))
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "parley-test-admin"))
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await server.administer(sql, logger: Logger(label: "parley-test-admin"))
     }
 
     struct TestDatabaseUnavailable: Error {}
