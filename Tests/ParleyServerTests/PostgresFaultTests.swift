@@ -10,15 +10,10 @@ struct PostgresFaultTests {
         var acked: [String: (seq: Int, id: String)] = [:]
         var failed: [String] = []
         var ackedAfterLastRestart = 0
+        var readAfterLastRestart = 0
     }
 
-    // Disabled: after a restart under traffic, PostgresClient's pool can be
-    // left with no connection while PostgreSQL is up, and whatever waits on
-    // it (reads, off-lane writes) then waits for ever; the server cannot
-    // finish its drain. Open in issue 17's note; the write lane has its own
-    // connection already (PostgresLaneConnection).
-    @Test("PostgreSQL restarted under traffic (-m fast, then -m immediate): sends in flight get an error, the server carries on by itself, every acknowledged message is there",
-          .disabled("the pool can hang after a PostgreSQL restart under traffic: see issue 17"))
+    @Test("PostgreSQL restarted under traffic (-m fast, then -m immediate): sends and reads in flight get an error, never a wait, the server carries on by itself and stops when told, every acknowledged message is there")
     func restartUnderTraffic() async throws {
         let postgres = try ThrowawayPostgres()
         defer { postgres.stop() }
@@ -55,6 +50,25 @@ struct PostgresFaultTests {
                     return sent
                 }
             }
+            // Reads (and the sign-in's off-lane writes) on the pool meanwhile:
+            // each answered, 200 or 503, never left waiting.
+            for user in [alice, bob] {
+                group.addTask {
+                    var reads = Sent()
+                    var n = 0
+                    while !restarts.finished {
+                        n += 1
+                        let started = ContinuousClock.now
+                        let path = n % 2 == 0 ? "/v1/conversations" : "/v1/conversations/\(conversation)/messages?limit=20"
+                        let reply = try await h.request(.get, path, token: user.token)
+                        #expect(reply.status == .ok || reply.status == .serviceUnavailable, "\(path): \(reply.status) \(reply.body)")
+                        #expect(ContinuousClock.now - started < .seconds(15), "\(path) answered within 15 s")
+                        if reply.status == .ok, restarts.count == 2 { reads.readAfterLastRestart += 1 }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    return reads
+                }
+            }
             group.addTask {
                 try await Task.sleep(for: .seconds(1))
                 try postgres.restart(mode: "fast")
@@ -73,6 +87,7 @@ struct PostgresFaultTests {
         let failed = sent.flatMap(\.failed)
         #expect(acked.count > 50, "traffic flowed: \(acked.count) acks")
         #expect(sent.map(\.ackedAfterLastRestart).reduce(0, +) > 0, "the server stored messages again after the last restart, by itself")
+        #expect(sent.map(\.readAfterLastRestart).reduce(0, +) > 0, "the server answered reads again after the last restart, by itself")
 
         // Sends refused during the outage are retried with their client_id:
         // each is stored once (a refused send may still have committed).
@@ -96,6 +111,7 @@ struct PostgresFaultTests {
             #expect(byClientID[clientID] != nil, "retried \(clientID) is there")
         }
         #expect(Set(byClientID.keys) == Set(acked.keys).union(failed), "nothing else is there")
+        #expect(await server.terminate(within: .seconds(20)), "the server stopped by itself when told to")
     }
 
     @Test("two servers on one database, the same messages sent to both at once: seqs 1…N with no gap or repeat, each client_id stored once whichever server got it")

@@ -7,28 +7,26 @@ import Synchronization
 /// The shared store: a PostgreSQL database that any number of Parley
 /// processes may use at once.
 ///
-/// Reads run on the client's pool, in parallel. Writes that sessions hear
+/// Reads run on the `PostgresPool`, in parallel. Writes that sessions hear
 /// of go through this process's `PostgresWriteLane` (appends in batches,
 /// one COMMIT each); writes nobody hears of (accounts, tokens, bans, last
 /// seen) run directly on the pool. Every acknowledgement follows a COMMIT
 /// with `synchronous_commit` on, PostgreSQL's default, which the store
 /// checks at start.
 public final class PostgresChatStore: ChatStore {
-    let client: PostgresClient
+    let pool: PostgresPool
     let lane: PostgresWriteLane
     let now: @Sendable () -> Millis
     let limits: ChatLimits
     let logger: Logger
     public let broker: any EventBroker
-    private let running: Task<Void, Never>
     private let closed = Mutex(false)
 
     private init(
-        client: PostgresClient, running: Task<Void, Never>, location: PostgresLocation, limits: ChatLimits,
+        pool: PostgresPool, location: PostgresLocation, limits: ChatLimits,
         now: @escaping @Sendable () -> Millis, broker: any EventBroker, logger: Logger
     ) {
-        self.client = client
-        self.running = running
+        self.pool = pool
         self.limits = limits
         self.now = now
         self.broker = broker
@@ -61,14 +59,8 @@ public final class PostgresChatStore: ChatStore {
             try? await first.close()
             throw error
         }
-        // The pool logs each failed attempt to reconnect; a restart of the
-        // database would fill the log at info level.
-        var background = logger
-        background.logLevel = max(logger.logLevel, .warning)
-        let client = PostgresClient(
-            configuration: try location.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: background)
-        let running = Task { await client.run() }
-        return PostgresChatStore(client: client, running: running, location: location, limits: limits, now: now, broker: broker, logger: logger)
+        let pool = PostgresPool(location: location, maximumConnections: maximumConnections, logger: logger)
+        return PostgresChatStore(pool: pool, location: location, limits: limits, now: now, broker: broker, logger: logger)
     }
 
     /// Tries to connect until `timeout` has passed; throws the last reason
@@ -112,8 +104,7 @@ public final class PostgresChatStore: ChatStore {
         guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         await lane.close()
         await lane.reporter.flush()
-        running.cancel()
-        await running.value
+        await pool.close()
     }
 
     /// How the write lane has batched its work so far.
@@ -123,7 +114,7 @@ public final class PostgresChatStore: ChatStore {
     /// database restarting) answered as `unavailable`.
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { try await body($0) }
+            return try await pool.withConnection { try await body($0) }
         } catch {
             throw PostgresFailure.map(error)
         }
@@ -132,7 +123,7 @@ public final class PostgresChatStore: ChatStore {
     /// A write nobody hears of, in a transaction of its own, off the lane.
     func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await PostgresTransaction.run(client, logger: logger, body)
+            return try await PostgresTransaction.run(pool, logger: logger, body)
         } catch {
             throw PostgresFailure.map(error)
         }

@@ -1,6 +1,5 @@
 import ParleyCore
 import PostgresNIO
-import _ConnectionPoolModule
 
 /// What a caller is told when PostgreSQL failed a write: a lost or
 /// refused connection, a restart, a deadlock or a serialization failure
@@ -15,9 +14,6 @@ enum PostgresFailure {
     }
 
     static func isTransient(_ error: any Error) -> Bool {
-        // After a minute without a connection the pool stops waiting and
-        // fails every lease at once until the database is back.
-        if let error = error as? ConnectionPoolError { return error == .connectionCreationCircuitBreakerTripped }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .server:

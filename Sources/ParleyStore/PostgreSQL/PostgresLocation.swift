@@ -118,18 +118,4 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             throw error
         }
     }
-
-    func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {
-        let tlsConfiguration: PostgresClient.Configuration.TLS =
-            switch tls {
-            case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
-            }
-        var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
-        configuration.options.maximumConnections = maximumConnections
-        configuration.options.connectTimeout = .seconds(5)
-        return configuration
-    }
 }

@@ -12,9 +12,9 @@ import PostgresNIO
 /// quietly roll it back.
 enum PostgresTransaction {
     static func run<T: Sendable>(
-        _ client: PostgresClient, logger: Logger, _ work: (PostgresConnection) async throws -> T
+        _ pool: PostgresPool, logger: Logger, _ work: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await client.withConnection { connection in
+        try await pool.withConnection { connection in
             try await run(on: connection, logger: logger, work)
         }
     }

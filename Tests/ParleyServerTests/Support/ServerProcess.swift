@@ -71,13 +71,30 @@ final class ServerProcess: Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM, then waits for the process to exit; returns how long that took.
+    /// SIGTERM, then waits for the process to exit; returns how long that
+    /// took. Nothing is sent to a process that has exited already.
     @discardableResult
     func terminate() -> Duration {
+        guard process.isRunning else { return .zero }
         let start = ContinuousClock.now
         process.terminate()
         process.waitUntilExit()
         return ContinuousClock.now - start
+    }
+
+    /// SIGTERM, then waits at most `limit` for the process to exit; if it
+    /// has not, SIGKILL. Answers whether it exited by itself in time: for
+    /// tests of a server that might hang (a plain `terminate()` would block
+    /// the test for ever).
+    func terminate(within limit: Duration) async -> Bool {
+        process.terminate()
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        guard process.isRunning else { return true }
+        kill()
+        return false
     }
 
     var exitStatus: Int32 { process.terminationStatus }
