@@ -1,6 +1,8 @@
 import Foundation
 import ParleyServer
 import Logging
+import NIOCore
+import NIOPosix
 import ParleyStore
 import Testing
 
@@ -143,6 +145,23 @@ struct SetupTests {
         #expect(result.status != 0)
         #expect(result.output.contains("cannot reach PostgreSQL at postgres://parley:***@127.0.0.1:1/parley"), "output: \(result.output)")
         #expect(!result.output.contains("secret"), "the password is never printed")
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
+    @Test("PostgreSQL that accepts the connection and never answers at start: the same clear message within the limit, not a hang")
+    func silentPostgres() async throws {
+        // Accepts every connection and never says a word, like a server
+        // stuck half-way through starting.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let port = try #require(silent.localAddress?.port)
+        let start = ContinuousClock.now
+        let result = try runParley(["serve", "--port", "0", "--database", "postgres://parley@127.0.0.1:\(port)/parley"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("cannot reach PostgreSQL at postgres://parley@127.0.0.1:\(port)/parley"), "output: \(result.output)")
+        #expect(result.output.contains("no answer"), "output: \(result.output)")
         #expect(ContinuousClock.now - start < .seconds(30))
     }
 

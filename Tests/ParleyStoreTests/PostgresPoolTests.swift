@@ -98,6 +98,30 @@ struct PostgresPoolTests {
         await pool.close()
     }
 
+    @Test("a server that accepts connections and never answers (PostgreSQL half-way through a restart): each lease is answered unavailable at the connect limit, and no place stays taken")
+    func silentServer() async throws {
+        let (fd, port) = try silentListener()
+        defer { close(fd) }
+        let silent = try PostgresLocation(url: "postgres://postgres@127.0.0.1:\(port)/postgres")
+        let pool = PostgresPool(location: silent, maximumConnections: 2, connectTimeout: .milliseconds(500), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    do {
+                        try await pool.withConnection { _ in }
+                        Issue.record("a lease on a silent server succeeded")
+                    } catch {
+                        #expect(PostgresFailure.map(error) is ChatError, "\(error)")
+                        #expect(error is PostgresConnectTimedOut, "\(error)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(pool.openConnections == 0)
+        await pool.close()
+    }
+
     @Test("closing the pool answers the waiting leases unavailable and refuses new ones")
     func closeAnswersWaiters() async throws {
         let pool = PostgresPool(location: try #require(PostgresTestDatabase.server), maximumConnections: 1, logger: logger)
@@ -114,8 +138,24 @@ struct PostgresPoolTests {
 
     /// A loopback port nothing listens on.
     private func closedPort() throws -> Int {
+        let (fd, port) = try boundSocket()
+        close(fd)
+        return port
+    }
+
+    /// A loopback socket that listens and never accepts: the kernel
+    /// completes each TCP connect, and nothing is ever answered.
+    private func silentListener() throws -> (Int32, Int) {
+        let (fd, port) = try boundSocket()
+        guard listen(fd, 16) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        return (fd, port)
+    }
+
+    private func boundSocket() throws -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -123,9 +163,12 @@ struct PostgresPoolTests {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         try withUnsafeMutablePointer(to: &address) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                guard bind(fd, $0, length) == 0, getsockname(fd, $0, &length) == 0 else { throw POSIXError(.EADDRINUSE) }
+                guard bind(fd, $0, length) == 0, getsockname(fd, $0, &length) == 0 else {
+                    close(fd)
+                    throw POSIXError(.EADDRINUSE)
+                }
             }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

@@ -74,7 +74,7 @@ public final class PostgresChatStore: ChatStore {
         var warned = false
         while true {
             do {
-                return try await location.connect(logger: quiet)
+                return try await location.connect(logger: quiet, within: max(deadline - ContinuousClock.now, .milliseconds(500)))
             } catch {
                 let reason = PostgresFailure.reason(error)
                 guard PostgresFailure.isTransient(error), ContinuousClock.now + .milliseconds(500) < deadline else {

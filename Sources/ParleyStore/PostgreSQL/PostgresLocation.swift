@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Where a PostgreSQL database is, from a `postgres://user:password@host:port/dbname`
 /// URL (also `postgresql://`). `?sslmode=disable|prefer|require` chooses
@@ -88,9 +89,38 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
     }
 
-    /// One connection, outside any pool: to find out at start whether the
-    /// database can be reached and why not, and for tools.
-    public func connect(logger: Logger) async throws -> PostgresConnection {
+    /// One connection of its own (the pool's, the write lane's, at start,
+    /// for tools), or `PostgresConnectTimedOut` after `limit`.
+    ///
+    /// The limit covers the whole of connecting, TLS and sign-in included:
+    /// postgres-nio's connect timeout covers the TCP connect only, and a
+    /// server that accepts and then never answers (one in the middle of
+    /// restarting) would otherwise keep the caller, and the pool place it
+    /// holds, for ever. An attempt given up on is closed when it completes.
+    public func connect(logger: Logger, within limit: Duration = .seconds(10)) async throws -> PostgresConnection {
+        let attempt = ConnectAttempt()
+        return try await withCheckedThrowingContinuation { continuation in
+            attempt.start(continuation)
+            let deadline = Task {
+                try await Task.sleep(for: limit)
+                attempt.finish(.failure(PostgresConnectTimedOut(location: self, limit: limit)))
+            }
+            Task {
+                let result: Result<PostgresConnection, any Error>
+                do {
+                    result = .success(try await connectUnbounded(logger: logger))
+                } catch {
+                    result = .failure(error)
+                }
+                deadline.cancel()
+                if !attempt.finish(result), case .success(let late) = result {
+                    try? await late.close()
+                }
+            }
+        }
+    }
+
+    private func connectUnbounded(logger: Logger) async throws -> PostgresConnection {
         let tlsConfiguration: PostgresConnection.Configuration.TLS =
             switch tls {
             case .disable: .disable
@@ -118,4 +148,28 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             throw error
         }
     }
+}
+
+/// Whichever comes first, the connection or the deadline, answers.
+private final class ConnectAttempt: Sendable {
+    private let waiting = Mutex<CheckedContinuation<PostgresConnection, any Error>?>(nil)
+
+    func start(_ continuation: CheckedContinuation<PostgresConnection, any Error>) {
+        waiting.withLock { $0 = continuation }
+    }
+
+    /// Answers the caller if nobody has yet; says whether this did.
+    @discardableResult
+    func finish(_ result: Result<PostgresConnection, any Error>) -> Bool {
+        guard let continuation = waiting.withLock({ $0.take() }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+}
+
+/// Connecting to PostgreSQL took longer than its limit.
+public struct PostgresConnectTimedOut: Error, CustomStringConvertible {
+    public let location: PostgresLocation
+    public let limit: Duration
+    public var description: String { "no answer from PostgreSQL at \(location) within \(limit)" }
 }

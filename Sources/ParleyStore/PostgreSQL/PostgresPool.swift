@@ -10,7 +10,7 @@ import Synchronization
 /// with no connection while the database was back, and whatever leased
 /// from it waited for ever (the server could not even stop). Here every
 /// lease is answered: with an open connection, with a new one (refused at
-/// once, or after the connect timeout, while the database is away), or, when
+/// once, or after `connectTimeout`, while the database is away), or, when
 /// all `maximumConnections` are busy, with the next one given back, or
 /// `unavailable` after `leaseTimeout`. A connection that failed is closed,
 /// never given out again, and its place taken by a new one when needed.
@@ -40,14 +40,19 @@ final class PostgresPool: Sendable {
     private let location: PostgresLocation
     private let maximumConnections: Int
     private let leaseTimeout: Duration
+    private let connectTimeout: Duration
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(location: PostgresLocation, maximumConnections: Int, leaseTimeout: Duration = .seconds(10), logger: Logger) {
+    init(
+        location: PostgresLocation, maximumConnections: Int, leaseTimeout: Duration = .seconds(10),
+        connectTimeout: Duration = .seconds(10), logger: Logger
+    ) {
         precondition(maximumConnections > 0)
         self.location = location
         self.maximumConnections = maximumConnections
         self.leaseTimeout = leaseTimeout
+        self.connectTimeout = connectTimeout
         // A failed connect is the caller's error (answered unavailable);
         // postgres-nio's own account of it would only repeat it.
         var quiet = logger
@@ -172,7 +177,7 @@ final class PostgresPool: Sendable {
     /// (to a waiter, if there is one) if the database cannot be reached.
     private func open() async throws -> PostgresConnection {
         do {
-            return try await location.connect(logger: logger)
+            return try await location.connect(logger: logger, within: connectTimeout)
         } catch {
             let waiter = state.withLock { state in releasePlace(&state) }
             waiter?.continuation.resume(returning: .mayConnect)
