@@ -22,3 +22,12 @@ struct CommitReport: Sendable {
         self.event = event
     }
 }
+
+extension CommitReport {
+    /// Writes what sessions are to hear of this report into the event
+    /// log, in order, for the other nodes.
+    func collectEvents(into events: inout [ChatEvent]) {
+        events.append(contentsOf: preceding)
+        if let event { events.append(event) }
+    }
+}

@@ -12,10 +12,14 @@ import ParleyCore
 /// different conversations run in parallel.
 final class CommitReporter: Sendable {
     let broker: any EventBroker
+    /// Whether the commit wrote the events for the other nodes already
+    /// (PostgreSQL's event log): then they are published to this node only.
+    let carriedByCommit: Bool
     private let queues: [DispatchQueue]
 
-    init(broker: any EventBroker, queues count: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)) {
+    init(broker: any EventBroker, carriedByCommit: Bool = false, queues count: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)) {
         self.broker = broker
+        self.carriedByCommit = carriedByCommit
         self.queues = (0..<count).map { DispatchQueue(label: "parley.commit-reports.\($0)") }
     }
 
@@ -30,13 +34,13 @@ final class CommitReporter: Sendable {
             }
             byQueue[Int(UInt64(bitPattern: conversation) % UInt64(queues.count))].append(report)
         }
-        let broker = self.broker
+        let broker = self.broker, carriedByCommit = self.carriedByCommit
         for (queue, reports) in zip(queues, byQueue) where !reports.isEmpty {
             queue.async {
                 for report in reports {
                     report.answer()
-                    for event in report.preceding { broker.publish(event) }
-                    if let event = report.event { broker.publish(event) }
+                    for event in report.preceding { publish(event, broker, carriedByCommit) }
+                    if let event = report.event { publish(event, broker, carriedByCommit) }
                 }
             }
         }
@@ -48,4 +52,8 @@ final class CommitReporter: Sendable {
             await withCheckedContinuation { continuation in queue.async { continuation.resume() } }
         }
     }
+}
+
+private func publish(_ event: ChatEvent, _ broker: any EventBroker, _ carriedByCommit: Bool) {
+    if carriedByCommit { broker.publishCommitted(event) } else { broker.publish(event) }
 }

@@ -18,7 +18,10 @@ struct PostgresPoolTests {
 
     @Test("forty leases at once on a pool of three: each gets a connection in turn, and no more than three are ever open")
     func moreLeasesThanConnections() async throws {
-        let pool = PostgresPool(location: try #require(PostgresTestDatabase.server), maximumConnections: 3, logger: logger)
+        // A long lease timeout: the whole test suite shares the machine,
+        // and this test is about order and limits, not time.
+        let pool = PostgresPool(
+            location: try #require(PostgresTestDatabase.server), maximumConnections: 3, leaseTimeout: .seconds(120), logger: logger)
         // What each lease saw: its backend, and how many connections were open.
         let seen = try await withThrowingTaskGroup(of: (Int32, Int).self) { group in
             for _ in 0..<40 {

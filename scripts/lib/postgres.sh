@@ -32,9 +32,11 @@ postgres_start() {
     "${as[@]}" "$bin/initdb" -D "$POSTGRES_DIR/data" -A trust -U postgres --no-instructions >"$POSTGRES_DIR/initdb.log" 2>&1 \
         || { cat "$POSTGRES_DIR/initdb.log" >&2; return 1; }
     # fsync and synchronous_commit stay on (the defaults): acks are tested
-    # as durable. More connections than the default 100, for several nodes.
+    # as durable. More connections than the default 100: the suites run
+    # dozens of servers at once, each with up to 20 pool connections, its
+    # write lane, and its cluster listener and event writer.
     "${as[@]}" "$POSTGRES_PGCTL" -D "$POSTGRES_DIR/data" -l "$POSTGRES_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $POSTGRES_PORT -k $POSTGRES_DIR -c max_connections=300" start >/dev/null \
+        -o "-c listen_addresses=127.0.0.1 -p $POSTGRES_PORT -k $POSTGRES_DIR -c max_connections=1000" start >/dev/null \
         || { cat "$POSTGRES_DIR/server.log" >&2; return 1; }
     POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/postgres"
     export POSTGRES_DIR POSTGRES_PORT POSTGRES_URL POSTGRES_PGCTL

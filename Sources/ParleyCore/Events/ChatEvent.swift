@@ -7,7 +7,7 @@
 /// frames for its own sessions, so an event names people (`UserKey`) and
 /// never sockets, except `origin`: the session that caused it, which is
 /// answered directly instead.
-public enum ChatEvent: Sendable {
+public enum ChatEvent: Sendable, Hashable {
     /// A message was stored. `recipients` are the members who hear from the
     /// conversation when it committed; `blockedBy` those of them who blocked
     /// the sender, who get it marked `sender_blocked` (usually none).

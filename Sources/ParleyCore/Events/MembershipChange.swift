@@ -1,6 +1,6 @@
 /// The outcome of a change to who is in a conversation, or how they stand in it.
-public struct MembershipChange: Sendable {
-    public enum Kind: Sendable {
+public struct MembershipChange: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
         case added, removed
         /// The subject accepted a chat request (or opened a conversation
         /// they had declined).

@@ -39,4 +39,8 @@ public struct BlockSet: Sendable, Hashable {
     }
 
     public var isEmpty: Bool { pairs.isEmpty }
+
+    /// Every (blocker, blocked) pair, in no particular order: for carrying
+    /// the set to another node.
+    public var allPairs: [(blocker: UserKey, blocked: UserKey)] { pairs.map { ($0.blocker, $0.blocked) } }
 }

@@ -56,7 +56,7 @@ public struct SQLiteToPostgres: Sendable {
         let logger = Logger(label: "parley.migrate")
         let postgres: PostgresConnection
         do {
-            postgres = try await target.connect(logger: logger)
+            postgres = try await target.connect(logger: logger, role: "migrate")
         } catch {
             throw MoveRefused("cannot reach PostgreSQL at \(target): \(PostgresFailure.reason(error))")
         }

@@ -55,18 +55,22 @@ struct PostgresAppendBatch {
     }
 
     /// The columns of the insert, one array each.
-    func commit(_ connection: PostgresLaneConnection, logger: Logger) async throws -> [CommitReport] {
+    func commit(_ connection: PostgresLaneConnection, log: PostgresEventLogWriter, logger: Logger) async throws -> [CommitReport] {
         do {
-            return try await attempt(connection, logger: logger, lookUpOriginals: false)
+            return try await attempt(connection, log: log, logger: logger, lookUpOriginals: false)
         } catch is Retry {
             cache.reset()
-            return try await attempt(connection, logger: logger, lookUpOriginals: true)
+            return try await attempt(connection, log: log, logger: logger, lookUpOriginals: true)
         }
     }
 
-    private func attempt(_ connection: PostgresLaneConnection, logger: Logger, lookUpOriginals: Bool) async throws -> [CommitReport] {
+    private func attempt(
+        _ connection: PostgresLaneConnection, log: PostgresEventLogWriter, logger: Logger, lookUpOriginals: Bool
+    ) async throws -> [CommitReport] {
         try await connection.transaction(logger: logger) { db in
-            try await store(db, lookUpOriginals: lookUpOriginals)
+            let reports = try await store(db, lookUpOriginals: lookUpOriginals)
+            try await log.write(reports, db)
+            return reports
         }
     }
 

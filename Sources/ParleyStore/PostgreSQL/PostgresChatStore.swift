@@ -20,20 +20,28 @@ public final class PostgresChatStore: ChatStore {
     let limits: ChatLimits
     let logger: Logger
     public let broker: any EventBroker
+    /// The broker this store made (the usual case), closed with it.
+    private let ownBroker: PostgresBroker?
     private let closed = Mutex(false)
 
     private init(
         pool: PostgresPool, location: PostgresLocation, limits: ChatLimits,
-        now: @escaping @Sendable () -> Millis, broker: any EventBroker, logger: Logger
+        now: @escaping @Sendable () -> Millis, broker: (any EventBroker)?, logger: Logger
     ) {
+        let ownBroker = broker == nil ? PostgresBroker(location: location, logger: logger, now: now) : nil
+        let broker = broker ?? ownBroker!
         self.pool = pool
         self.limits = limits
         self.now = now
         self.broker = broker
+        self.ownBroker = ownBroker
         self.logger = logger
+        // Events go to the other nodes in the commit of their change, from
+        // this node (the store's own broker's id, or a new one).
+        let log = PostgresEventLogWriter(node: ownBroker?.node ?? PostgresBroker.newNodeID(), now: now)
         self.lane = PostgresWriteLane(
-            connection: PostgresLaneConnection(location: location, logger: logger), cache: PostgresLaneCache(),
-            reporter: CommitReporter(broker: broker), logger: logger)
+            connection: PostgresLaneConnection(location: location, role: "lane", logger: logger), cache: PostgresLaneCache(), log: log,
+            reporter: CommitReporter(broker: broker, carriedByCommit: true), logger: logger)
     }
 
     /// Connects to the database at `location` and brings its schema up to
@@ -41,7 +49,7 @@ public final class PostgresChatStore: ChatStore {
     /// could be made within `connectTimeout`, rather than waiting for ever.
     public static func open(
         _ location: PostgresLocation, limits: ChatLimits = ChatLimits(), now: @escaping @Sendable () -> Millis = SystemClock.millis,
-        broker: any EventBroker = LocalBroker(), logger: Logger = Logger(label: "parley.postgres"),
+        broker: (any EventBroker)? = nil, logger: Logger = Logger(label: "parley.postgres"),
         maximumConnections: Int = 20, connectTimeout: Duration = .seconds(10)
     ) async throws -> PostgresChatStore {
         // The checks and migrations run on a first connection of their own,
@@ -74,7 +82,7 @@ public final class PostgresChatStore: ChatStore {
         var warned = false
         while true {
             do {
-                return try await location.connect(logger: quiet, within: max(deadline - ContinuousClock.now, .milliseconds(500)))
+                return try await location.connect(logger: quiet, within: max(deadline - ContinuousClock.now, .milliseconds(500)), role: "start")
             } catch {
                 let reason = PostgresFailure.reason(error)
                 guard PostgresFailure.isTransient(error), ContinuousClock.now + .milliseconds(500) < deadline else {
@@ -104,6 +112,7 @@ public final class PostgresChatStore: ChatStore {
         guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         await lane.close()
         await lane.reporter.flush()
+        await ownBroker?.close()
         await pool.close()
     }
 
@@ -112,16 +121,16 @@ public final class PostgresChatStore: ChatStore {
 
     /// A read on a connection of the pool, with transient failures (the
     /// database restarting) answered as `unavailable`.
-    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await pool.withConnection { try await body($0) }
+            return try await pool.withConnection(body)
         } catch {
             throw PostgresFailure.map(error)
         }
     }
 
     /// A write nobody hears of, in a transaction of its own, off the lane.
-    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await PostgresTransaction.run(pool, logger: logger, body)
         } catch {

@@ -14,7 +14,7 @@ enum PostgresFailure {
     }
 
     static func isTransient(_ error: any Error) -> Bool {
-        if error is PostgresConnectTimedOut { return true }
+        if error is PostgresConnectTimedOut || error is PostgresTransactionTimedOut { return true }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .server:

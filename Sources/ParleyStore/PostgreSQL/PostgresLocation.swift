@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// Where a PostgreSQL database is, from a `postgres://user:password@host:port/dbname`
 /// URL (also `postgresql://`). `?sslmode=disable|prefer|require` chooses
@@ -97,30 +96,17 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     /// server that accepts and then never answers (one in the middle of
     /// restarting) would otherwise keep the caller, and the pool place it
     /// holds, for ever. An attempt given up on is closed when it completes.
-    public func connect(logger: Logger, within limit: Duration = .seconds(10)) async throws -> PostgresConnection {
-        let attempt = ConnectAttempt()
-        return try await withCheckedThrowingContinuation { continuation in
-            attempt.start(continuation)
-            let deadline = Task {
-                try await Task.sleep(for: limit)
-                attempt.finish(.failure(PostgresConnectTimedOut(location: self, limit: limit)))
-            }
-            Task {
-                let result: Result<PostgresConnection, any Error>
-                do {
-                    result = .success(try await connectUnbounded(logger: logger))
-                } catch {
-                    result = .failure(error)
-                }
-                deadline.cancel()
-                if !attempt.finish(result), case .success(let late) = result {
-                    try? await late.close()
-                }
-            }
+    /// `role` names the connection in `pg_stat_activity` (`application_name`
+    /// `parley-<role>`), for whoever looks after the database.
+    public func connect(logger: Logger, within limit: Duration = .seconds(10), role: String = "tool") async throws -> PostgresConnection {
+        try await PostgresDeadline.run(
+            limit, timedOut: { PostgresConnectTimedOut(location: self, limit: limit) }, late: { try? await $0.close() }
+        ) {
+            try await connectUnbounded(logger: logger, role: role)
         }
     }
 
-    private func connectUnbounded(logger: Logger) async throws -> PostgresConnection {
+    private func connectUnbounded(logger: Logger, role: String) async throws -> PostgresConnection {
         let tlsConfiguration: PostgresConnection.Configuration.TLS =
             switch tls {
             case .disable: .disable
@@ -130,6 +116,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
         configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = [("application_name", "parley-\(role)")]
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
@@ -147,23 +134,6 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             try? await connection.close()
             throw error
         }
-    }
-}
-
-/// Whichever comes first, the connection or the deadline, answers.
-private final class ConnectAttempt: Sendable {
-    private let waiting = Mutex<CheckedContinuation<PostgresConnection, any Error>?>(nil)
-
-    func start(_ continuation: CheckedContinuation<PostgresConnection, any Error>) {
-        waiting.withLock { $0 = continuation }
-    }
-
-    /// Answers the caller if nobody has yet; says whether this did.
-    @discardableResult
-    func finish(_ result: Result<PostgresConnection, any Error>) -> Bool {
-        guard let continuation = waiting.withLock({ $0.take() }) else { return false }
-        continuation.resume(with: result)
-        return true
     }
 }
 

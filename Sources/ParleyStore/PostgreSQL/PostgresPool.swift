@@ -61,18 +61,35 @@ final class PostgresPool: Sendable {
     }
 
     /// Runs `body` on a connection of the pool; gives it back afterwards,
-    /// or closes it if it failed.
-    nonisolated(nonsending) func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// or closes it if it failed. A body PostgreSQL leaves unanswered for
+    /// `limit` is answered `PostgresTransactionTimedOut` and its connection
+    /// dropped (see `PostgresDeadline`).
+    func withConnection<T: Sendable>(
+        limit: Duration = .seconds(10), _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let connection = try await lease()
         let value: T
         do {
-            value = try await body(connection)
+            value = try await PostgresDeadline.run(limit, timedOut: { PostgresTransactionTimedOut(limit: limit) }) {
+                try await body(connection)
+            }
         } catch {
             await giveBack(connection, reusable: !PostgresFailure.isTransient(error))
             throw error
         }
         await giveBack(connection, reusable: true)
         return value
+    }
+
+    /// A pool dropped without `close()` (a caller that failed on its way)
+    /// still closes its idle connections, in the background.
+    deinit {
+        let idle = state.withLock { state in
+            defer { state.idle = [] }
+            return state.idle
+        }
+        guard !idle.isEmpty else { return }
+        Task { for connection in idle { try? await connection.close() } }
     }
 
     /// How many connections are open or being opened, idle or not.
@@ -177,7 +194,7 @@ final class PostgresPool: Sendable {
     /// (to a waiter, if there is one) if the database cannot be reached.
     private func open() async throws -> PostgresConnection {
         do {
-            return try await location.connect(logger: logger, within: connectTimeout)
+            return try await location.connect(logger: logger, within: connectTimeout, role: "pool")
         } catch {
             let waiter = state.withLock { state in releasePlace(&state) }
             waiter?.continuation.resume(returning: .mayConnect)
@@ -206,7 +223,9 @@ final class PostgresPool: Sendable {
         case .handOff(let waiter): waiter.continuation.resume(returning: .connection(connection))
         case .close(let waiter):
             waiter?.continuation.resume(returning: .mayConnect)
-            try? await connection.close()
+            // In the background: a connection that stopped answering may
+            // never finish closing either.
+            Task { try? await connection.close() }
         }
     }
 

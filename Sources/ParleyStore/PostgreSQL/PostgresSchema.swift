@@ -132,6 +132,33 @@ enum PostgresSchema {
             )
             """,
         ]),
+        Migration(version: 2, name: "cluster events: what each node publishes, for the others", statements: [
+            """
+            CREATE SEQUENCE cluster_events_id
+            """,
+            """
+            -- Written in the transaction of the change it reports (or, for
+            -- what is not stored, on its own), read by every node in (tx, id)
+            -- order up to the oldest transaction still running: see
+            -- PostgresEventLog. Partitioned by minute: old minutes are
+            -- dropped, never vacuumed.
+            CREATE TABLE cluster_events (
+                id BIGINT NOT NULL DEFAULT nextval('cluster_events_id'),
+                tx XID8 NOT NULL DEFAULT pg_current_xact_id(),
+                node TEXT COLLATE "C" NOT NULL,
+                created_ts BIGINT NOT NULL,
+                body BYTEA NOT NULL
+            ) PARTITION BY RANGE (created_ts)
+            """,
+            """
+            CREATE INDEX cluster_events_in_order ON cluster_events (tx, id)
+            """,
+            """
+            -- Rows whose minute has no partition yet (a clock far off) land
+            -- here rather than fail their commit.
+            CREATE TABLE cluster_events_default PARTITION OF cluster_events DEFAULT
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

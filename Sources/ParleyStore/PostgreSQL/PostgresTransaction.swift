@@ -12,7 +12,7 @@ import PostgresNIO
 /// quietly roll it back.
 enum PostgresTransaction {
     static func run<T: Sendable>(
-        _ pool: PostgresPool, logger: Logger, _ work: (PostgresConnection) async throws -> T
+        _ pool: PostgresPool, logger: Logger, _ work: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await pool.withConnection { connection in
             try await run(on: connection, logger: logger, work)

@@ -7,7 +7,9 @@ import Synchronization
 /// that queued up while the previous transaction was committing are stored
 /// together in one transaction (group commit: one COMMIT, one fsync, a few
 /// round trips for the whole batch); other changes run one transaction each,
-/// in the order they were asked for. Reports are handed to the
+/// in the order they were asked for. Each transaction also writes the
+/// events sessions are to hear into the event log, for the other nodes
+/// (`PostgresEventLog`). Reports are handed to the
 /// `CommitReporter` after each COMMIT, so one conversation's events are
 /// published in commit order, as on SQLite.
 ///
@@ -29,14 +31,19 @@ final class PostgresWriteLane: Sendable {
     private let queue = Mutex(Queue())
     /// Only ever touched by the worker task.
     private let cache: PostgresLaneCache
+    private let log: PostgresEventLogWriter
     private let maxBatch: Int
     let reporter: CommitReporter
     private let logger: Logger
     private let worker = Mutex<Task<Void, Never>?>(nil)
 
-    init(connection: PostgresLaneConnection, cache: PostgresLaneCache, reporter: CommitReporter, logger: Logger, maxBatch: Int = 2048) {
+    init(
+        connection: PostgresLaneConnection, cache: PostgresLaneCache, log: PostgresEventLogWriter, reporter: CommitReporter,
+        logger: Logger, maxBatch: Int = 2048
+    ) {
         self.connection = connection
         self.cache = cache
+        self.log = log
         self.reporter = reporter
         self.logger = logger
         self.maxBatch = maxBatch
@@ -157,7 +164,7 @@ final class PostgresWriteLane: Sendable {
             $0.statistics.jobs += appends.count
         }
         do {
-            let reports = try await PostgresAppendBatch(jobs: appends, cache: cache).commit(connection, logger: logger)
+            let reports = try await PostgresAppendBatch(jobs: appends, cache: cache).commit(connection, log: log, logger: logger)
             reporter.committed(reports)
         } catch {
             cache.reset()
@@ -173,8 +180,11 @@ final class PostgresWriteLane: Sendable {
             $0.statistics.jobs += 1
         }
         do {
+            let cache = self.cache, log = self.log
             let report = try await connection.transaction(logger: logger) { db in
-                try await job.perform(db, cache)
+                let report = try await job.perform(db, cache)
+                try await log.write([report], db)
+                return report
             }
             reporter.committed([report])
         } catch let refusal as ChatError {

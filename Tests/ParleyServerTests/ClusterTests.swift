@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+/// Several real `parley serve` processes on one PostgreSQL database, as one
+/// server: what happens on one node reaches the sessions on the others.
+@Suite("Several nodes as one server", .serialized, .enabled(if: ScratchPostgres.server != nil), .timeLimit(.minutes(3)))
+struct ClusterTests {
+    /// `count` nodes on one fresh database.
+    private func withNodes(_ count: Int, _ body: (ScratchPostgres, [ServerProcess], [Harness]) async throws -> Void) async throws {
+        let database = try await ScratchPostgres()
+        defer { database.drop() }
+        var nodes: [ServerProcess] = []
+        defer { for node in nodes { node.terminate() } }
+        for _ in 0..<count { nodes.append(try await ServerProcess.start(database: database.url)) }
+        try await body(database, nodes, nodes.map { Harness(port: $0.port) })
+    }
+
+    @Test("two people on two nodes: messages, typing and receipts cross; a person on both nodes sees the same on both")
+    func twoNodesChat() async throws {
+        try await withNodes(2) { _, _, nodes in
+            let (alice, bob, conversation) = try await nodes[0].pair()
+            let (alice1, _) = try await nodes[0].socket(alice)
+            let (bob2, _) = try await nodes[1].socket(bob)
+            let (bob1, _) = try await nodes[0].socket(bob)
+
+            try await alice1.send(["type": "send", "id": "1", "conversation_id": conversation, "text": "hi from node 1", "client_id": "a1"])
+            let ack = try await alice1.awaitFrame("ack", "alice's ack")
+            for socket in [bob2, bob1] {
+                let message = try await socket.awaitFrame("message", "bob's message from node 1")
+                #expect(message["message"]["seq"].int == ack["seq"].int)
+                #expect(message["message"]["text"].string == "hi from node 1")
+            }
+
+            try await bob2.send(["type": "send", "id": "2", "conversation_id": conversation, "text": "hi from node 2", "client_id": "b1"])
+            _ = try await bob2.awaitFrame("ack", "bob's ack")
+            #expect(try await alice1.awaitFrame("message", "alice gets bob's message")["message"]["text"].string == "hi from node 2")
+            let echo = try await bob1.awaitFrame("message", "bob's other session gets his message")
+            #expect(echo["message"]["client_id"].string == "b1", "the sender's other session, on the other node, gets it with client_id")
+
+            try await bob2.send(["type": "typing", "conversation_id": conversation])
+            let typing = try await alice1.awaitFrame("typing", "alice sees bob typing")
+            #expect(typing["user_id"].string == bob.id)
+
+            // Alice, on node 1, reads Bob's message: Bob hears of it on both
+            // nodes; Alice's session on node 2 gets her read state.
+            let (alice2, _) = try await nodes[1].socket(alice)
+            try await alice1.send(["type": "read", "id": "3", "conversation_id": conversation, "seq": 2])
+            _ = try await alice1.awaitFrame("ok", "alice's read is answered")
+            for socket in [bob1, bob2] {
+                let receipt = try await socket.awaitFrame("receipt", "bob gets alice's receipt")
+                #expect(receipt["user_id"].string == alice.id && receipt["seq"].int == 2)
+            }
+            let state = try await alice2.awaitFrame("read_state", "alice's session on node 2 gets her read state")
+            #expect(state["read_seq"].int == 2 && state["unread"].int == 0)
+            await alice2.close()
+            for socket in [alice1, bob1, bob2] { await socket.close() }
+        }
+    }
+
+    @Test("senders on three nodes in one group at once: every session on every node gets every message once, in seq order")
+    func concurrentSendersKeepOrder() async throws {
+        try await withNodes(3) { _, _, nodes in
+            var members: [TestUser] = []
+            for (index, handle) in ["ann", "ben", "cat"].enumerated() { members.append(try await nodes[index].signUp(handle)) }
+            let group = try await nodes[0].group(members[0], members: Array(members.dropFirst()))
+            // Each member listens on every node.
+            var listeners: [TestSocket] = []
+            for member in members {
+                for node in nodes { listeners.append(try await node.socket(member).0) }
+            }
+            let perSender = 60
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for (index, member) in members.enumerated() {
+                    tasks.addTask {
+                        let (socket, _) = try await nodes[index].socket(member)
+                        for n in 0..<perSender {
+                            try await socket.send(["type": "send", "id": "\(n)", "conversation_id": group, "text": "\(member.handle) \(n)", "client_id": "\(n)"])
+                            _ = try await socket.awaitFrame("ack", "\(member.handle)'s ack", timeout: .seconds(30))
+                        }
+                        await socket.close()
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            let total = perSender * members.count
+            for listener in listeners {
+                var seqs: [Int] = []
+                while seqs.count < total {
+                    let message = try await listener.awaitFrame("message", "a listener's message", timeout: .seconds(20))
+                    seqs.append(message["message"]["seq"].int ?? -1)
+                }
+                #expect(seqs == Array(1...total), "every message once, in order")
+                await listener.expectSilence()
+                await listener.close()
+            }
+        }
+    }
+
+    @Test("a node's listening connection killed (pg_terminate_backend) during traffic: no live event is lost, and the node listens again by itself")
+    func listenerKilled() async throws {
+        try await withNodes(2) { database, _, nodes in
+            let (alice, bob, conversation) = try await nodes[0].pair()
+            let (bob2, _) = try await nodes[1].socket(bob)
+            let (alice1, _) = try await nodes[0].socket(alice)
+            let total = 300
+            let sender = Task {
+                for n in 0..<total {
+                    try await alice1.send(["type": "send", "id": "\(n)", "conversation_id": conversation, "text": "\(n)", "client_id": "\(n)"])
+                    _ = try await alice1.awaitFrame("ack", "alice's ack", timeout: .seconds(30))
+                    if n % 50 == 25 {
+                        // Every node's listener, this one's too: node 2 is the one that matters.
+                        _ = try await database.value(
+                            "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
+                    }
+                }
+            }
+            var seqs: [Int] = []
+            while seqs.count < total {
+                seqs.append(try await bob2.awaitFrame("message", "bob's message", timeout: .seconds(20))["message"]["seq"].int ?? -1)
+            }
+            try await sender.value
+            #expect(seqs == Array(1...total), "every message once, in order, late allowed")
+            let listening = try await database.value(
+                "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
+            #expect(listening == "2", "both nodes listen again")
+            await alice1.close()
+            await bob2.close()
+        }
+    }
+}
+
+extension TestSocket {
+    /// The next frame of `type`, skipping others (on several nodes, frames of
+    /// different kinds may come in either order); `what` names the step.
+    fileprivate func awaitFrame(_ type: String, _ what: String, timeout: Duration = .seconds(10)) async throws -> JSON {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw TestFailure("\(what): no '\(type)' within \(timeout)") }
+            let frame: JSON
+            do {
+                frame = try await next(timeout: left)
+            } catch {
+                throw TestFailure("\(what): \(error)")
+            }
+            if frame["type"].string == type { return frame }
+        }
+    }
+}
