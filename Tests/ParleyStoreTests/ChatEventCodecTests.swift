@@ -44,13 +44,19 @@ struct ChatEventCodecTests {
 
     @Test("every kind of event comes back as it went in", arguments: events)
     func roundTrip(_ event: ChatEvent) throws {
-        #expect(try ChatEventCodec.decode(ChatEventCodec.encode(event)) == event)
+        #expect(try ChatEventCodec.decode(ChatEventCodec.encode([event])) == [event])
+    }
+
+    @Test("a transaction's events, of every kind, come back in their order; none is none")
+    func several() throws {
+        #expect(try ChatEventCodec.decode(ChatEventCodec.encode(Self.events)) == Self.events)
+        #expect(try ChatEventCodec.decode(ChatEventCodec.encode([])) == [])
     }
 
     @Test("an event cut short anywhere, or with bytes after it, or of another version, is refused")
     func damaged() throws {
         for event in Self.events {
-            let whole = ChatEventCodec.encode(event)
+            let whole = ChatEventCodec.encode([event])
             for length in 0..<whole.readableBytes {
                 #expect(throws: ChatEventCodec.Malformed.self) { try ChatEventCodec.decode(whole.getSlice(at: 0, length: length)!) }
             }
@@ -67,6 +73,7 @@ struct ChatEventCodecTests {
     func hugeCount() throws {
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt8(1))  // version
+        buffer.writeInteger(UInt32(1))  // one event
         buffer.writeInteger(UInt8(4))  // typing
         buffer.writeInteger(UInt32(3))
         buffer.writeString("c_1")

@@ -1,7 +1,8 @@
 import NIOCore
 import ParleyCore
 
-/// `ChatEvent`s as bytes, to carry them between nodes (PostgreSQL's outbox).
+/// `ChatEvent`s as bytes, to carry them between nodes (PostgreSQL's event
+/// log).
 ///
 /// A compact binary form rather than JSON: every message of a PostgreSQL
 /// node is encoded once in its commit, so this is on the path of every
@@ -14,25 +15,29 @@ public enum ChatEventCodec {
         public let description: String
     }
 
-    public static func encode(_ event: ChatEvent, into buffer: inout ByteBuffer) {
+    /// The events of one transaction, in order, as one body: one row of the
+    /// log per commit rather than per event.
+    public static func encode(_ events: [ChatEvent]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64 + 256 * events.count)
         buffer.writeInteger(version)
-        buffer.writeEvent(event)
-    }
-
-    public static func encode(_ event: ChatEvent) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: 256)
-        encode(event, into: &buffer)
+        buffer.writeInteger(UInt32(events.count))
+        for event in events { buffer.writeEvent(event) }
         return buffer
     }
 
-    public static func decode(_ buffer: ByteBuffer) throws(Malformed) -> ChatEvent {
+    public static func decode(_ buffer: ByteBuffer) throws(Malformed) -> [ChatEvent] {
         var buffer = buffer
         guard let version: UInt8 = buffer.readInteger(), version == Self.version else {
-            throw Malformed(description: "an event of an unknown version")
+            throw Malformed(description: "events of an unknown version")
         }
-        let event = try buffer.readEvent()
-        guard buffer.readableBytes == 0 else { throw Malformed(description: "\(buffer.readableBytes) bytes after an event") }
-        return event
+        guard let count: UInt32 = buffer.readInteger(), Int(count) <= buffer.readableBytes else {
+            throw Malformed(description: "events cut short")
+        }
+        var events: [ChatEvent] = []
+        events.reserveCapacity(Int(count))
+        for _ in 0..<count { events.append(try buffer.readEvent()) }
+        guard buffer.readableBytes == 0 else { throw Malformed(description: "\(buffer.readableBytes) bytes after the events") }
+        return events
     }
 }
 

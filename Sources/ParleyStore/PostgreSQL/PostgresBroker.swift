@@ -210,8 +210,7 @@ public final class PostgresBroker: EventBroker {
     }
 
     private func listen(_ session: ListeningSession) async {
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .error)
+        let quiet = logger.errorsOnly
         do {
             let connection = try await location.connect(logger: quiet, role: "listener")
             session.connected(connection, at: now())
@@ -276,9 +275,9 @@ public final class PostgresBroker: EventBroker {
         }
         for row in rows where row.node != node && !skip.contains(row.cursor.id) {
             do {
-                events.append(try ChatEventCodec.decode(row.body))
+                events.append(contentsOf: try ChatEventCodec.decode(row.body))
             } catch {
-                logger.error("an event from node \(row.node) could not be read, skipped: \(error)")
+                logger.error("events from node \(row.node) could not be read, skipped: \(error)")
             }
         }
         var places: [String: [Int]] = [:]
@@ -330,8 +329,7 @@ public final class PostgresBroker: EventBroker {
     // MARK: Keeping the log
 
     private func maintain() async {
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .error)
+        let quiet = logger.errorsOnly
         while !Task.isCancelled {
             do {
                 let connection = try await location.connect(logger: quiet, role: "maintenance")

@@ -6,10 +6,11 @@ import PostgresNIO
 /// The `cluster_events` table: how the nodes sharing a database hear of
 /// each other's events.
 ///
-/// A node writes the events of a change in the change's own transaction
-/// (so an event exists exactly when its change committed) and wakes the
-/// others with one `NOTIFY` per transaction, whatever the number of events
-/// (NOTIFY takes a database-wide lock at commit). Readers go through the
+/// A node writes the events of a change in the change's own transaction,
+/// one row per transaction (so an event exists exactly when its change
+/// committed, and a batch of 2,000 messages costs one row), and wakes the
+/// others with one `NOTIFY` per transaction (NOTIFY takes a database-wide
+/// lock at commit). Readers go through the
 /// table in `(tx, id)` order, `tx` being the writing transaction's id, and
 /// only as far as the oldest transaction still running
 /// (`pg_snapshot_xmin`): every transaction below that has ended, so no row
@@ -37,17 +38,12 @@ enum PostgresEventLog {
         let body: ByteBuffer
     }
 
-    /// Writes `events` inside the caller's transaction, and the one
-    /// notification that wakes the other nodes at its commit.
+    /// Writes `events` inside the caller's transaction, as one row, and the
+    /// one notification that wakes the other nodes at its commit.
     static func append(_ events: [ChatEvent], node: String, now: Millis, _ db: PostgresConnection) async throws {
         guard !events.isEmpty else { return }
-        var bodies: [ByteBuffer] = []
-        bodies.reserveCapacity(events.count)
-        for event in events { bodies.append(ChatEventCodec.encode(event)) }
-        try await db.run(
-            """
-            INSERT INTO cluster_events (node, created_ts, body) SELECT \(node), \(now), body FROM unnest(\(bodies)::bytea[]) AS body
-            """)
+        let body = ChatEventCodec.encode(events)
+        try await db.run("INSERT INTO cluster_events (node, created_ts, body) VALUES (\(node), \(now), \(body))")
         try await db.run("SELECT pg_notify(\(channel), '')")
     }
 

@@ -20,9 +20,7 @@ final class PostgresLaneConnection: Sendable {
     init(location: PostgresLocation, role: String, logger: Logger) {
         self.location = location
         self.role = role
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .error)
-        self.logger = quiet
+        self.logger = logger.errorsOnly
     }
 
     /// Runs `work` in one transaction (see `PostgresTransaction`), or

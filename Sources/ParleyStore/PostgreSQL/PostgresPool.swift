@@ -55,9 +55,7 @@ final class PostgresPool: Sendable {
         self.connectTimeout = connectTimeout
         // A failed connect is the caller's error (answered unavailable);
         // postgres-nio's own account of it would only repeat it.
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .error)
-        self.logger = quiet
+        self.logger = logger.errorsOnly
     }
 
     /// Runs `body` on a connection of the pool; gives it back afterwards,

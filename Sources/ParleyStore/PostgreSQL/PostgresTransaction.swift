@@ -68,3 +68,13 @@ enum PostgresLog {
     /// server's own log level asks for it.
     static let queries = Logger(label: "parley.postgres")
 }
+
+extension Logger {
+    /// This logger, errors only: for postgres-nio's own account of a failed
+    /// connect or query, which the caller reports already in its own words.
+    var errorsOnly: Logger {
+        var quiet = self
+        quiet.logLevel = max(logLevel, .error)
+        return quiet
+    }
+}
