@@ -43,8 +43,12 @@ enum PostgresEventLog {
     static func append(_ events: [ChatEvent], node: String, now: Millis, _ db: PostgresConnection) async throws {
         guard !events.isEmpty else { return }
         let body = ChatEventCodec.encode(events)
-        try await db.run("INSERT INTO cluster_events (node, created_ts, body) VALUES (\(node), \(now), \(body))")
-        try await db.run("SELECT pg_notify(\(channel), '')")
+        // One round trip for both.
+        try await db.run(
+            """
+            WITH logged AS (INSERT INTO cluster_events (node, created_ts, body) VALUES (\(node), \(now), \(body)) RETURNING id)
+            SELECT pg_notify(\(channel), '') FROM logged
+            """)
     }
 
     /// Where a reader starting now begins, and the rows at or after that
