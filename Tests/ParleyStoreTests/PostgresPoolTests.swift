@@ -63,13 +63,14 @@ struct PostgresPoolTests {
         let first = try await pool.withConnection { try await Self.backend($0) }
         try await server.administer("SELECT pg_terminate_backend(\(first))::text", logger: logger)
         // The pool learns of it when the socket closes, or at the latest
-        // when a query on it fails: that lease is answered unavailable.
+        // when a query on it fails with a connection error.
         var next: Int32?
         for _ in 0..<2 where next == nil {
             do {
                 next = try await pool.withConnection { try await Self.backend($0) }
-            } catch let error as ChatError {
-                #expect(error.code == .unavailable)
+            } catch {
+                // The connection's own error: the store answers it unavailable.
+                #expect(PostgresFailure.isTransient(error), "\(String(reflecting: error))")
             }
         }
         let second = try #require(next)

@@ -80,9 +80,16 @@ public final class PostgresBroker: EventBroker {
 
     public func publish(_ event: ChatEvent) {
         deliverHere(event)
-        outgoing.withLock { $0.append(event) }
+        outgoing.withLock { outgoing in
+            // While PostgreSQL is away the queue is bounded: the oldest go
+            // (typing and presence, mostly, which are worth little late).
+            if outgoing.count >= Self.outgoingLimit { outgoing.removeFirst(outgoing.count - Self.outgoingLimit + 1) }
+            outgoing.append(event)
+        }
         outgoingBell.ring()
     }
+
+    static let outgoingLimit = 10_000
 
     public func publishCommitted(_ event: ChatEvent) {
         deliverHere(event)

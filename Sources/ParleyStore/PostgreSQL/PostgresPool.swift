@@ -86,8 +86,7 @@ final class PostgresPool: Sendable {
             defer { state.idle = [] }
             return state.idle
         }
-        guard !idle.isEmpty else { return }
-        Task { for connection in idle { try? await connection.close() } }
+        Self.closeInBackground(idle)
     }
 
     /// How many connections are open or being opened, idle or not.
@@ -106,7 +105,14 @@ final class PostgresPool: Sendable {
             return (state.idle, state.waiters)
         }
         for waiter in waiters { waiter.continuation.resume(throwing: PostgresFailure.unavailable) }
-        for connection in idle { try? await connection.close() }
+        Self.closeInBackground(idle)
+    }
+
+    /// Closing is not waited for: a connection that stopped answering may
+    /// never finish closing either, and nobody needs the answer.
+    private static func closeInBackground(_ connections: [PostgresConnection]) {
+        guard !connections.isEmpty else { return }
+        Task { for connection in connections { try? await connection.close() } }
     }
 
     private enum Lease {
@@ -118,7 +124,7 @@ final class PostgresPool: Sendable {
 
     private func lease() async throws -> PostgresConnection {
         let (lease, stale) = state.withLock { state in takeOrReserve(&state) }
-        for connection in stale { try? await connection.close() }
+        Self.closeInBackground(stale)
         switch lease {
         case .use(let connection): return connection
         case .connect: return try await open()
@@ -165,7 +171,7 @@ final class PostgresPool: Sendable {
                     if case .wait = lease { state.waiters.append(Waiter(id: id, continuation: continuation)) }
                     return (lease, stale)
                 }
-                if !stale.isEmpty { Task { for connection in stale { try? await connection.close() } } }
+                Self.closeInBackground(stale)
                 switch lease {
                 case .use(let connection): continuation.resume(returning: .connection(connection))
                 case .connect: continuation.resume(returning: .mayConnect)
@@ -221,9 +227,7 @@ final class PostgresPool: Sendable {
         case .handOff(let waiter): waiter.continuation.resume(returning: .connection(connection))
         case .close(let waiter):
             waiter?.continuation.resume(returning: .mayConnect)
-            // In the background: a connection that stopped answering may
-            // never finish closing either.
-            Task { try? await connection.close() }
+            Self.closeInBackground([connection])
         }
     }
 
