@@ -44,6 +44,7 @@ public func buildApplication(
     router.add(middleware: ClientAddressMiddleware(proxies: abuse.trustedProxies))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: HealthMiddleware(readiness: ReadinessProbe(store: store, shutdown: shutdown, now: now)))
     router.add(middleware: ShutdownMiddleware(shutdown: shutdown))
     router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxFrameBytes))
     router.add(middleware: BodyDeadlineMiddleware(timeout: configuration.requestBodyTimeout))

@@ -97,6 +97,10 @@ public protocol ChatStore: Sendable {
     /// session that asked, if any: its own read state needs no event.
     func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange
 
+    /// Whether the database answers a trivial query now: what `/readyz`
+    /// asks before it tells a load balancer to send traffic here.
+    func isReachable() async -> Bool
+
     /// Waits for queued writes to finish, then closes the database.
     func close() async throws
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Synchronization
 import Testing
 
@@ -114,6 +115,25 @@ struct PostgresFaultTests {
         #expect(await server.terminate(within: .seconds(20)), "the server stopped by itself when told to")
     }
 
+    @Test("while PostgreSQL is down the node is alive but not ready (/readyz 503 within 5 s, /healthz 200); ready again by itself once PostgreSQL is back")
+    func readinessFollowsTheDatabase() async throws {
+        let postgres = try ThrowawayPostgres()
+        defer { postgres.stop() }
+        let server = try await ServerProcess.start(database: postgres.url)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        #expect(try await h.request(.get, "/readyz").status == .ok)
+
+        try postgres.pause()
+        let down = try await h.waitFor(.serviceUnavailable, at: "/readyz", within: .seconds(5))
+        #expect(down, "/readyz says 503 while PostgreSQL is down")
+        #expect(try await h.request(.get, "/healthz").status == .ok, "the process is alive")
+
+        try postgres.resume()
+        let back = try await h.waitFor(.ok, at: "/readyz", within: .seconds(15))
+        #expect(back, "/readyz says 200 again once PostgreSQL is back")
+    }
+
     @Test("two servers on one database, the same messages sent to both at once: seqs 1…N with no gap or repeat, each client_id stored once whichever server got it")
     func twoServersOneConversation() async throws {
         let database = try await ScratchPostgres()
@@ -165,6 +185,18 @@ struct PostgresFaultTests {
         let stored = try await nodes[1].wholeHistory(owner, conversation)
         #expect(stored.map { $0["seq"].int! } == Array(1...total), "no gap, no repeat")
         #expect(Set(stored.map { $0["text"].string! }).count == total, "each client_id once (the text is the client_id)")
+    }
+}
+
+extension Harness {
+    /// Polls `path` until it answers `status`; false if it never did in time.
+    func waitFor(_ status: HTTPResponse.Status, at path: String, within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await request(.get, path).status == status { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
     }
 }
 

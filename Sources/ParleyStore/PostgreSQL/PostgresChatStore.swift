@@ -119,6 +119,16 @@ public final class PostgresChatStore: ChatStore {
     /// How the write lane has batched its work so far.
     public var writeStatistics: WriteStatistics { lane.statistics }
 
+    /// Asks within 2 s: a load balancer's probe must not wait out the pool's
+    /// 10 s while PostgreSQL is away.
+    public func isReachable() async -> Bool {
+        let pool = self.pool
+        let answer = try? await PostgresDeadline.run(.seconds(2), timedOut: { PostgresTransactionTimedOut(limit: .seconds(2)) }) {
+            try await pool.withConnection(limit: .seconds(2)) { db in try await db.row("SELECT 1")?.decode(Int.self) }
+        }
+        return answer == 1
+    }
+
     /// A read on a connection of the pool, with transient failures (the
     /// database restarting) answered as `unavailable`.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {

@@ -57,6 +57,10 @@ public final class SQLiteChatStore: ChatStore {
     /// How the write lane has batched its work so far.
     public var writeStatistics: WriteStatistics { lane.statistics }
 
+    public func isReachable() async -> Bool {
+        (try? await pool.read { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
+    }
+
     /// Checkpoints of the write-ahead log run so far, beside the writer.
     public var checkpoints: Int { checkpointer.checkpoints }
 

@@ -31,6 +31,17 @@ final class ThrowawayPostgres: Sendable {
         try pgctl(["-m", mode, "-w", "-t", "60", "-l", directory + "/server.log", "restart"])
     }
 
+    /// Stops the server, keeping its data, until `resume()`.
+    func pause() throws {
+        try pgctl(["-m", "fast", "-w", "-t", "60", "stop"])
+    }
+
+    /// Starts the paused server again with its options (`restart` finds it
+    /// stopped and starts it from postmaster.opts).
+    func resume() throws {
+        try restart(mode: "fast")
+    }
+
     func stop() {
         try? pgctl(["-m", "immediate", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
