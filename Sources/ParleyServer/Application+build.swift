@@ -34,8 +34,9 @@ public func buildApplication(
         throw error
     }
     let abuse = configuration.abuse
+    let presence = PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger)
     let chat = ChatService(
-        store: store, hub: hub, presence: PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger),
+        store: store, hub: hub, presence: presence,
         cursors: CursorSeal(secret: secret), limits: configuration.limits,
         sendLimiter: SendLimiter(rate: abuse.sendRate, burst: abuse.sendBurst), content: abuse.content)
 
@@ -79,7 +80,8 @@ public func buildApplication(
                 responder: responder, gateway: gateway, headTimeout: configuration.requestHeadTimeout, idleTimeout: .seconds(120))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Parley"),
-        services: [StoreService(store: store)],
+        // Stopped in reverse order: the heartbeat before the store closes.
+        services: [StoreService(store: store), NodeHeartbeat(store: store, hub: hub, presence: presence, logger: logger)],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
     return ParleyApplication(application: application, shutdown: shutdown, logger: logger)

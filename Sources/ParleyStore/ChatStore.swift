@@ -57,6 +57,23 @@ public protocol ChatStore: Sendable {
     /// but for users blocked either way.
     func contacts(of user: UserKey) async throws -> [UserKey]
     func recordLastSeen(_ user: UserKey, at ts: Millis) async throws
+
+    // MARK: Presence across nodes
+
+    /// This node now has sessions of `account` (`online`), or has none
+    /// left. If that is news (`PresenceRule.isNews`: no other node has
+    /// sessions of theirs), records when they were last seen (going
+    /// offline) and publishes `onlineChanged` to their contacts, in the
+    /// order such changes are recorded across every node.
+    func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws
+    /// Tells the other nodes this one is alive. False if they had given it
+    /// up (and announced its users offline): the caller then records its
+    /// users' presence again.
+    func heartbeat() async throws -> Bool
+    /// Gives up the nodes silent for longer than `PresenceRule.silenceLimit`
+    /// (a kill -9, a power cut): their users with no session elsewhere are
+    /// announced offline. Returns how many nodes were given up.
+    func expireSilentNodes() async throws -> Int
     func block(_ blocker: Account, userID: String) async throws -> BlockChange
     func unblock(_ blocker: Account, userID: String) async throws -> BlockChange
     /// The users `user` blocked, most recent first.

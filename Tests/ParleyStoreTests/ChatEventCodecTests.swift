@@ -38,6 +38,8 @@ struct ChatEventCodecTests {
         .typing(conversationID: "c_1", typer: ann.user, recipients: [ben.key]),
         .presenceChanged(user: ben.user, online: false, lastSeenTS: 1_700_000_000_999, viewers: [ann.key]),
         .presenceChanged(user: ben.user, online: true, lastSeenTS: nil, viewers: []),
+        .onlineChanged(ben, online: false, lastSeenTS: 1_700_000_000_999, contacts: [ann.key]),
+        .onlineChanged(ann, online: true, lastSeenTS: nil, contacts: []),
         .tokenRevoked(user: ann.key, tokenID: "t_1"),
         .userBanned(ben.key, until: 1_800_000_000_000),
     ]

@@ -19,7 +19,12 @@ public enum ChatEvent: Sendable, Hashable {
     /// A member was added or removed (never `.unchanged`).
     case membershipChanged(MembershipChange)
     case typing(conversationID: String, typer: User, recipients: [UserKey])
-    /// What `viewers` are to see of `user`'s presence now.
+    /// The user came online (a first session on any node) or went offline
+    /// (the last session on every node closed, or its node died): every
+    /// node learns who is online anywhere from this, and `contacts` are told.
+    case onlineChanged(Account, online: Bool, lastSeenTS: Millis?, contacts: [UserKey])
+    /// What `viewers` are to see of `user`'s presence now (a block or an
+    /// unblock changed what they may see).
     case presenceChanged(user: User, online: Bool, lastSeenTS: Millis?, viewers: [UserKey])
     /// The sessions signed in with this token end (4401).
     case tokenRevoked(user: UserKey, tokenID: String)

@@ -41,6 +41,9 @@ extension Hub: EventHandler {
             announce(membership.conversation, change: name, subject: membership.subject.user, to: recipients)
         case .typing(let conversationID, let typer, let recipients):
             deliver({ ServerFrame.typing(conversationID: conversationID, userID: typer.id) }, to: recipients)
+        case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
+            setOnlineAnywhere(account.key, online)
+            deliver({ ServerFrame.presence(userID: account.user.id, online: online, lastSeenTS: lastSeenTS) }, to: contacts)
         case .presenceChanged(let user, let online, let lastSeenTS, let viewers):
             deliver({ ServerFrame.presence(userID: user.id, online: online, lastSeenTS: lastSeenTS) }, to: viewers)
         case .tokenRevoked(let user, let tokenID):

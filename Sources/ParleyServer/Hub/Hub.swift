@@ -4,8 +4,9 @@ import ParleyStore
 import Synchronization
 
 /// Routes events to the open sessions of users, and keeps what the server
-/// knows about each online user: their sessions, what their contacts were
-/// last told of their presence, and when they last had `typing` relayed.
+/// knows about each online user: their sessions here, what this node last
+/// recorded of them (`ChatStore.recordPresence`), whether they are online
+/// on any node, and when they last had `typing` relayed.
 ///
 /// Users are spread over shards, each behind its own lock, so delivering to
 /// the members of one conversation touches only their shards and never scans
@@ -14,21 +15,25 @@ import Synchronization
 final class Hub: Sendable {
     private struct UserEntry {
         var sessions: [ClientSession] = []
-        /// What contacts were last told: the announcer works towards
-        /// `sessions.isEmpty == !announcedOnline`, one announcement at a time.
-        var announcedOnline = false
+        /// What this node last recorded (sessions here or none): the
+        /// announcer works towards `hasSessions == recordedOnline`, one
+        /// record at a time.
+        var recordedOnline = false
         var announcing = false
+        /// Online on some node, this one included, as the last
+        /// `onlineChanged` said.
+        var onlineAnywhere = false
         /// Conversation id → when `typing` was last relayed there.
         var typing: [String: ContinuousClock.Instant] = [:]
 
-        var isOnline: Bool { !sessions.isEmpty }
+        var hasSessions: Bool { !sessions.isEmpty }
         /// Nothing left worth keeping for an offline user.
-        var isSpent: Bool { sessions.isEmpty && !announcing && !announcedOnline }
+        var isSpent: Bool { sessions.isEmpty && !announcing && !recordedOnline && !onlineAnywhere }
 
-        /// Starts an announcement if the presence contacts know differs from
-        /// the real one and none is under way.
+        /// Starts an announcer if what this node recorded differs from its
+        /// sessions and none is under way.
         mutating func needsAnnouncer() -> Bool {
-            guard !announcing, isOnline != announcedOnline else { return false }
+            guard !announcing, hasSessions != recordedOnline else { return false }
             announcing = true
             return true
         }
@@ -84,29 +89,61 @@ final class Hub: Sendable {
         }
     }
 
-    /// The announcer's loop step: records what was just announced (if
-    /// anything) and returns the presence to announce next, or nil when
-    /// contacts are up to date, which ends the announcer. One announcer per
-    /// user at a time, so announcements never overtake each other, and
-    /// flapping between them collapses into the latest state.
+    /// The announcer's loop step: notes what was just recorded (if
+    /// anything) and returns what to record next, or nil when the store
+    /// is up to date, which ends the announcer. One announcer per user at a
+    /// time, so records never overtake each other, and flapping between
+    /// them collapses into the latest state.
     func nextAnnouncement(for user: UserKey, announced: Bool?) -> Bool? {
         shard(user).users.withLock { users in
             guard var entry = users[user] else { return nil }
-            if let announced { entry.announcedOnline = announced }
+            if let announced { entry.recordedOnline = announced }
             let next: Bool?
-            if entry.isOnline == entry.announcedOnline {
+            if entry.hasSessions == entry.recordedOnline {
                 entry.announcing = false
                 next = nil
             } else {
-                next = entry.isOnline
+                next = entry.hasSessions
             }
             users[user] = entry.isSpent ? nil : entry
             return next
         }
     }
 
+    /// The other nodes gave this one up (it was silent too long) and
+    /// announced its users offline: everything it recorded is forgotten,
+    /// and the users with sessions here are returned, each to be recorded
+    /// again by an announcer the caller starts.
+    func forgetRecorded() -> [Account] {
+        shards.flatMap { shard in
+            shard.users.withLock { users in
+                var restart: [Account] = []
+                for key in Array(users.keys) {
+                    guard var entry = users[key] else { continue }
+                    entry.recordedOnline = false
+                    if entry.needsAnnouncer(), let session = entry.sessions.first { restart.append(session.account) }
+                    users[key] = entry.isSpent ? nil : entry
+                }
+                return restart
+            }
+        }
+    }
+
+    /// Online on any node: sessions here, or the cluster's last word.
     func isOnline(_ user: UserKey) -> Bool {
-        shard(user).users.withLock { $0[user]?.isOnline ?? false }
+        shard(user).users.withLock { users in
+            guard let entry = users[user] else { return false }
+            return entry.hasSessions || entry.onlineAnywhere
+        }
+    }
+
+    /// Notes the cluster's word on the user (`onlineChanged`).
+    func setOnlineAnywhere(_ user: UserKey, _ online: Bool) {
+        shard(user).users.withLock { users in
+            var entry = users[user] ?? UserEntry()
+            entry.onlineAnywhere = online
+            users[user] = entry.isSpent ? nil : entry
+        }
     }
 
     func sessions(of user: UserKey) -> [ClientSession] {
@@ -126,7 +163,7 @@ final class Hub: Sendable {
     /// now: at most one per `interval`. Records it if so.
     func admitTyping(from user: UserKey, in conversationID: String, interval: Duration, now: ContinuousClock.Instant) -> Bool {
         shard(user).users.withLock { users in
-            guard var entry = users[user], entry.isOnline else { return false }
+            guard var entry = users[user], entry.hasSessions else { return false }
             if let last = entry.typing[conversationID], now - last < interval { return false }
             if entry.typing.count >= Self.maxTypingEntries {
                 entry.typing = entry.typing.filter { now - $0.value < interval }

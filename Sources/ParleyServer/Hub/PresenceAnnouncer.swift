@@ -2,18 +2,21 @@ import Logging
 import ParleyCore
 import ParleyStore
 
-/// Tells a user's contacts when the user comes online (first session opens)
-/// and goes offline (last session closes, however it closes), and records
-/// when they were last seen.
+/// Records when a user's first session on this node opens and their last
+/// one closes, however it closes; the store tells their contacts when that
+/// makes them online anywhere or offline everywhere (`recordPresence`).
 ///
-/// The hub decides when an announcement is due and lets one announcer run
-/// per user at a time; the announcer works until contacts know the user's
+/// The hub decides when a record is due and lets one announcer run per
+/// user at a time; the announcer works until the store has this node's
 /// real state, so a burst of opens and closes ends with the right answer.
+/// A record PostgreSQL cannot take now is tried again (its presence would
+/// otherwise stay wrong on every node) for up to `retryFor`.
 struct PresenceAnnouncer: Sendable {
     let hub: Hub
     let store: any ChatStore
     let now: @Sendable () -> Millis
     let logger: Logger
+    static let retryFor: Duration = .seconds(60)
 
     /// Registers the session; false if the user has too many open already.
     func sessionOpened(_ session: ClientSession, maxSessions: Int) -> Bool {
@@ -30,28 +33,29 @@ struct PresenceAnnouncer: Sendable {
         if hub.unregister(session) { start(session.account) }
     }
 
-    private func start(_ account: Account) {
+    func start(_ account: Account) {
         Task { await announce(account) }
     }
 
     private func announce(_ account: Account) async {
-        var announced: Bool?
-        while let online = hub.nextAnnouncement(for: account.key, announced: announced) {
-            var lastSeen: Millis?
+        var recorded: Bool?
+        var failingSince: ContinuousClock.Instant?
+        while let online = hub.nextAnnouncement(for: account.key, announced: recorded) {
             do {
-                if !online {
-                    let ts = now()
-                    lastSeen = ts
-                    try await store.recordLastSeen(account.key, at: ts)
-                }
-                let contacts = try await store.contacts(of: account.key)
-                store.broker.publish(.presenceChanged(user: account.user, online: online, lastSeenTS: lastSeen, viewers: contacts))
+                try await store.recordPresence(account, online: online, at: now())
+                recorded = online
+                failingSince = nil
             } catch {
-                // The store is closing or failing: contacts miss this one,
-                // and the loop still settles.
-                logger.warning("cannot announce presence", metadata: ["error": "\(error)"])
+                let since = failingSince ?? .now
+                failingSince = since
+                guard ContinuousClock.now - since < Self.retryFor else {
+                    logger.warning("cannot record presence, given up", metadata: ["error": "\(error)"])
+                    recorded = online
+                    continue
+                }
+                recorded = nil
+                try? await Task.sleep(for: .milliseconds(500))
             }
-            announced = online
         }
     }
 }

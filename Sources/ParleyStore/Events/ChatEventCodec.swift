@@ -89,6 +89,12 @@ extension ByteBuffer {
             writeInteger(UInt8(7))
             writeKey(user)
             writeInteger(until)
+        case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
+            writeInteger(UInt8(8))
+            writeAccount(account)
+            writeFlag(online)
+            writeOptional(lastSeenTS) { $0.writeInteger($1) }
+            writeKeys(contacts)
         }
     }
 
@@ -202,6 +208,10 @@ extension ByteBuffer {
             return .tokenRevoked(user: try readKey(), tokenID: try readText())
         case 7:
             return .userBanned(try readKey(), until: try read(Int64.self))
+        case 8:
+            return .onlineChanged(
+                try readAccount(), online: try readFlag(),
+                lastSeenTS: try readOptional { buffer throws(Malformed) in try buffer.read(Int64.self) }, contacts: try readKeys())
         case let tag:
             throw Malformed(description: "an event of unknown kind \(tag)")
         }

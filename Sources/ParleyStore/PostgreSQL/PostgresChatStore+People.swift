@@ -63,15 +63,7 @@ extension PostgresChatStore {
     }
 
     public func contacts(of user: UserKey) async throws -> [UserKey] {
-        try await read { db in
-            let coMembers = try await db.rows("""
-                SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
-                WHERE x.user_id = \(user.rawValue) AND y.user_id != \(user.rawValue)
-                    AND x.standing = \(Int16(Rows.acceptedCode)) AND y.standing != \(Int16(Rows.declinedCode))
-                """
-            ).map { UserKey(try $0.decode(Int64.self)) }
-            return Visibility.contacts(of: user, coMembers: coMembers, blocks: try await PostgresRows.blocks(involving: user, db))
-        }
+        try await read { db in try await PostgresRows.contacts(of: user, db) }
     }
 
     public func recordLastSeen(_ user: UserKey, at ts: Millis) async throws {

@@ -19,17 +19,21 @@ public final class PostgresChatStore: ChatStore {
     let now: @Sendable () -> Millis
     let limits: ChatLimits
     let logger: Logger
+    /// This process among the nodes sharing the database: random, new at
+    /// each start (the id its broker and its event log rows carry).
+    public let node: String
     public let broker: any EventBroker
     /// The broker this store made (the usual case), closed with it.
     private let ownBroker: PostgresBroker?
     private let closed = Mutex(false)
 
     private init(
-        pool: PostgresPool, location: PostgresLocation, limits: ChatLimits,
+        pool: PostgresPool, location: PostgresLocation, node: String, limits: ChatLimits,
         now: @escaping @Sendable () -> Millis, broker: (any EventBroker)?, logger: Logger
     ) {
-        let ownBroker = broker == nil ? PostgresBroker(location: location, logger: logger, now: now) : nil
+        let ownBroker = broker == nil ? PostgresBroker(location: location, node: node, logger: logger, now: now) : nil
         let broker = broker ?? ownBroker!
+        self.node = node
         self.pool = pool
         self.limits = limits
         self.now = now
@@ -38,7 +42,7 @@ public final class PostgresChatStore: ChatStore {
         self.logger = logger
         // Events go to the other nodes in the commit of their change, from
         // this node (the store's own broker's id, or a new one).
-        let log = PostgresEventLogWriter(node: ownBroker?.node ?? PostgresBroker.newNodeID(), now: now)
+        let log = PostgresEventLogWriter(node: node, now: now)
         self.lane = PostgresWriteLane(
             connection: PostgresLaneConnection(location: location, role: "lane", logger: logger), cache: PostgresLaneCache(), log: log,
             reporter: CommitReporter(broker: broker, carriedByCommit: true), logger: logger)
@@ -55,6 +59,7 @@ public final class PostgresChatStore: ChatStore {
         // The checks and migrations run on a first connection of their own,
         // before the pool exists: the pool is only leased from once running.
         let first = try await firstConnection(location, within: connectTimeout, logger: logger)
+        let node = PostgresBroker.newNodeID()
         do {
             try await checkDurability(first)
             try await PostgresSchema.migrate(first, logger: logger)
@@ -62,13 +67,16 @@ public final class PostgresChatStore: ChatStore {
                 throw MoveRefused(
                     "\(location.database) holds an unfinished copy from `parley migrate`: run the same parley migrate again to finish it")
             }
+            // Alive before any session here is recorded: a presence row of
+            // a node that never beat would look like a dead node's.
+            _ = try await PostgresPresence.beat(node: node, first)
             try? await first.close()
         } catch {
             try? await first.close()
             throw error
         }
         let pool = PostgresPool(location: location, maximumConnections: maximumConnections, logger: logger)
-        return PostgresChatStore(pool: pool, location: location, limits: limits, now: now, broker: broker, logger: logger)
+        return PostgresChatStore(pool: pool, location: location, node: node, limits: limits, now: now, broker: broker, logger: logger)
     }
 
     /// Tries to connect until `timeout` has passed; throws the last reason
@@ -112,6 +120,10 @@ public final class PostgresChatStore: ChatStore {
         guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         await lane.close()
         await lane.reporter.flush()
+        // Leaving: this node's users with no session elsewhere are
+        // announced offline now rather than when the others notice the
+        // silence. If PostgreSQL is away, they will.
+        try? await giveUp(node, silent: false)
         await ownBroker?.close()
         await pool.close()
     }

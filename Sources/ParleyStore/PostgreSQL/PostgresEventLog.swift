@@ -22,6 +22,11 @@ import PostgresNIO
 enum PostgresEventLog {
     static let channel = "parley_events"
 
+    /// The node of rows every node delivers, the writer's included: those
+    /// whose order across nodes matters more than a few milliseconds
+    /// (`PostgresPresence`).
+    static let everyNode = ""
+
     /// How long events are kept: longer than any node takes to read them.
     static let retention: Millis = 5 * 60_000
     static let partitionMillis: Millis = 60_000

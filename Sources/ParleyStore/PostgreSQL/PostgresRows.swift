@@ -20,6 +20,17 @@ enum PostgresRows {
         try await db.row("SELECT id, public_id, handle, display_name FROM users WHERE handle_key = \(handleKey)").map(account)
     }
 
+    /// Who sees `user`'s presence (`ChatStore.contacts(of:)`).
+    static func contacts(of user: UserKey, _ db: PostgresConnection) async throws -> [UserKey] {
+        let coMembers = try await db.rows("""
+            SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id
+            WHERE x.user_id = \(user.rawValue) AND y.user_id != \(user.rawValue)
+                AND x.standing = \(Int16(Rows.acceptedCode)) AND y.standing != \(Int16(Rows.declinedCode))
+            """
+        ).map { UserKey(try $0.decode(Int64.self)) }
+        return Visibility.contacts(of: user, coMembers: coMembers, blocks: try await PostgresRows.blocks(involving: user, db))
+    }
+
     /// The row key of a conversation, if `member` belongs to it and did not
     /// decline it: a declined conversation is out of the member's sight.
     static func conversationKey(publicID: String, member: UserKey, _ db: PostgresConnection) async throws -> Int64? {

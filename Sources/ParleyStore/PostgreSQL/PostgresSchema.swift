@@ -159,6 +159,28 @@ enum PostgresSchema {
             CREATE TABLE cluster_events_default PARTITION OF cluster_events DEFAULT
             """,
         ]),
+        Migration(version: 3, name: "cluster presence: the nodes alive, and which users have sessions on which", statements: [
+            """
+            -- Each node beats every 2 s; one silent for 10 s is given up by
+            -- the others, its users announced offline: see PostgresPresence.
+            CREATE TABLE cluster_nodes (
+                node TEXT COLLATE "C" PRIMARY KEY,
+                heartbeat TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            -- One row while a node has any session of the user: online
+            -- anywhere is a row on any node.
+            CREATE TABLE cluster_presence (
+                user_id BIGINT NOT NULL,
+                node TEXT COLLATE "C" NOT NULL,
+                PRIMARY KEY (user_id, node)
+            )
+            """,
+            """
+            CREATE INDEX cluster_presence_by_node ON cluster_presence (node)
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

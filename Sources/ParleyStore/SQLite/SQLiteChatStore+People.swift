@@ -79,6 +79,20 @@ extension SQLiteChatStore {
         }
     }
 
+    // One node only (the database file is locked to this process), whose
+    // hub counts every session: each change it reports is news, and there
+    // are no other nodes to beat for or to give up.
+
+    public func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws {
+        if !online { try await recordLastSeen(account.key, at: ts) }
+        let contacts = try await contacts(of: account.key)
+        broker.publish(.onlineChanged(account, online: online, lastSeenTS: online ? nil : ts, contacts: contacts))
+    }
+
+    public func heartbeat() async throws -> Bool { true }
+
+    public func expireSilentNodes() async throws -> Int { 0 }
+
     public func recordBan(_ user: UserKey, until: Millis) async throws {
         let now = self.now()
         try await lane.perform { db, _ in

@@ -1,0 +1,40 @@
+import ParleyCore
+
+extension PostgresChatStore {
+    public func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws {
+        let node = self.node
+        let event = try await write { db in try await PostgresPresence.record(account, online: online, node: node, at: ts, db) }
+        if let event { deliverIfNoLogReader(event) }
+    }
+
+    public func heartbeat() async throws -> Bool {
+        let node = self.node
+        return try await write { db in try await PostgresPresence.beat(node: node, db) }
+    }
+
+    public func expireSilentNodes() async throws -> Int {
+        let node = self.node
+        let silent = try await read { db in try await PostgresPresence.silentNodes(besides: node, db) }
+        for other in silent {
+            try await giveUp(other, silent: true)
+            logger.notice("node \(other) was silent for \(PresenceRule.silenceLimit / 1000) s: its users are offline unless seen elsewhere")
+        }
+        return silent.count
+    }
+
+    /// Gives up every user of `node`, a batch per transaction.
+    func giveUp(_ node: String, silent: Bool) async throws {
+        let now = self.now
+        while let events = try await write({ db in try await PostgresPresence.giveUpBatch(of: node, silent: silent, at: now(), db) }) {
+            for event in events { deliverIfNoLogReader(event) }
+        }
+    }
+
+    /// Presence rows are delivered here by this node's log reader, like
+    /// the other nodes' (`PostgresEventLog.everyNode`); a store given
+    /// another broker (one process's tests) has no reader, and hears its
+    /// own from the commit.
+    private func deliverIfNoLogReader(_ event: ChatEvent) {
+        if !(broker is PostgresBroker) { broker.publishCommitted(event) }
+    }
+}
