@@ -127,6 +127,94 @@ struct ClusterTests {
             await bob2.close()
         }
     }
+
+    @Test("presence across three nodes: online at the first session anywhere, offline at the last one everywhere, one event each, and every node answers the same, a node started meanwhile too")
+    func presenceAcrossNodes() async throws {
+        try await withNodes(3) { database, _, nodes in
+            let (alice, bob, _) = try await nodes[0].pair()
+            let (bob1, _) = try await nodes[1].socket(bob, ignoring: [])
+            let (alice2, _) = try await nodes[2].socket(alice)
+            #expect(try await bob1.awaitFrame("presence", "bob sees alice come online on another node") == presenceEvent(alice, online: true))
+            let (alice0, _) = try await nodes[0].socket(alice)
+            for node in nodes { try await node.expectOnline(alice, true, asking: bob) }
+            // A node that starts now knows who is online elsewhere already.
+            let late = try await ServerProcess.start(database: database.url)
+            try await Harness(port: late.port).expectOnline(alice, true, asking: bob)
+            late.terminate()
+
+            // Her session on node 2 ends; the one on node 0 keeps her online.
+            await alice2.close()
+            try await Task.sleep(for: .seconds(1))
+            for node in nodes { try await node.expectOnline(alice, true, asking: bob) }
+
+            await alice0.close()
+            let offline = try await bob1.awaitFrame("presence", "bob sees alice go offline")
+            #expect(offline["user_id"].string == alice.id && offline["online"].bool == false)
+            #expect(offline["last_seen_ts"].int != nil)
+            for node in nodes { try await node.expectOnline(alice, false, asking: bob) }
+            await bob1.expectSilence(for: .seconds(1))
+            await bob1.close()
+        }
+    }
+
+    @Test("a node killed with kill -9: its users with no session elsewhere go offline for their contacts on the other nodes within 15 s; a node started again takes sessions at once")
+    func deadNodesUsersGoOffline() async throws {
+        try await withNodes(3) { database, processes, nodes in
+            let (alice, bob, _) = try await nodes[0].pair()
+            let carol = try await nodes[0].signUp("carol")
+            _ = try await nodes[0].direct(bob, carol)
+            let (bob0, _) = try await nodes[0].socket(bob, ignoring: [])
+            // Alice only on node 2; Carol on node 2 and node 1.
+            let (alice2, _) = try await nodes[2].socket(alice)
+            let (carol2, _) = try await nodes[2].socket(carol)
+            let (carol1, _) = try await nodes[1].socket(carol)
+            var cameOnline = Set<String>()
+            while cameOnline.count < 2 {
+                let presence = try await bob0.awaitFrame("presence", "bob sees alice and carol come online")
+                #expect(presence["online"].bool == true)
+                cameOnline.insert(presence["user_id"].string ?? "")
+            }
+            #expect(cameOnline == [alice.id, carol.id])
+
+            let killed = ContinuousClock.now
+            processes[2].kill()
+            let offline = try await bob0.awaitFrame("presence", "alice goes offline after her node died", timeout: .seconds(20))
+            let took = ContinuousClock.now - killed
+            #expect(offline["user_id"].string == alice.id && offline["online"].bool == false, "\(offline)")
+            #expect(took < .seconds(15), "offline announced \(took) after the kill")
+            for node in nodes.prefix(2) {
+                try await node.expectOnline(alice, false, asking: bob)
+                try await node.expectOnline(carol, true, asking: bob)
+            }
+            await bob0.expectSilence(for: .seconds(1))
+            let rows = try await database.value("SELECT count(*)::text FROM cluster_presence")
+            #expect(rows == "2", "the dead node's rows are gone: bob's and carol's on the live nodes remain")
+
+            // A node started in its place: Alice comes back through it.
+            let again = try await ServerProcess.start(database: database.url)
+            defer { again.terminate() }
+            let (aliceAgain, _) = try await Harness(port: again.port).socket(alice)
+            #expect(try await bob0.awaitFrame("presence", "alice is back on the new node") == presenceEvent(alice, online: true))
+            for socket in [aliceAgain, carol1, bob0, alice2, carol2] { await socket.close() }
+        }
+    }
+}
+
+extension Harness {
+    /// `GET /v1/users/{handle}` as `viewer` says `user` is online (or not)
+    /// on this node within 3 s: the word of another node takes the time of
+    /// a read of the event log.
+    fileprivate func expectOnline(_ user: TestUser, _ online: Bool, asking viewer: TestUser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(3)
+        var last = JSON.null
+        while ContinuousClock.now < deadline {
+            let reply = try await request(.get, "/v1/users/\(user.handle)", token: viewer.token)
+            last = reply.body
+            if reply.body["online"].bool == online { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("\(user.handle) should be \(online ? "online" : "offline") on port \(port): \(last)", sourceLocation: sourceLocation)
+    }
 }
 
 extension TestSocket {

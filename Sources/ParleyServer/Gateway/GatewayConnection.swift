@@ -165,7 +165,8 @@ final class GatewayConnection: MessageReceiver {
         }
     }
 
-    /// Registers the session with the hub, then sends `ready`. Registering
+    /// Registers the session with the hub, waits until the store has the
+    /// user online here, then sends `ready`. Registering
     /// first means no message committed after the snapshot can be missed;
     /// one committed in between may arrive both live and within `last_seq`,
     /// which clients de-duplicate by seq. Events wait behind `ready`.
@@ -203,6 +204,7 @@ final class GatewayConnection: MessageReceiver {
             outbox.close(code: CloseCode.unauthenticated, reason: "token revoked", discardingQueued: true)
             return
         }
+        await chat.hub.untilRecorded(identity.account.key)
         do {
             let marks = try await chat.store.readMarks(of: identity.account.key)
             outbox.release(first: ServerFrame.ready(sessionID: session.id, user: identity.account.user, marks: marks))

@@ -25,6 +25,12 @@ final class Hub: Sendable {
         var onlineAnywhere = false
         /// Conversation id → when `typing` was last relayed there.
         var typing: [String: ContinuousClock.Instant] = [:]
+        /// Sessions waiting for `ready` until this node's sessions are
+        /// recorded (`untilRecorded`), by waiter id.
+        var awaitingRecord: [UInt64: CheckedContinuation<Void, Never>] = [:]
+
+        /// Recorded as this node has them, or nobody records any more.
+        var isSettled: Bool { !announcing || (recordedOnline && hasSessions) }
 
         var hasSessions: Bool { !sessions.isEmpty }
         /// Nothing left worth keeping for an offline user.
@@ -47,6 +53,7 @@ final class Hub: Sendable {
     static let maxTypingEntries = 256
 
     private let shards: [Shard]
+    private let waiterIDs = Atomic<UInt64>(0)
 
     init(shardCount: Int = 64) {
         shards = (0..<shardCount).map { _ in Shard() }
@@ -105,8 +112,35 @@ final class Hub: Sendable {
             } else {
                 next = entry.hasSessions
             }
+            if entry.isSettled, !entry.awaitingRecord.isEmpty {
+                for waiter in entry.awaitingRecord.values { waiter.resume() }
+                entry.awaitingRecord = [:]
+            }
             users[user] = entry.isSpent ? nil : entry
             return next
+        }
+    }
+
+    /// Returns once this node's sessions of the user are recorded in the
+    /// store (so that another node, closing the user's last session there,
+    /// sees this one), or after `limit` if the store is slow to answer.
+    /// A session sends `ready` after this: from then on the user is online
+    /// for everyone, with no "offline" in between.
+    func untilRecorded(_ user: UserKey, limit: Duration = .seconds(2)) async {
+        let id = waiterIDs.add(1, ordering: .relaxed).newValue
+        let shard = shard(user)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiting = shard.users.withLock { users in
+                guard var entry = users[user], !entry.isSettled else { return false }
+                entry.awaitingRecord[id] = continuation
+                users[user] = entry
+                return true
+            }
+            guard waiting else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: limit)
+                shard.users.withLock { users in users[user]?.awaitingRecord.removeValue(forKey: id) }?.resume()
+            }
         }
     }
 

@@ -242,9 +242,11 @@ public final class PostgresBroker: EventBroker {
     /// first read, so nothing committed after it goes unnoticed.
     private func read(_ connection: PostgresConnection, _ session: ListeningSession) async throws {
         if cursor.withLock({ $0 }) == nil {
-            let (start, skip) = try await PostgresEventLog.start(connection)
+            let (start, skip, online) = try await PostgresEventLog.start(connection)
             skipped.withLock { $0 = skip }
             cursor.withLock { $0 = start }
+            // Who is online elsewhere already; the log tells the changes.
+            for account in online { deliverHere(.onlineChanged(account, online: true, lastSeenTS: nil, contacts: [])) }
         }
         session.progressed(at: now())
         var waitingRounds = 0

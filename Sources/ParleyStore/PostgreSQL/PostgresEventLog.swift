@@ -56,17 +56,26 @@ enum PostgresEventLog {
             """)
     }
 
-    /// Where a reader starting now begins, and the rows at or after that
-    /// place it must skip: those already committed (seen in the same
-    /// snapshot), which happened before it started. The horizon is
-    /// cluster-wide, so a transaction of another database can hold it back
-    /// and leave committed rows above it.
-    static func start(_ db: PostgresConnection) async throws -> (cursor: Cursor, skip: Set<Int64>) {
+    /// Where a reader starting now begins, the rows at or after that place
+    /// it must skip (those already committed, seen in the same snapshot,
+    /// which happened before it started), and who is online on some node
+    /// in that snapshot (what the skipped and earlier presence rows said).
+    /// The horizon is cluster-wide, so a transaction of another database
+    /// can hold it back and leave committed rows above it.
+    static func start(_ db: PostgresConnection) async throws -> (cursor: Cursor, skip: Set<Int64>, online: [Account]) {
+        try await db.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         let rows = try await db.rows(
             """
             SELECT s.horizon::text, e.id FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) s
             LEFT JOIN cluster_events e ON e.tx >= s.horizon
             """)
+        let online = try await db.rows(
+            """
+            SELECT \(unescaped: PostgresRows.accountColumns) FROM users
+            WHERE id IN (SELECT user_id FROM cluster_presence)
+            """
+        ).map(PostgresRows.account)
+        try await db.run("COMMIT")
         var horizon: UInt64 = 0
         var skip = Set<Int64>()
         for row in rows {
@@ -74,7 +83,7 @@ enum PostgresEventLog {
             horizon = UInt64(text) ?? 0
             if let id { skip.insert(id) }
         }
-        return (Cursor(tx: horizon, id: 0), skip)
+        return (Cursor(tx: horizon, id: 0), skip, online)
     }
 
     /// The rows after `cursor` that no running transaction can still come
