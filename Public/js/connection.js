@@ -123,6 +123,12 @@ export class Connection {
       const until = Number(/until (\d+)/.exec(event.reason)?.[1] ?? 0);
       delay = Math.max(until - Date.now(), BANNED_RETRY_MIN_MS) + Math.random() * 5_000;
       this.offline(event.reason);
+    } else if (event.code === 1013) {
+      // The node is busy (a reconnect storm): come back no sooner than it
+      // asks, plus the backoff's own jitter.
+      const asked = Number(/retry in (\d+) ms/.exec(event.reason)?.[1] ?? 0);
+      delay = asked + delay;
+      this.offline();
     } else {
       this.offline();
     }

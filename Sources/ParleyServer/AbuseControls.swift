@@ -32,6 +32,11 @@ public struct AbuseControls: Sendable {
     public var hashWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
     public var waitingLogIns = 64
     public var waitingSignUps = 4
+    /// Sessions starting at once on this node (after the token, before
+    /// `ready`); more wait, up to `waitingSessionStarts`, and the rest are
+    /// closed 1013 with when to come back: a reconnect storm's bound.
+    public var sessionStarts = 64
+    public var waitingSessionStarts = 1_000
     /// Sockets per client address still without `ready`; 0 turns it off.
     public var maxUnauthenticated = 100
     /// Whose `X-Forwarded-For` names the client (load balancers).

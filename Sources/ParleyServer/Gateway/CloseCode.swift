@@ -8,6 +8,8 @@ enum CloseCode {
     static let tooSlow: UInt16 = 1008
     static let messageTooBig: UInt16 = 1009
     static let serverError: UInt16 = 1011
+    /// The node is too busy to start a session now: the reason says when to try again.
+    static let tryAgainLater: UInt16 = 1013
     static let protocolMisuse: UInt16 = 4400
     static let unauthenticated: UInt16 = 4401
     static let banned: UInt16 = 4403

@@ -165,12 +165,22 @@ final class GatewayConnection: MessageReceiver {
         }
     }
 
-    /// Registers the session with the hub, waits until the store has the
+    /// Once the node has room to start a session (`SessionStartGate`),
+    /// registers it with the hub, waits until the store has the
     /// user online here, then sends `ready`. Registering
     /// first means no message committed after the snapshot can be missed;
     /// one committed in between may arrive both live and within `last_seq`,
     /// which clients de-duplicate by seq. Events wait behind `ready`.
     private func start(_ identity: Identity) async {
+        guard await gateway.sessionStarts.enter() else {
+            outbox.close(code: CloseCode.tryAgainLater, reason: "server busy: retry in \(SessionStartGate.retryAfterMs()) ms")
+            return
+        }
+        await startAdmitted(identity)
+        gateway.sessionStarts.leave()
+    }
+
+    private func startAdmitted(_ identity: Identity) async {
         if gateway.shutdown.isUnderWay {
             outbox.close(code: CloseCode.goingAway, reason: "server shutting down")
             return

@@ -26,6 +26,7 @@ final class WebSocketGateway: Sendable {
     let settings: Settings
     let now: @Sendable () -> Millis
     let unauthenticated: UnauthenticatedSockets
+    let sessionStarts: SessionStartGate
 
     init(
         chat: ChatService, tokens: TokenAuthority, bans: BanList, shutdown: GracefulShutdown, settings: Settings,
@@ -38,6 +39,7 @@ final class WebSocketGateway: Sendable {
         self.settings = settings
         self.now = now
         self.unauthenticated = UnauthenticatedSockets(limit: settings.abuse.maxUnauthenticated)
+        self.sessionStarts = SessionStartGate(running: settings.abuse.sessionStarts, waiting: settings.abuse.waitingSessionStarts)
     }
 
     /// What the upgrade request gets.
