@@ -41,6 +41,46 @@ struct PostgresEventLogTests {
         await database.destroy()
     }
 
+    @Test("a node alone writes nothing to the log on its commits; a node joining waits until the first has beaten since, and from then on the first writes for it")
+    func writtenOnlyForAnAudience() async throws {
+        let database = try await PostgresTestDatabase()
+        let logger = Logger(label: "parley-test-log")
+        let first = try await PostgresChatStore.open(database.location, broker: LocalBroker())
+        let db = try await database.location.connect(logger: logger)
+        func logged() async throws -> Int64 { try await db.row("SELECT count(*) FROM cluster_events")?.decode(Int64.self) ?? -1 }
+        do {
+            let (ann, ben) = (try await first.makeAccount("ann"), try await first.makeAccount("ben"))
+            let direct = try await first.openDirect(between: ann, andUserID: ben.user.id).conversation
+            for n in 0..<5 { _ = try await first.append(AppendRequest(conversationID: direct.id, sender: ann, text: "\(n)", clientID: "\(n)")) }
+            #expect(try await logged() == 0, "alone, nothing is written for others")
+
+            // The first node beats as its server would; the second opens
+            // only once the first has beaten since it registered.
+            let beating = Task {
+                while !Task.isCancelled {
+                    _ = try? await first.heartbeat()
+                    try? await Task.sleep(for: .milliseconds(PresenceRule.heartbeat))
+                }
+            }
+            let opened = ContinuousClock.now
+            let second = try await PostgresChatStore.open(database.location, broker: LocalBroker())
+            #expect(ContinuousClock.now - opened >= .milliseconds(PresenceRule.heartbeat), "the newcomer waited for a beat of the first")
+            _ = try await first.append(AppendRequest(conversationID: direct.id, sender: ann, text: "heard", clientID: "heard"))
+            #expect(try await logged() == 1, "with another node, each commit is written for it")
+            beating.cancel()
+            await beating.value
+            try await second.close()
+            try await first.close()
+            try await db.close()
+        } catch {
+            try? await first.close()
+            try? await db.close()
+            await database.destroy()
+            throw error
+        }
+        await database.destroy()
+    }
+
     private func partitions(_ db: PostgresConnection) async throws -> Set<String> {
         Set(
             try await db.rows(

@@ -43,6 +43,11 @@ public final class PostgresBroker: EventBroker {
     private let cursor = Mutex<PostgresEventLog.Cursor?>(nil)
     /// Rows committed before the reader started, above its first cursor.
     private let skipped = Mutex<Set<Int64>>([])
+    /// Who was online elsewhere where the reader starts, told the hub when
+    /// it subscribes.
+    private let onlineAtStart = Mutex<[Account]>([])
+    /// Whether other nodes may read what this one writes; nil: always.
+    let audience: ClusterAudience?
 
     private final class OrderShard: Sendable {
         let order = Mutex(MessageOrder())
@@ -52,10 +57,26 @@ public final class PostgresBroker: EventBroker {
     /// missing if it was written before this node started reading).
     static let patience: Millis = 5_000
 
-    public init(
+    public convenience init(
         location: PostgresLocation, node: String = PostgresBroker.newNodeID(), logger: Logger = Logger(label: "parley.cluster"),
         now: @escaping @Sendable () -> Millis = SystemClock.millis, pollInterval: Duration = .seconds(1)
     ) {
+        self.init(location: location, node: node, logger: logger, now: now, pollInterval: pollInterval, audience: nil, start: nil)
+    }
+
+    /// The store's own broker: it starts reading where the store's opening
+    /// looked (before the server took any session), and writes only while
+    /// `audience` says another node may read.
+    init(
+        location: PostgresLocation, node: String, logger: Logger, now: @escaping @Sendable () -> Millis, pollInterval: Duration,
+        audience: ClusterAudience?, start: PostgresEventLog.Start?
+    ) {
+        self.audience = audience
+        if let start {
+            cursor.withLock { $0 = start.cursor }
+            skipped.withLock { $0 = start.skip }
+            onlineAtStart.withLock { $0 = start.online }
+        }
         self.location = location
         self.node = node
         self.logger = logger
@@ -71,6 +92,10 @@ public final class PostgresBroker: EventBroker {
 
     public func subscribe(_ handler: any EventHandler) {
         slot.set(handler, broker: "PostgresBroker")
+        // Who is online elsewhere already; the log tells the changes.
+        for account in onlineAtStart.withLock({ online in defer { online = [] }; return online }) {
+            deliverHere(.onlineChanged(account, online: true, lastSeenTS: nil, contacts: []))
+        }
         tasks.withLock { tasks in
             tasks.append(Task { await self.follow() })
             tasks.append(Task { await self.maintain() })
@@ -242,11 +267,10 @@ public final class PostgresBroker: EventBroker {
     /// first read, so nothing committed after it goes unnoticed.
     private func read(_ connection: PostgresConnection, _ session: ListeningSession) async throws {
         if cursor.withLock({ $0 }) == nil {
-            let (start, skip, online) = try await PostgresEventLog.start(connection)
-            skipped.withLock { $0 = skip }
-            cursor.withLock { $0 = start }
-            // Who is online elsewhere already; the log tells the changes.
-            for account in online { deliverHere(.onlineChanged(account, online: true, lastSeenTS: nil, contacts: [])) }
+            let start = try await PostgresEventLog.start(connection)
+            skipped.withLock { $0 = start.skip }
+            cursor.withLock { $0 = start.cursor }
+            for account in start.online { deliverHere(.onlineChanged(account, online: true, lastSeenTS: nil, contacts: [])) }
         }
         session.progressed(at: now())
         var waitingRounds = 0
@@ -314,6 +338,8 @@ public final class PostgresBroker: EventBroker {
                 await outgoingBell.wait(upTo: .seconds(60))
                 continue
             }
+            // Alone: delivered here already, and nobody else to tell.
+            if let audience, !audience.othersMayRead { continue }
             do {
                 let node = self.node, at = now()
                 try await writer.transaction(logger: logger) { db in

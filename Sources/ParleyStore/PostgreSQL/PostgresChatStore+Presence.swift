@@ -9,7 +9,9 @@ extension PostgresChatStore {
 
     public func heartbeat() async throws -> Bool {
         let node = self.node
-        return try await write { db in try await PostgresPresence.beat(node: node, db) }
+        let beat = try await write { db in try await PostgresPresence.beat(node: node, db) }
+        audience.beat(othersSeen: beat.othersSeen)
+        return beat.registered
     }
 
     public func expireSilentNodes() async throws -> Int {

@@ -25,13 +25,20 @@ public final class PostgresChatStore: ChatStore {
     public let broker: any EventBroker
     /// The broker this store made (the usual case), closed with it.
     private let ownBroker: PostgresBroker?
+    /// Whether another node may read this one's events.
+    let audience: ClusterAudience
     private let closed = Mutex(false)
 
     private init(
-        pool: PostgresPool, location: PostgresLocation, node: String, limits: ChatLimits,
-        now: @escaping @Sendable () -> Millis, broker: (any EventBroker)?, logger: Logger
+        pool: PostgresPool, location: PostgresLocation, node: String, audience: ClusterAudience, start: PostgresEventLog.Start,
+        limits: ChatLimits, now: @escaping @Sendable () -> Millis, broker: (any EventBroker)?, logger: Logger
     ) {
-        let ownBroker = broker == nil ? PostgresBroker(location: location, node: node, logger: logger, now: now) : nil
+        let ownBroker =
+            broker == nil
+            ? PostgresBroker(
+                location: location, node: node, logger: logger, now: now, pollInterval: .seconds(1), audience: audience, start: start)
+            : nil
+        self.audience = audience
         let broker = broker ?? ownBroker!
         self.node = node
         self.pool = pool
@@ -42,7 +49,7 @@ public final class PostgresChatStore: ChatStore {
         self.logger = logger
         // Events go to the other nodes in the commit of their change, from
         // this node (the store's own broker's id, or a new one).
-        let log = PostgresEventLogWriter(node: node, now: now)
+        let log = PostgresEventLogWriter(node: node, audience: audience, now: now)
         self.lane = PostgresWriteLane(
             connection: PostgresLaneConnection(location: location, role: "lane", logger: logger), cache: PostgresLaneCache(), log: log,
             reporter: CommitReporter(broker: broker, carriedByCommit: true), logger: logger)
@@ -60,6 +67,8 @@ public final class PostgresChatStore: ChatStore {
         // before the pool exists: the pool is only leased from once running.
         let first = try await firstConnection(location, within: connectTimeout, logger: logger)
         let node = PostgresBroker.newNodeID()
+        let audience: ClusterAudience
+        let start: PostgresEventLog.Start
         do {
             try await checkDurability(first)
             try await PostgresSchema.migrate(first, logger: logger)
@@ -69,14 +78,21 @@ public final class PostgresChatStore: ChatStore {
             }
             // Alive before any session here is recorded: a presence row of
             // a node that never beat would look like a dead node's.
-            _ = try await PostgresPresence.beat(node: node, first)
+            let othersSeen = try await PostgresPresence.beat(node: node, first).othersSeen
+            // Sessions come only once the others write for this node too,
+            // and the log is read from here.
+            if othersSeen { try await PostgresPresence.waitUntilKnown(node: node, first) }
+            audience = ClusterAudience(othersSeen: othersSeen)
+            start = try await PostgresEventLog.start(first)
             try? await first.close()
         } catch {
             try? await first.close()
             throw error
         }
         let pool = PostgresPool(location: location, maximumConnections: maximumConnections, logger: logger)
-        return PostgresChatStore(pool: pool, location: location, node: node, limits: limits, now: now, broker: broker, logger: logger)
+        return PostgresChatStore(
+            pool: pool, location: location, node: node, audience: audience, start: start, limits: limits, now: now, broker: broker,
+            logger: logger)
     }
 
     /// Tries to connect until `timeout` has passed; throws the last reason

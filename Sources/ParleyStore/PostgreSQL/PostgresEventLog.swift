@@ -62,7 +62,7 @@ enum PostgresEventLog {
     /// in that snapshot (what the skipped and earlier presence rows said).
     /// The horizon is cluster-wide, so a transaction of another database
     /// can hold it back and leave committed rows above it.
-    static func start(_ db: PostgresConnection) async throws -> (cursor: Cursor, skip: Set<Int64>, online: [Account]) {
+    static func start(_ db: PostgresConnection) async throws -> Start {
         try await db.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         let rows = try await db.rows(
             """
@@ -83,7 +83,13 @@ enum PostgresEventLog {
             horizon = UInt64(text) ?? 0
             if let id { skip.insert(id) }
         }
-        return (Cursor(tx: horizon, id: 0), skip, online)
+        return Start(cursor: Cursor(tx: horizon, id: 0), skip: skip, online: online)
+    }
+
+    struct Start: Sendable {
+        let cursor: Cursor
+        let skip: Set<Int64>
+        let online: [Account]
     }
 
     /// The rows after `cursor` that no running transaction can still come
@@ -157,9 +163,11 @@ enum PostgresEventLog {
 /// transaction.
 struct PostgresEventLogWriter: Sendable {
     let node: String
+    let audience: ClusterAudience
     let now: @Sendable () -> Millis
 
     func write(_ reports: [CommitReport], _ db: PostgresConnection) async throws {
+        guard audience.othersMayRead else { return }
         var events: [ChatEvent] = []
         for report in reports { report.collectEvents(into: &events) }
         try await PostgresEventLog.append(events, node: node, now: now(), db)

@@ -21,11 +21,34 @@ enum PostgresPresence {
     /// How many users one transaction gives up (as many locks).
     static let batch = 200
 
-    /// Says that `node` is alive; false if its row was gone (given up).
-    static func beat(node: String, _ db: PostgresConnection) async throws -> Bool {
-        if try await db.exists("UPDATE cluster_nodes SET heartbeat = now() WHERE node = \(node) RETURNING 1") { return true }
-        try await db.run("INSERT INTO cluster_nodes (node) VALUES (\(node)) ON CONFLICT (node) DO UPDATE SET heartbeat = now()")
-        return false
+    /// Says that `node` is alive: whether its row was still there (false:
+    /// it was given up) and whether any other node has a row.
+    static func beat(node: String, _ db: PostgresConnection) async throws -> (registered: Bool, othersSeen: Bool) {
+        var registered = try await db.exists("UPDATE cluster_nodes SET heartbeat = now() WHERE node = \(node) RETURNING 1")
+        if !registered {
+            try await db.run("INSERT INTO cluster_nodes (node) VALUES (\(node)) ON CONFLICT (node) DO UPDATE SET heartbeat = now()")
+            registered = false
+        }
+        let others = try await db.exists("SELECT 1 FROM cluster_nodes WHERE node != \(node) LIMIT 1")
+        return (registered, others)
+    }
+
+    /// Waits (at most `silenceLimit` + a beat) until every other live node
+    /// has beaten since `node` registered, and one beat more: each has then
+    /// seen its row (`ClusterAudience`) and writes its events to the log.
+    static func waitUntilKnown(node: String, _ db: PostgresConnection) async throws {
+        guard let registered = try await db.row("SELECT clock_timestamp()::text")?.decode(String.self) else { return }
+        let deadline = ContinuousClock.now + .milliseconds(PresenceRule.silenceLimit + PresenceRule.heartbeat)
+        while ContinuousClock.now < deadline {
+            let unaware = try await db.exists(
+                """
+                SELECT 1 FROM cluster_nodes
+                WHERE node != \(node) AND heartbeat > now() - make_interval(secs => \(Double(PresenceRule.silenceLimit) / 1000))
+                    AND heartbeat < \(registered)::timestamptz + make_interval(secs => \(Double(PresenceRule.heartbeat) / 1000))
+                """)
+            guard unaware else { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
     }
 
     /// Records this node's change for the user, inside the caller's
