@@ -85,6 +85,29 @@ struct EventDeliveryTests {
         }
     }
 
+    @Test("events this node may have missed close every session here (1012), so that each reconnects and catches up")
+    func eventsMissed() {
+        let hub = Hub()
+        let ann = person(1, sessions: 2, in: hub), bob = person(2, in: hub)
+        hub.handle(.eventsMissed)
+        for socket in ann.sockets + bob.sockets {
+            #expect(socket.closes == [Outbox.Close(code: 1012, reason: "missed events: reconnect and catch up")])
+        }
+    }
+
+    @Test("onlineChanged tells the contacts, and the hub knows the user is online anywhere until it says otherwise")
+    func onlineAnywhere() {
+        let hub = Hub()
+        let bob = person(2, in: hub)
+        let ann = Account(key: UserKey(1), user: User(id: "ann-id", handle: "ann", displayName: "Ann"))
+        hub.handle(.onlineChanged(ann, online: true, lastSeenTS: nil, contacts: [bob.key]))
+        #expect(hub.isOnline(ann.key), "online on another node")
+        #expect(bob.received[0].count == 1 && bob.received[0][0].contains("\"online\":true"))
+        hub.handle(.onlineChanged(ann, online: false, lastSeenTS: 7, contacts: [bob.key]))
+        #expect(!hub.isOnline(ann.key))
+        #expect(bob.received[0].count == 2 && bob.received[0][1].contains("\"last_seen_ts\":7"))
+    }
+
     @Test("a revoked token closes only the sessions signed in with it (4401); a ban closes every session of the user (4403)")
     func closingSessions() {
         let hub = Hub()

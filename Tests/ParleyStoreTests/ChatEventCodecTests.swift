@@ -40,6 +40,7 @@ struct ChatEventCodecTests {
         .presenceChanged(user: ben.user, online: true, lastSeenTS: nil, viewers: []),
         .onlineChanged(ben, online: false, lastSeenTS: 1_700_000_000_999, contacts: [ann.key]),
         .onlineChanged(ann, online: true, lastSeenTS: nil, contacts: []),
+        .eventsMissed,
         .tokenRevoked(user: ann.key, tokenID: "t_1"),
         .userBanned(ben.key, until: 1_800_000_000_000),
     ]

@@ -81,6 +81,32 @@ struct PostgresEventLogTests {
         await database.destroy()
     }
 
+    @Test("a reader that could not read the log for longer than it keeps rows tells its node that events may be lost (every session there then reconnects and catches up); one that reads on does not")
+    func gapLongerThanRetention() async throws {
+        let database = try await PostgresTestDatabase()
+        try await PostgresChatStore.open(database.location, broker: LocalBroker()).close()
+        let clock = TestClock(SystemClock.millis())
+        let broker = PostgresBroker(location: database.location, now: { clock.now }, pollInterval: .milliseconds(100))
+        let seen = Locked<[ChatEvent]>([])
+        broker.subscribe(Handler { event in seen.withLock { $0.append(event) } })
+        try await Task.sleep(for: .seconds(1))
+        clock.advance(by: 1_000)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!seen.value.contains(.eventsMissed), "reading on, nothing is missed")
+
+        clock.advance(by: PostgresBroker.safeGap + 1)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !seen.value.contains(.eventsMissed), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(seen.value.filter { $0 == .eventsMissed }.count == 1, "told once: \(seen.value)")
+        await broker.close()
+        await database.destroy()
+    }
+
+    private struct Handler: EventHandler {
+        let body: @Sendable (ChatEvent) -> Void
+        func handle(_ event: ChatEvent) { body(event) }
+    }
+
     private func partitions(_ db: PostgresConnection) async throws -> Set<String> {
         Set(
             try await db.rows(

@@ -30,6 +30,10 @@ public enum ChatEvent: Sendable, Hashable {
     case tokenRevoked(user: UserKey, tokenID: String)
     /// Every session of the user ends (4403) until the ban does.
     case userBanned(UserKey, until: Millis)
+    /// This node may have missed other nodes' events (it could not read
+    /// them for longer than they are kept): every session here ends (1012)
+    /// and catches up when it reconnects. Never leaves the node.
+    case eventsMissed
 }
 
 /// A session's id: random, unique across nodes.

@@ -8,6 +8,8 @@ enum CloseCode {
     static let tooSlow: UInt16 = 1008
     static let messageTooBig: UInt16 = 1009
     static let serverError: UInt16 = 1011
+    /// This node may have missed events: reconnect and catch up.
+    static let serviceRestart: UInt16 = 1012
     /// The node is too busy to start a session now: the reason says when to try again.
     static let tryAgainLater: UInt16 = 1013
     static let protocolMisuse: UInt16 = 4400

@@ -50,6 +50,10 @@ extension Hub: EventHandler {
             closeSessions(user: user, tokenID: tokenID, code: CloseCode.unauthenticated, reason: "token revoked")
         case .userBanned(let user, let until):
             closeSessions(user: user, code: CloseCode.banned, reason: "banned for flooding until \(until)")
+        case .eventsMissed:
+            for session in allSessions() {
+                session.outbox.close(code: CloseCode.serviceRestart, reason: "missed events: reconnect and catch up", discardingQueued: true)
+            }
         }
     }
 

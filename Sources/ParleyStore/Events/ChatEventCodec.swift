@@ -89,6 +89,8 @@ extension ByteBuffer {
             writeInteger(UInt8(7))
             writeKey(user)
             writeInteger(until)
+        case .eventsMissed:
+            writeInteger(UInt8(9))
         case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
             writeInteger(UInt8(8))
             writeAccount(account)
@@ -208,6 +210,8 @@ extension ByteBuffer {
             return .tokenRevoked(user: try readKey(), tokenID: try readText())
         case 7:
             return .userBanned(try readKey(), until: try read(Int64.self))
+        case 9:
+            return .eventsMissed
         case 8:
             return .onlineChanged(
                 try readAccount(), online: try readFlag(),

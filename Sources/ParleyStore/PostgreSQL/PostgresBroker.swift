@@ -48,6 +48,10 @@ public final class PostgresBroker: EventBroker {
     private let onlineAtStart = Mutex<[Account]>([])
     /// Whether other nodes may read what this one writes; nil: always.
     let audience: ClusterAudience?
+    /// When the reader last read the log: a gap longer than the log keeps
+    /// rows (less a minute for clocks that disagree) may have lost events.
+    private let lastRead = Mutex<Millis?>(nil)
+    static let safeGap: Millis = PostgresEventLog.retention - 60_000
 
     private final class OrderShard: Sendable {
         let order = Mutex(MessageOrder())
@@ -282,7 +286,12 @@ public final class PostgresBroker: EventBroker {
             }
             guard let from = cursor.withLock({ $0 }) else { return }
             let (rows, waiting) = try await PostgresEventLog.read(after: from, limit: 512, connection)
-            session.progressed(at: now())
+            let readAt = now()
+            session.progressed(at: readAt)
+            if let last = lastRead.withLock({ previous in defer { previous = readAt }; return previous }), readAt - last > Self.safeGap {
+                logger.error("the other nodes' events could not be read for \((readAt - last) / 1000) s, longer than they are kept: every session here reconnects and catches up")
+                deliverHere(.eventsMissed)
+            }
             handOn(rows)
             if let last = rows.last { cursor.withLock { $0 = last.cursor } }
             if waiting {
