@@ -122,3 +122,62 @@ final class UpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 }
+
+/// What it took one client to get a session while nodes turned it away.
+public struct OpenAttempts: Sendable {
+    public var session: WebSocketSession?
+    /// Closes 1013 "server busy: retry in <ms> ms" (docs/PROTOCOL.md §4.6).
+    public var busy = 0
+    /// Other failures (timeouts, refused connects), by kind.
+    public var failures: [String: Int] = [:]
+    public var attempts = 0
+    /// When `ready` came (monotonic ns), if it did.
+    public var readyAt: UInt64?
+    public var retries: Int { max(0, attempts - 1) }
+}
+
+extension Connector {
+    /// Opens a session as a well-behaved client does during a reconnect
+    /// storm: on close 1013 it waits the time the reason names plus up to
+    /// `jitterMs` more, then tries again; after any other failure it waits
+    /// `backoffMs` plus jitter. Gives up at `deadline` (monotonic ns).
+    public func openHonouringBusy(index: Int, token: String, sink: (any SessionSink)?, on loop: any EventLoop,
+                                  timeout: TimeAmount = .seconds(60), jitterMs: Int = 500, backoffMs: Int = 500,
+                                  deadline: UInt64) async -> OpenAttempts {
+        var result = OpenAttempts()
+        while monotonicNanos() < deadline {
+            result.attempts += 1
+            let waitMs: Int
+            do {
+                result.session = try await open(index: index, token: token, sink: sink, on: loop, timeout: timeout).get()
+                result.readyAt = monotonicNanos()
+                return result
+            } catch SessionError.closedBeforeReady(code: 1013?, let reason) {
+                result.busy += 1
+                waitMs = Self.retryMilliseconds(reason) ?? 1000
+            } catch {
+                result.failures[Self.failureKind(error), default: 0] += 1
+                waitMs = backoffMs
+            }
+            let wait = UInt64(waitMs + Int.random(in: 0...max(0, jitterMs))) * 1_000_000
+            if monotonicNanos() + wait >= deadline { break }
+            try? await Task.sleep(nanoseconds: wait)
+        }
+        return result
+    }
+
+    /// The milliseconds of "server busy: retry in <ms> ms".
+    static func retryMilliseconds(_ reason: String) -> Int? {
+        guard let range = reason.range(of: "retry in ") else { return nil }
+        return Int(reason[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    static func failureKind(_ error: any Error) -> String {
+        switch error {
+        case SessionError.closedBeforeReady(let code, _): return "closed before ready (\(code.map(String.init) ?? "no close frame"))"
+        case SessionError.timeout: return "no ready in time"
+        case SessionError.upgradeRefused: return "upgrade refused"
+        default: return "connect failed"
+        }
+    }
+}

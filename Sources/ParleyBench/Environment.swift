@@ -74,19 +74,29 @@ public final class BenchEnvironment: Sendable {
     public let setup: SetupClient
     public let board: StatsBoard
     public let spawned: SpawnedServer?
+    /// With `nodes` > 1: every spawned node, `spawned` first, all on its
+    /// database; and a connector for each, in the same order.
+    public let nodes: [SpawnedServer]
+    public let connectors: [Connector]
     public let serverPID: Int32?
     public let verbose: Bool
     public let fileLimit: Int
     public let signupConcurrency: Int
     public let connectConcurrency: Int
 
-    /// Builds the environment, runs `body`, and always tears down.
-    public static func with<T: Sendable>(_ options: CommonOptions, maxSessions: Int? = nil,
+    /// Builds the environment, runs `body`, and always tears down. `nodes`
+    /// > 1 spawns that many nodes on one PostgreSQL database (needs --spawn
+    /// and --spawn-postgres).
+    public static func with<T: Sendable>(_ options: CommonOptions, maxSessions: Int? = nil, nodes nodeCount: Int = 1,
                                          _ body: @Sendable (BenchEnvironment) async throws -> T) async throws -> T {
         let fileLimit = ProcessMemory.raiseFileLimit()
         let threads = max(1, options.threads ?? System.coreCount)
+        if nodeCount > 1, options.spawn == nil || options.spawnPostgres == nil {
+            throw ValidationError("several nodes need --spawn and --spawn-postgres (they share one PostgreSQL database)")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var spawned: SpawnedServer?
+        var nodes: [SpawnedServer] = []
         do {
             let target: LoopbackTarget
             if let binary = options.spawn {
@@ -94,22 +104,32 @@ public final class BenchEnvironment: Sendable {
                                                            bcryptCost: options.bcryptCost, maxSessions: maxSessions,
                                                            postgres: options.spawnPostgres, group: group)
                 spawned = server
+                nodes = [server]
+                // One after another: a joining node waits for the live ones' beats.
+                while nodes.count < nodeCount { nodes.append(try await server.startNode(group: group)) }
                 target = LoopbackTarget(host: "127.0.0.1", port: server.port)
             } else {
                 target = try Loopback.parse(options.server)
             }
-            let env = BenchEnvironment(group: group, target: target,
-                                       connector: try Connector(group: group, target: target, sourceAddresses: options.sourceAddresses),
+            let connector = try Connector(group: group, target: target, sourceAddresses: options.sourceAddresses)
+            let connectors = try [connector] + nodes.dropFirst().map {
+                try Connector(group: group, target: LoopbackTarget(host: "127.0.0.1", port: $0.port), sourceAddresses: options.sourceAddresses)
+            }
+            let env = BenchEnvironment(group: group, target: target, connector: connector,
                                        setup: SetupClient(target: target, group: group), board: StatsBoard(group: group),
-                                       spawned: spawned, serverPID: spawned?.pid ?? options.serverPid,
+                                       spawned: spawned, nodes: nodes, connectors: connectors,
+                                       serverPID: spawned?.pid ?? options.serverPid,
                                        verbose: options.verbose, fileLimit: fileLimit,
                                        signupConcurrency: max(1, options.signupConcurrency),
                                        connectConcurrency: max(1, options.connectConcurrency))
             env.progress("target \(target.httpBase)\(env.serverPID.map { " (pid \($0))" } ?? ""), \(threads) bench threads, open-file limit \(fileLimit)")
+            if nodes.count > 1 {
+                env.progress("\(nodes.count) nodes: " + nodes.map { "127.0.0.1:\($0.port) (pid \($0.pid))" }.joined(separator: ", "))
+            }
             do {
                 let result = try await body(env)
                 await env.setup.shutdown()
-                spawned?.stop()
+                SpawnedServer.stop(nodes)
                 await spawned?.database.remove()
                 try await group.shutdownGracefully()
                 return result
@@ -119,8 +139,8 @@ public final class BenchEnvironment: Sendable {
             }
         } catch {
             if let spawned {
-                FileHandle.standardError.write(Data("server log: \(spawned.logPath) (kept)\n".utf8))
-                spawned.stop(keepFiles: true)
+                for node in nodes { FileHandle.standardError.write(Data("server log: \(node.logPath) (kept)\n".utf8)) }
+                SpawnedServer.stop(nodes, keepFiles: true)
                 await spawned.database.remove()
             }
             try? await group.shutdownGracefully()
@@ -129,7 +149,7 @@ public final class BenchEnvironment: Sendable {
     }
 
     init(group: MultiThreadedEventLoopGroup, target: LoopbackTarget, connector: Connector, setup: SetupClient,
-         board: StatsBoard, spawned: SpawnedServer?, serverPID: Int32?, verbose: Bool, fileLimit: Int,
+         board: StatsBoard, spawned: SpawnedServer?, nodes: [SpawnedServer], connectors: [Connector], serverPID: Int32?, verbose: Bool, fileLimit: Int,
          signupConcurrency: Int, connectConcurrency: Int) {
         self.signupConcurrency = signupConcurrency
         self.connectConcurrency = connectConcurrency
@@ -139,6 +159,8 @@ public final class BenchEnvironment: Sendable {
         self.setup = setup
         self.board = board
         self.spawned = spawned
+        self.nodes = nodes
+        self.connectors = connectors
         self.serverPID = serverPID
         self.verbose = verbose
         self.fileLimit = fileLimit

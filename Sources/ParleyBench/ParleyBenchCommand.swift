@@ -6,7 +6,7 @@ public struct ParleyBenchCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "parley-bench",
         abstract: "Benchmark a Parley server on this machine (loopback only).",
-        subcommands: [FanoutCommand.self, DurableCommand.self, ConnectionsCommand.self, ReconnectCommand.self, SignupFloodCommand.self]
+        subcommands: [FanoutCommand.self, DurableCommand.self, ConnectionsCommand.self, ReconnectCommand.self, FailoverCommand.self, SignupFloodCommand.self]
     )
 
     public init() {}

@@ -3,6 +3,8 @@
 // PostgreSQL server --spawn-postgres names), and --send-rate 0 so that the
 // per-user send limit does not cap the measurement. Its pid is kept for
 // memory readings, and it is always stopped (SIGTERM, then SIGKILL).
+// `startNode` starts more nodes alike on the same PostgreSQL database (one
+// server of several nodes, docs/PROTOCOL.md §8), and `crash` kills one -9.
 
 import Foundation
 import NIOCore
@@ -19,23 +21,61 @@ public final class SpawnedServer: @unchecked Sendable {
     public let database: BenchDatabase
     public var pid: Int32 { process.processIdentifier }
 
+    /// How the node was started, so that `startNode` starts another alike.
+    struct Launch: Sendable {
+        var binary: String
+        var extraArguments: [String]
+        var bcryptCost: Int
+        var maxSessions: Int?
+    }
+    let launch: Launch
+
     /// Starts `binary serve` and waits up to `timeout` for it to answer HTTP.
     public static func start(binary: String, extraArguments: [String], bcryptCost: Int, maxSessions: Int?, postgres: String? = nil,
                              group: any EventLoopGroup, timeout: TimeAmount = .seconds(30)) async throws -> SpawnedServer {
         let port = try freePort()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-bench-\(getpid())-\(port)")
+        let dir = runDirectory(port: port)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let database = try await BenchDatabase.make(postgres: postgres, directory: dir, port: port)
+        let launch = Launch(binary: binary, extraArguments: extraArguments, bcryptCost: bcryptCost, maxSessions: maxSessions)
+        do {
+            return try await Self.launch(launch, port: port, directory: dir, database: database, group: group, timeout: timeout)
+        } catch {
+            await database.remove()
+            throw error
+        }
+    }
+
+    /// Starts one more node, alike, on this server's PostgreSQL database
+    /// (docs/PROTOCOL.md §8: nodes sharing a database are one server). The
+    /// database stays this server's: the caller drops it once every node
+    /// has stopped.
+    public func startNode(group: any EventLoopGroup, timeout: TimeAmount = .seconds(60)) async throws -> SpawnedServer {
+        guard case .postgres = database else {
+            throw SpawnError(message: "several nodes need a shared PostgreSQL database (--spawn-postgres)")
+        }
+        let port = try freePort()
+        let dir = Self.runDirectory(port: port)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return try await Self.launch(launch, port: port, directory: dir, database: database, group: group, timeout: timeout)
+    }
+
+    private static func runDirectory(port: Int) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("parley-bench-\(getpid())-\(port)")
+    }
+
+    private static func launch(_ launch: Launch, port: Int, directory dir: URL, database: BenchDatabase,
+                               group: any EventLoopGroup, timeout: TimeAmount) async throws -> SpawnedServer {
         let logPath = dir.appendingPathComponent("server.log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let database = try await BenchDatabase.make(postgres: postgres, directory: dir, port: port)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: launch.binary)
         var args = ["serve", "--host", "127.0.0.1", "--port", "\(port)",
                     "--database", database.argument,
-                    "--send-rate", "0", "--bcrypt-cost", "\(bcryptCost)", "--public", ""]
-        if let maxSessions { args += ["--max-sessions", "\(maxSessions)"] }
-        args += extraArguments
+                    "--send-rate", "0", "--bcrypt-cost", "\(launch.bcryptCost)", "--public", ""]
+        if let maxSessions = launch.maxSessions { args += ["--max-sessions", "\(maxSessions)"] }
+        args += launch.extraArguments
         process.arguments = args
         // Thousands of accounts and sockets from 127.0.0.1: the per-address
         // limits off. Given in the environment, which servers from before
@@ -44,13 +84,8 @@ public final class SpawnedServer: @unchecked Sendable {
             ["PARLEY_SIGNUP_RATE": "0", "PARLEY_MAX_UNAUTHENTICATED": "0"]) { $1 }
         process.standardOutput = log
         process.standardError = log
-        do {
-            try process.run()
-        } catch {
-            await database.remove()
-            throw error
-        }
-        let server = SpawnedServer(process: process, port: port, directory: dir, logPath: logPath, database: database)
+        try process.run()
+        let server = SpawnedServer(process: process, port: port, directory: dir, logPath: logPath, database: database, launch: launch)
         let probe = SetupClient(target: LoopbackTarget(host: "127.0.0.1", port: port), group: group)
         defer { Task { await probe.shutdown() } }
         let deadline = NIODeadline.now() + timeout
@@ -59,13 +94,13 @@ public final class SpawnedServer: @unchecked Sendable {
             if await probe.status(of: "/v1/me") != nil { return server }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        server.stop()
-        await database.remove()
+        server.stop(keepFiles: true)
         throw SpawnError(message: "the server did not answer on port \(port) within \(timeout.nanoseconds / 1_000_000_000) s; log: \(logPath)")
     }
 
-    init(process: Process, port: Int, directory: URL, logPath: String, database: BenchDatabase) {
+    init(process: Process, port: Int, directory: URL, logPath: String, database: BenchDatabase, launch: Launch) {
         self.process = process
+        self.launch = launch
         self.database = database
         self.port = port
         self.directory = directory
@@ -74,14 +109,27 @@ public final class SpawnedServer: @unchecked Sendable {
 
     /// SIGTERM (the server drains within 10 s), then SIGKILL after 15 s.
     public func stop(keepFiles: Bool = false) {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(15)
-            while process.isRunning, Date() < deadline { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+        Self.stop([self], keepFiles: keepFiles)
+    }
+
+    /// Stops several nodes together: SIGTERM to all, then SIGKILL to those
+    /// still running after 15 s, so that their drains overlap.
+    public static func stop(_ servers: [SpawnedServer], keepFiles: Bool = false) {
+        for s in servers where s.process.isRunning { kill(s.pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(15)
+        while servers.contains(where: { $0.process.isRunning }), Date() < deadline { usleep(50_000) }
+        for s in servers {
+            if s.process.isRunning { kill(s.pid, SIGKILL) }
+            s.process.waitUntilExit()
+            if !keepFiles { try? FileManager.default.removeItem(at: s.directory) }
         }
-        if !keepFiles { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// kill -9, like a crash or a power cut: no drain, no close frames.
+    public func crash() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
     }
 }
 
