@@ -175,8 +175,10 @@ public final class BenchEnvironment: Sendable {
         serverPID.flatMap { ProcessMemory.residentBytes(pid: $0) }
     }
 
+    /// CPU seconds of the server: with several nodes, summed over those running.
     public func serverCPUSeconds() -> Double? {
-        serverPID.flatMap { processCPUSeconds(pid: $0) }
+        if nodes.count > 1 { return nodes.compactMap { processCPUSeconds(pid: $0.pid) }.reduce(0, +) }
+        return serverPID.flatMap { processCPUSeconds(pid: $0) }
     }
 
     /// Common report parameters.

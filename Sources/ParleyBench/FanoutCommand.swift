@@ -11,6 +11,7 @@ public struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "Number of groups.") public var groups = 10
     @Option(help: "Members per group (each has one session).") public var members = 10
     @Option(help: "Senders, spread over the groups (sender j is member j / groups of group j % groups).") public var senders = 10
+    @Option(help: "Nodes on one PostgreSQL database (more than 1 needs --spawn and --spawn-postgres); session i is on node i mod N.") public var nodes = 1
     @OptionGroup public var sending: SendingOptions
 
     public init() {}
@@ -19,11 +20,12 @@ public struct FanoutCommand: AsyncParsableCommand {
         guard groups >= 1, members >= 2, members <= 1000 else { throw ValidationError("need --groups ≥ 1 and 2 ≤ --members ≤ 1000") }
         guard senders >= 1, senders <= groups * members else { throw ValidationError("--senders must be 1 to groups × members") }
         guard groups * members <= 100_000 else { throw ValidationError("at most 100,000 members in all") }
+        guard (1...16).contains(nodes) else { throw ValidationError("--nodes must be 1 to 16") }
     }
 
     public func run() async throws {
-        let (groups, members, senders, sending) = (self.groups, self.members, self.senders, self.sending)
-        let report = try await BenchEnvironment.with(common) { env in
+        let (groups, members, senders, nodes, sending) = (self.groups, self.members, self.senders, self.nodes, self.sending)
+        let report = try await BenchEnvironment.with(common, nodes: nodes) { env in
             env.progress("signing up \(groups * members) users")
             let users = try await env.setup.signUp(count: groups * members, role: "m", concurrency: env.signupConcurrency)
             // Session index = user index; group g holds users g*M ..< (g+1)*M.
@@ -44,6 +46,7 @@ public struct FanoutCommand: AsyncParsableCommand {
             report.parameters["groups"] = "\(groups)"
             report.parameters["members"] = "\(members)"
             report.parameters["senders"] = "\(senders)"
+            if nodes > 1 { report.parameters["nodes"] = "\(nodes)" }
             sending.describe(into: &report)
             MessagingRun.describe(outcome, into: &report, deliveries: true)
             return report

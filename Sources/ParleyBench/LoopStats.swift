@@ -18,6 +18,10 @@ public final class LoopStats: @unchecked Sendable {
     public var delivery = makeLatencyHistogram()
     public var ack = makeLatencyHistogram()
     public var catchUp = makeLatencyHistogram()
+    /// With several nodes: deliveries to a session on the sender's node,
+    /// and on another node (the event went through PostgreSQL).
+    public var deliverySameNode = makeLatencyHistogram()
+    public var deliveryOtherNode = makeLatencyHistogram()
     public var sent = 0
     public var acked = 0
     public var ackedDuplicate = 0
@@ -36,6 +40,8 @@ public final class LoopStats: @unchecked Sendable {
         delivery.add(other.delivery)
         ack.add(other.ack)
         catchUp.add(other.catchUp)
+        deliverySameNode.add(other.deliverySameNode)
+        deliveryOtherNode.add(other.deliveryOtherNode)
         sent += other.sent
         acked += other.acked
         ackedDuplicate += other.ackedDuplicate

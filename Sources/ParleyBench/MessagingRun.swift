@@ -45,14 +45,26 @@ public enum MessagingRun {
         for s in plan.senders { senders[s.session] = s.conversation }
         let senderOf = senders
 
+        // Several nodes: session i on node i mod N (round robin, as a load
+        // balancer would), and each conversation's sender's node, if it has one.
+        let nodes = env.connectors.count
+        var senderNodes = [Int](repeating: -1, count: plan.conversations.count)
+        if nodes > 1 {
+            var count = [Int](repeating: 0, count: plan.conversations.count)
+            for s in plan.senders { count[s.conversation] += 1; senderNodes[s.conversation] = s.session % nodes }
+            for c in count.indices where count[c] != 1 { senderNodes[c] = -1 }
+        }
+        let senderNodesOf = senderNodes
+
         // Open every session; each sink lives on its session's loop.
         let openStart = monotonicNanos()
         let board = env.board
         let pairs: [SessionAndSink] = try await boundedMap(count: plan.tokens.count, concurrency: options.connectConcurrency) { i in
             let loop = env.group.next()
             let sink = MessagingSink(stats: board.stats(for: loop), conversations: index, senderIndex: i,
-                                     sendConversation: senderOf[i], padding: options.padding)
-            let session = try await env.connector.open(index: i, token: plan.tokens[i], sink: sink, on: loop).get()
+                                     sendConversation: senderOf[i], padding: options.padding,
+                                     node: nodes > 1 ? i % nodes : -1, senderNodes: senderNodesOf)
+            let session = try await env.connectors[i % nodes].open(index: i, token: plan.tokens[i], sink: sink, on: loop).get()
             return SessionAndSink(session: session, sink: sink)
         }
         let openSeconds = Double(monotonicNanos() - openStart) / 1e9
@@ -179,11 +191,18 @@ public enum MessagingRun {
             report.add("duplicated", s.duplicates)
             report.add("out of order", s.outOfOrder)
             report.latency("send→delivery", s.delivery)
+            if s.deliveryOtherNode.totalCount > 0 || s.deliverySameNode.totalCount > 0 {
+                report.latency("send→delivery, same node", s.deliverySameNode)
+                report.latency("send→delivery, other node", s.deliveryOtherNode)
+            }
         }
         report.latency("send→ack", s.ack)
         if let cpu = o.serverCPUSeconds {
             report.add("server CPU", cpu / o.duration * 100, "% of one core")
             if s.ackedInWindow > 0 { report.add("server CPU per ack", cpu * 1e6 / Double(s.ackedInWindow), "µs") }
+            if deliveries, s.deliveredInWindow > 0 {
+                report.add("server CPU per 1,000 deliveries", cpu * 1e6 / Double(s.deliveredInWindow), "ms")
+            }
         }
         report.add("bench CPU", o.clientCPUSeconds / o.duration * 100, "% of one core")
         report.errors = s.errors

@@ -62,9 +62,17 @@ public final class MessagingSink: SessionSink, @unchecked Sendable {
     private weak var session: WebSocketSession?
     /// The conversation id, as written into every send frame.
     private let convField: String
+    /// With several nodes: the node of this session and, per conversation,
+    /// the node of its one sender (-1: not one), to tell same-node from
+    /// cross-node deliveries.
+    let node: Int
+    let senderNodes: [Int]
 
-    public init(stats: LoopStats, conversations: ConversationIndex, senderIndex: Int = -1, sendConversation: Int? = nil, padding: Int = 0) {
+    public init(stats: LoopStats, conversations: ConversationIndex, senderIndex: Int = -1, sendConversation: Int? = nil, padding: Int = 0,
+                node: Int = -1, senderNodes: [Int] = []) {
         self.stats = stats
+        self.node = node
+        self.senderNodes = senderNodes
         self.conversations = conversations
         self.senderIndex = senderIndex
         self.sendConversation = sendConversation
@@ -95,7 +103,13 @@ public final class MessagingSink: SessionSink, @unchecked Sendable {
                 stats.delivered += 1
                 if now <= windowEnd { stats.deliveredInWindow += 1 }
                 if m.seq < before { stats.outOfOrder += 1 }
-                if let stamp = m.stamp { stats.delivery.record(LatencyStamp.elapsed(from: stamp, to: now) / 1000) }
+                if let stamp = m.stamp {
+                    let micros = LatencyStamp.elapsed(from: stamp, to: now) / 1000
+                    stats.delivery.record(micros)
+                    if node >= 0, conv < senderNodes.count, senderNodes[conv] >= 0 {
+                        if senderNodes[conv] == node { stats.deliverySameNode.record(micros) } else { stats.deliveryOtherNode.record(micros) }
+                    }
+                }
             } else {
                 stats.duplicates += 1
             }
