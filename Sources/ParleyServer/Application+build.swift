@@ -10,8 +10,9 @@ import ServiceLifecycle
 /// the store `--database` names; tests run it too.
 ///
 /// The application owns the store from here: it closes it when it stops,
-/// or at once if building fails. The hub subscribes to the store's broker,
-/// so it delivers what the store and the service publish.
+/// or at once if building fails. The hub subscribes to the store's broker
+/// (with the token and ban lists, `NodeEventHandler`), so it delivers what
+/// the store and the service publish, on this node and the others.
 public func buildApplication(
     _ configuration: ServerConfiguration,
     store: any ChatStore,
@@ -20,7 +21,6 @@ public func buildApplication(
 ) async throws -> ParleyApplication {
     let now: @Sendable () -> Millis = SystemClock.millis
     let hub = Hub()
-    store.broker.subscribe(hub)
     let secret: [UInt8]
     let tokens: TokenAuthority
     let bans: BanList
@@ -33,6 +33,9 @@ public func buildApplication(
         try? await store.close()
         throw error
     }
+    // After the lists are loaded: what is revoked or banned from here on
+    // reaches them through the broker.
+    store.broker.subscribe(NodeEventHandler(hub: hub, tokens: tokens, bans: bans))
     let abuse = configuration.abuse
     let presence = PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger)
     let chat = ChatService(

@@ -31,14 +31,15 @@ public protocol ChatStore: Sendable {
     func account(handleKey: String) async throws -> Account?
 
     func recordToken(_ token: TokenRecord) async throws
-    /// Durable before it returns. Answers false if no such token exists.
+    /// Durable before it returns, and published (`tokenRevoked`, to every
+    /// node). Answers false if no such token exists.
     func revokeToken(id: String) async throws -> Bool
     /// Revoked tokens that have not expired yet: the only ones worth refusing,
     /// since expired ones fail on their own.
     func revokedTokenIDs() async throws -> [String]
 
-    /// Bans a user until `until` (durable before it returns); a longer ban
-    /// already in force stays.
+    /// Bans a user until `until` (durable before it returns, and published
+    /// as `userBanned`, to every node); a longer ban already in force stays.
     func recordBan(_ user: UserKey, until: Millis) async throws
     /// Users banned at `now`, with when each ban ends.
     func activeBans(at now: Millis) async throws -> [UserKey: Millis]

@@ -6,12 +6,14 @@ import Testing
 @Suite("Several nodes as one server", .serialized, .enabled(if: ScratchPostgres.server != nil), .timeLimit(.minutes(3)))
 struct ClusterTests {
     /// `count` nodes on one fresh database.
-    private func withNodes(_ count: Int, _ body: (ScratchPostgres, [ServerProcess], [Harness]) async throws -> Void) async throws {
+    private func withNodes(
+        _ count: Int, arguments: [String] = [], _ body: (ScratchPostgres, [ServerProcess], [Harness]) async throws -> Void
+    ) async throws {
         let database = try await ScratchPostgres()
         defer { database.drop() }
         var nodes: [ServerProcess] = []
         defer { for node in nodes { node.terminate() } }
-        for _ in 0..<count { nodes.append(try await ServerProcess.start(database: database.url)) }
+        for _ in 0..<count { nodes.append(try await ServerProcess.start(database: database.url, arguments: arguments)) }
         try await body(database, nodes, nodes.map { Harness(port: $0.port) })
     }
 
@@ -196,6 +198,49 @@ struct ClusterTests {
             let (aliceAgain, _) = try await Harness(port: again.port).socket(alice)
             #expect(try await bob0.awaitFrame("presence", "alice is back on the new node") == presenceEvent(alice, online: true))
             for socket in [aliceAgain, carol1, bob0, alice2, carol2] { await socket.close() }
+        }
+    }
+
+    @Test("a logout on one node closes the token's sockets on every node and the token is refused on every node; a ban earned on one node holds on every node")
+    func revocationAndBansAcrossNodes() async throws {
+        // One send, then refusals: two refusals close a socket (4429), three such closes ban.
+        try await withNodes(3, arguments: ["--send-rate", "0.001", "--send-burst", "1", "--flood-strikes", "1"]) { _, _, nodes in
+            let (alice, bob, conversation) = try await nodes[0].pair()
+            let (alice0, _) = try await nodes[0].socket(alice)
+            let (alice1, _) = try await nodes[1].socket(alice)
+            #expect(try await nodes[2].request(.delete, "/v1/tokens/current", token: alice.token).status == .noContent)
+            for socket in [alice0, alice1] {
+                let closed = try await socket.closed()
+                #expect(closed.code == 4401 && closed.reason == "token revoked", "\(closed)")
+            }
+            for node in nodes {
+                #expect(try await node.request(.get, "/v1/me", token: alice.token).status == .unauthorized, "the revoked token on port \(node.port)")
+                let socket = try await TestSocket.connect(port: node.port, token: alice.token)
+                #expect(try await socket.closed().code == 4401)
+            }
+
+            let (bystander, _) = try await nodes[1].socket(bob)
+            for flood in 1...3 {
+                let (socket, _) = try await nodes[0].socket(bob)
+                var n = 0
+                while true {
+                    n += 1
+                    do {
+                        try await socket.send(["type": "send", "id": "\(n)", "conversation_id": conversation, "text": "flood \(flood).\(n)", "client_id": UUID().uuidString])
+                    } catch {
+                        break  // closed for flooding already
+                    }
+                    guard case .text = try await socket.nextEvent() else { break }
+                    guard n < 10 else { throw TestFailure("flood \(flood): not closed after 10 sends") }
+                }
+            }
+            let banned = try await bystander.closed()
+            #expect(banned.code == 4403, "bob's socket on another node: \(banned)")
+            for node in nodes {
+                #expect(try await node.request(.get, "/v1/me", token: bob.token).status == .forbidden, "banned on port \(node.port)")
+                let socket = try await TestSocket.connect(port: node.port, token: bob.token)
+                #expect(try await socket.closed().code == 4403)
+            }
         }
     }
 }

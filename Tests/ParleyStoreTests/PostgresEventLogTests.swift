@@ -89,7 +89,9 @@ struct PostgresEventLogTests {
         let broker = PostgresBroker(location: database.location, now: { clock.now }, pollInterval: .milliseconds(100))
         let seen = Locked<[ChatEvent]>([])
         broker.subscribe(Handler { event in seen.withLock { $0.append(event) } })
-        try await Task.sleep(for: .seconds(1))
+        let started = ContinuousClock.now
+        while !broker.hasRead, ContinuousClock.now - started < .seconds(20) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(broker.hasRead, "the reader read the log")
         clock.advance(by: 1_000)
         try await Task.sleep(for: .milliseconds(500))
         #expect(!seen.value.contains(.eventsMissed), "reading on, nothing is missed")

@@ -50,6 +50,11 @@ final class BanList: Sendable {
         }
     }
 
+    /// A ban heard from a node (this one or another).
+    func noteBan(_ user: UserKey, until: Millis) {
+        state.withLock { state in state.bannedUntil[user] = max(state.bannedUntil[user] ?? 0, until) }
+    }
+
     /// Throws `forbidden` for a banned user.
     func check(_ user: UserKey) throws(ChatError) {
         if let until = bannedUntil(user) {

@@ -81,6 +81,11 @@ final class TokenAuthority: Sendable {
         return Identity(account: account, tokenID: tokenID, expiresTS: Millis(claims.exp.value.timeIntervalSince1970 * 1000))
     }
 
+    /// A revocation heard from a node (this one or another).
+    func noteRevoked(_ tokenID: String) {
+        revoked.withLock { _ = $0.insert(tokenID) }
+    }
+
     func isRevoked(_ tokenID: String) -> Bool {
         revoked.withLock { $0.contains(tokenID) }
     }

@@ -337,12 +337,12 @@ final class GatewayConnection: MessageReceiver {
     private func closeForFlooding(_ session: ClientSession) {
         guard !outbox.isClosing else { return }
         outbox.close(code: CloseCode.flooding, reason: "kept sending after rate_limited errors")
-        let bans = gateway.bans, broker = chat.broker, user = session.account.key, logger = self.logger
+        let bans = gateway.bans, user = session.account.key, logger = self.logger
         _Concurrency.Task {
             do {
                 guard let until = try await bans.recordFlood(user) else { return }
+                // Stored and published by the store: every node closes the user's sockets.
                 logger.notice("banned a user for flooding", metadata: ["until": "\(until)"])
-                broker.publish(.userBanned(user, until: until))
             } catch {
                 logger.error("cannot store a ban", metadata: ["error": "\(error)"])
             }

@@ -70,8 +70,8 @@ struct AccountController {
 
     @Sendable func logOut(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
+        // The store publishes the revocation: every node closes the token's sockets.
         try await tokens.revoke(identity)
-        store.broker.publish(.tokenRevoked(user: identity.account.key, tokenID: identity.tokenID))
         return Response(status: .noContent)
     }
 

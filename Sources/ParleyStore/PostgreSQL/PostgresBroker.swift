@@ -52,6 +52,8 @@ public final class PostgresBroker: EventBroker {
     /// rows (less a minute for clocks that disagree) may have lost events.
     private let lastRead = Mutex<Millis?>(nil)
     static let safeGap: Millis = PostgresEventLog.retention - 60_000
+    /// Whether the reader has read the log at least once.
+    var hasRead: Bool { lastRead.withLock { $0 != nil } }
 
     private final class OrderShard: Sendable {
         let order = Mutex(MessageOrder())

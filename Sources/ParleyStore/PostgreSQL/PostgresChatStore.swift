@@ -226,9 +226,20 @@ public final class PostgresChatStore: ChatStore {
 
     public func revokeToken(id: String) async throws -> Bool {
         let now = self.now()
-        return try await write { db in
-            try await db.exists("UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, \(now)) WHERE id = \(id) RETURNING 1")
+        let (node, audience) = (self.node, self.audience)
+        let event = try await write { db -> ChatEvent? in
+            guard let user = try await db.row("UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, \(now)) WHERE id = \(id) RETURNING user_id")?
+                .decode(Int64.self)
+            else { return nil }
+            // In the same transaction: no node can miss a revocation that
+            // committed.
+            let event = ChatEvent.tokenRevoked(user: UserKey(user), tokenID: id)
+            if audience.othersMayRead { try await PostgresEventLog.append([event], node: node, now: now, db) }
+            return event
         }
+        guard let event else { return false }
+        broker.publishCommitted(event)
+        return true
     }
 
     public func revokedTokenIDs() async throws -> [String] {
@@ -240,12 +251,18 @@ public final class PostgresChatStore: ChatStore {
 
     public func recordBan(_ user: UserKey, until: Millis) async throws {
         let now = self.now()
-        try await write { db in
-            try await db.run("""
+        let (node, audience) = (self.node, self.audience)
+        let event = try await write { db in
+            let effective = try await db.row("""
                 INSERT INTO bans (user_id, until_ts, created_ts) VALUES (\(user.rawValue), \(until), \(now))
                 ON CONFLICT (user_id) DO UPDATE SET until_ts = GREATEST(bans.until_ts, excluded.until_ts)
-                """)
+                RETURNING until_ts
+                """)?.decode(Int64.self)
+            let event = ChatEvent.userBanned(user, until: effective ?? until)
+            if audience.othersMayRead { try await PostgresEventLog.append([event], node: node, now: now, db) }
+            return event
         }
+        broker.publishCommitted(event)
     }
 
     public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {

@@ -95,14 +95,17 @@ extension SQLiteChatStore {
 
     public func recordBan(_ user: UserKey, until: Millis) async throws {
         let now = self.now()
-        try await lane.perform { db, _ in
-            try db.execute(
+        let effective = try await lane.perform { db, _ in
+            try Int64.fetchOne(
+                db,
                 sql: """
                     INSERT INTO bans (user_id, until_ts, created_ts) VALUES (?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET until_ts = MAX(until_ts, excluded.until_ts)
+                    RETURNING until_ts
                     """,
                 arguments: [user.rawValue, until, now])
         }
+        broker.publish(.userBanned(user, until: effective ?? until))
     }
 
     public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {

@@ -120,11 +120,13 @@ public final class SQLiteChatStore: ChatStore {
 
     public func revokeToken(id: String) async throws -> Bool {
         let now = self.now()
-        return try await lane.perform { db, _ in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, ?) WHERE id = ?", arguments: [now, id])
-            return db.changesCount > 0
+        let user = try await lane.perform { db, _ in
+            try Int64.fetchOne(
+                db, sql: "UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, ?) WHERE id = ? RETURNING user_id", arguments: [now, id])
         }
+        guard let user else { return false }
+        broker.publish(.tokenRevoked(user: UserKey(user), tokenID: id))
+        return true
     }
 
     public func revokedTokenIDs() async throws -> [String] {
