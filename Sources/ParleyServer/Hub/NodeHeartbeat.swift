@@ -2,6 +2,7 @@ import Logging
 import ParleyCore
 import ParleyStore
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps this node alive in the others' eyes and gives up those that died:
 /// every `PresenceRule.heartbeat` it beats, then announces offline the
@@ -20,6 +21,9 @@ struct NodeHeartbeat: Service {
 
     func run() async throws {
         var beatingSince: ContinuousClock.Instant?
+        // Giving others up runs beside the beats (it may take many
+        // transactions), so that it never delays this node's own beat.
+        let sweeping = Sweeping()
         let interval = Duration.milliseconds(PresenceRule.heartbeat)
         let settle = Duration.milliseconds(PresenceRule.silenceLimit)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
@@ -31,11 +35,27 @@ struct NodeHeartbeat: Service {
                 }
                 let since = beatingSince ?? .now
                 beatingSince = since
-                if ContinuousClock.now - since >= settle { _ = try await store.expireSilentNodes() }
+                if ContinuousClock.now - since >= settle, sweeping.begin() {
+                    let store = self.store
+                    Task {
+                        _ = try? await store.expireSilentNodes()
+                        sweeping.end()
+                    }
+                }
             } catch {
+                // Again soon: the others give this node up after 10 s of silence.
                 beatingSince = nil
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
+                continue
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
+}
+
+/// At most one sweep at a time.
+private final class Sweeping: Sendable {
+    private let running = Atomic(false)
+    func begin() -> Bool { running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+    func end() { running.store(false, ordering: .releasing) }
 }

@@ -13,6 +13,9 @@ struct MessageOrder {
     private struct Conversation {
         /// The last seq handed on.
         var delivered: Int64
+        /// Seqs below `delivered` that were given up (`overdue`): if one
+        /// comes after all, it is handed on late rather than lost.
+        var givenUp: Set<Int64> = []
         /// Messages that came before their turn, by seq.
         var held: [Int64: ChatEvent] = [:]
         var heldSince: Millis?
@@ -32,7 +35,9 @@ struct MessageOrder {
         }
         conversation.touched = now
         defer { conversations[message.conversationID] = conversation }
-        if message.seq <= conversation.delivered { return [] }
+        if message.seq <= conversation.delivered {
+            return conversation.givenUp.remove(message.seq) != nil ? [event] : []
+        }
         if message.seq > conversation.delivered + 1 {
             conversation.held[message.seq] = event
             conversation.heldSince = conversation.heldSince ?? now
@@ -48,16 +53,20 @@ struct MessageOrder {
         return ready
     }
 
-    /// Messages held longer than `patience` for one that never came (it
-    /// can only be missing if it was written before this node started
-    /// reading): handed on in order, the gap given up. Conversations idle
-    /// for `forgetAfter` are forgotten.
+    /// Messages held longer than `patience` for one that has not come (a
+    /// reader held back by a long transaction elsewhere, or away): handed on
+    /// in order, and the missing seqs noted, so that they are handed on
+    /// late when they come rather than lost. Conversations idle for
+    /// `forgetAfter` are forgotten.
     mutating func overdue(now: Millis, patience: Millis, forgetAfter: Millis) -> [ChatEvent] {
         var ready: [ChatEvent] = []
         for (id, var conversation) in conversations {
             if let since = conversation.heldSince, now - since >= patience {
                 for seq in conversation.held.keys.sorted() {
                     ready.append(conversation.held[seq]!)
+                    if seq > conversation.delivered + 1, conversation.givenUp.count < Self.givenUpLimit {
+                        conversation.givenUp.formUnion((conversation.delivered + 1)..<seq)
+                    }
                     conversation.delivered = seq
                 }
                 conversation.held = [:]
@@ -71,4 +80,7 @@ struct MessageOrder {
     }
 
     var isEmpty: Bool { conversations.isEmpty }
+
+    /// Seqs noted as given up per conversation, at most.
+    static let givenUpLimit = 10_000
 }

@@ -34,6 +34,10 @@ public final class PostgresBroker: EventBroker {
     private let outgoing = Mutex<[ChatEvent]>([])
     private let outgoingBell = Doorbell()
     private let incomingBell = Doorbell()
+    /// The listening session whose reads count: one given up may still
+    /// get an answer to its last read, which must then not move the cursor
+    /// nor hand rows on a second time.
+    private let currentReader = Mutex<UInt64>(0)
     private let writer: PostgresLaneConnection
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let writing = Mutex<Task<Void, Never>?>(nil)
@@ -52,6 +56,21 @@ public final class PostgresBroker: EventBroker {
     /// rows (less a minute for clocks that disagree) may have lost events.
     private let lastRead = Mutex<Millis?>(nil)
     static let safeGap: Millis = PostgresEventLog.retention - 60_000
+    /// Until when this node's own rows are read too, for their messages: a
+    /// commit whose answer was lost was never delivered here.
+    private let readOwnUntil = Mutex<Millis>(0)
+
+    /// This node's write lane lost a transaction's answer: for the next
+    /// minute its own messages in the log are handed on too (`MessageOrder`
+    /// drops those delivered already), so that one that did commit reaches
+    /// this node's sessions after all.
+    func readOwnMessagesForAWhile() {
+        let until = now() + 60_000
+        readOwnUntil.withLock { $0 = max($0, until) }
+    }
+
+    /// How long one read of the log may take before its connection is given up.
+    static let readLimit: Duration = .seconds(3)
     /// Whether the reader has read the log at least once.
     var hasRead: Bool { lastRead.withLock { $0 != nil } }
 
@@ -183,7 +202,12 @@ public final class PostgresBroker: EventBroker {
 
         private let state: Mutex<State>
 
-        init(now: Millis) { state = Mutex(State(progress: now)) }
+        let generation: UInt64
+
+        init(now: Millis, generation: UInt64) {
+            state = Mutex(State(progress: now))
+            self.generation = generation
+        }
 
         func connected(_ connection: PostgresConnection, at now: Millis) {
             state.withLock {
@@ -219,10 +243,10 @@ public final class PostgresBroker: EventBroker {
     /// whereas an idle reader reads every `pollInterval`), is given up and
     /// another opened; reading goes on from the cursor.
     private func follow() async {
-        let staleAfter = Millis(pollInterval.components.seconds * 1_000) * 5 + 10_000
+        let staleAfter = Millis(pollInterval.components.seconds * 1_000) * 3 + 5_000
         var failures = 0
         while !Task.isCancelled {
-            let session = ListeningSession(now: now())
+            let session = ListeningSession(now: now(), generation: currentReader.withLock { $0 += 1; return $0 })
             let running = Task { await self.listen(session) }
             var stale = false
             while !Task.isCancelled {
@@ -282,20 +306,31 @@ public final class PostgresBroker: EventBroker {
         var waitingRounds = 0
         var lastOverdueCheck: Millis = 0
         while !Task.isCancelled {
-            if now() - lastOverdueCheck >= 1_000 {
-                lastOverdueCheck = now()
-                deliverOverdue()
-            }
             guard let from = cursor.withLock({ $0 }) else { return }
-            let (rows, waiting) = try await PostgresEventLog.read(after: from, limit: 512, connection)
+            // A connection PostgreSQL ended may leave a query unanswered
+            // (see PostgresDeadline): give it up soon and connect again.
+            let (rows, waiting) = try await PostgresDeadline.run(
+                Self.readLimit, timedOut: { PostgresTransactionTimedOut(limit: Self.readLimit) }
+            ) { try await PostgresEventLog.read(after: from, limit: 512, connection) }
             let readAt = now()
             session.progressed(at: readAt)
             if let last = lastRead.withLock({ previous in defer { previous = readAt }; return previous }), readAt - last > Self.safeGap {
                 logger.error("the other nodes' events could not be read for \((readAt - last) / 1000) s, longer than they are kept: every session here reconnects and catches up")
                 deliverHere(.eventsMissed)
             }
-            handOn(rows)
-            if let last = rows.last { cursor.withLock { $0 = last.cursor } }
+            let current = currentReader.withLock { current in
+                guard current == session.generation else { return false }
+                handOn(rows)
+                if let last = rows.last { cursor.withLock { $0 = last.cursor } }
+                return true
+            }
+            guard current else { throw ListeningEnded() }
+            // Held messages are given up only after a read: a reader back
+            // from a lost connection first reads what it missed.
+            if now() - lastOverdueCheck >= 1_000 {
+                lastOverdueCheck = now()
+                deliverOverdue()
+            }
             if waiting {
                 // Rows behind a transaction still running, or more than one
                 // read's worth: again soon.
@@ -317,9 +352,15 @@ public final class PostgresBroker: EventBroker {
             defer { if !rows.isEmpty { skipped.subtract(rows.map(\.cursor.id)) } }
             return skipped
         }
-        for row in rows where row.node != node && !skip.contains(row.cursor.id) {
+        let readOwn = now() < readOwnUntil.withLock { $0 }
+        for row in rows where (row.node != node || readOwn) && !skip.contains(row.cursor.id) {
             do {
-                events.append(contentsOf: try ChatEventCodec.decode(row.body))
+                let decoded = try ChatEventCodec.decode(row.body)
+                if row.node == node {
+                    events.append(contentsOf: decoded.filter { if case .messageStored = $0 { true } else { false } })
+                } else {
+                    events.append(contentsOf: decoded)
+                }
             } catch {
                 logger.error("events from node \(row.node) could not be read, skipped: \(error)")
             }

@@ -7,9 +7,17 @@ extension PostgresChatStore {
         if let event { deliverIfNoLogReader(event) }
     }
 
+    /// A beat has 2 s: one stuck on a connection PostgreSQL dropped
+    /// unanswered (after a restart) must not keep the node silent until
+    /// the others give it up; the caller tries again at once.
     public func heartbeat() async throws -> Bool {
-        let node = self.node
-        let beat = try await write { db in try await PostgresPresence.beat(node: node, db) }
+        let (node, pool, logger) = (self.node, self.pool, self.logger)
+        let limit = Duration.milliseconds(PresenceRule.heartbeat)
+        let beat = try await PostgresDeadline.run(limit, timedOut: { PostgresTransactionTimedOut(limit: limit) }) {
+            try await pool.withConnection(limit: limit) { db in
+                try await PostgresTransaction.run(on: db, logger: logger) { db in try await PostgresPresence.beat(node: node, db) }
+            }
+        }
         audience.beat(othersSeen: beat.othersSeen)
         return beat.registered
     }

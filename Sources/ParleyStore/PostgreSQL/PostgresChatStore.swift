@@ -49,7 +49,8 @@ public final class PostgresChatStore: ChatStore {
         self.logger = logger
         // Events go to the other nodes in the commit of their change, from
         // this node (the store's own broker's id, or a new one).
-        let log = PostgresEventLogWriter(node: node, audience: audience, now: now)
+        let log = PostgresEventLogWriter(
+            node: node, audience: audience, now: now, commitsUncertain: { [weak ownBroker] in ownBroker?.readOwnMessagesForAWhile() })
         self.lane = PostgresWriteLane(
             connection: PostgresLaneConnection(location: location, role: "lane", logger: logger), cache: PostgresLaneCache(), log: log,
             reporter: CommitReporter(broker: broker, carriedByCommit: true), logger: logger)

@@ -165,6 +165,9 @@ struct PostgresEventLogWriter: Sendable {
     let node: String
     let audience: ClusterAudience
     let now: @Sendable () -> Millis
+    /// A transaction failed in a way that leaves its outcome unknown (the
+    /// connection died around COMMIT): it may have committed, unheard here.
+    let commitsUncertain: @Sendable () -> Void
 
     func write(_ reports: [CommitReport], _ db: PostgresConnection) async throws {
         guard audience.othersMayRead else { return }

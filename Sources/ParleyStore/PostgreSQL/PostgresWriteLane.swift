@@ -169,6 +169,7 @@ final class PostgresWriteLane: Sendable {
         } catch {
             cache.reset()
             let failure = PostgresFailure.map(error)
+            if PostgresFailure.isTransient(error) { log.commitsUncertain() }
             logger.warning("a batch of \(appends.count) messages was not stored: \(PostgresFailure.logged(error))")
             for job in appends { job.abandon(failure) }
         }
@@ -193,6 +194,7 @@ final class PostgresWriteLane: Sendable {
             job.abandon(refusal)
         } catch {
             cache.reset()
+            if PostgresFailure.isTransient(error) { log.commitsUncertain() }
             logger.warning("a change was not stored: \(PostgresFailure.logged(error))")
             job.abandon(PostgresFailure.map(error))
         }
