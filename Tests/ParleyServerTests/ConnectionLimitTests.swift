@@ -48,10 +48,11 @@ struct ConnectionLimitTests {
         // when the suites load the machine.
         database.configuration.requestHeadTimeout = .milliseconds(1_000)
         try await Harness.live(database.configuration) { h in
-            let start = ContinuousClock.now
-            #expect(try await exchange(port: h.port, "") == "", "closed without a word")
-            #expect(try await exchange(port: h.port, "GET /v1/me HTTP/1.1\r\nHost: parley\r\n") == "")
-            #expect(ContinuousClock.now - start < .seconds(6), "at the timeout, not at the test's")
+            // "" is the server closing; nil would be the test giving up
+            // after 5 s (a loaded machine may take a few seconds more than
+            // the 1 s timeout, never the connection's life).
+            #expect(try await exchange(port: h.port, "") == "", "closed without a word, by the server")
+            #expect(try await exchange(port: h.port, "GET /v1/me HTTP/1.1\r\nHost: parley\r\n") == "", "closed by the server")
             let served = try await exchange(port: h.port, "GET /v1/me HTTP/1.1\r\nHost: parley\r\nConnection: close\r\n\r\n")
             #expect(served?.hasPrefix("HTTP/1.1 401") == true, "\(served ?? "still open")")
         }
