@@ -8,7 +8,7 @@ import Testing
 
 /// What happens on a fresh start: the signing key, password hashing, the
 /// database lock, and the `parley` command's options.
-@Suite("Set-up and the command", .timeLimit(.minutes(2)))
+@Suite("Set-up and the command", .serialized, .timeLimit(.minutes(2)))
 struct SetupTests {
     @Test("without a configured secret, a signing key is made on first start, kept owner-only, and reused after a restart")
     func generatedKey() async throws {
