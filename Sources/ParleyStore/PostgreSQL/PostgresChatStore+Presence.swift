@@ -3,8 +3,11 @@ import ParleyCore
 extension PostgresChatStore {
     public func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws {
         let node = self.node
-        let event = try await write { db in try await PostgresPresence.record(account, online: online, node: node, at: ts, db) }
-        if let event { deliverIfNoLogReader(event) }
+        let logged = audience.othersMayRead
+        let event = try await write { db in
+            try await PostgresPresence.record(account, online: online, node: node, logged: logged, at: ts, db)
+        }
+        if let event { deliverIfNotLogged(event, logged: logged) }
     }
 
     /// A beat has 2 s: one stuck on a connection PostgreSQL dropped
@@ -35,16 +38,21 @@ extension PostgresChatStore {
     /// Gives up every user of `node`, a batch per transaction.
     func giveUp(_ node: String, silent: Bool) async throws {
         let now = self.now
-        while let events = try await write({ db in try await PostgresPresence.giveUpBatch(of: node, silent: silent, at: now(), db) }) {
-            for event in events { deliverIfNoLogReader(event) }
+        let logged = audience.othersMayRead
+        while let events = try await write({ db in
+            try await PostgresPresence.giveUpBatch(of: node, silent: silent, logged: logged, at: now(), db)
+        }) {
+            for event in events { deliverIfNotLogged(event, logged: logged) }
         }
     }
 
-    /// Presence rows are delivered here by this node's log reader, like
-    /// the other nodes' (`PostgresEventLog.everyNode`); a store given
-    /// another broker (one process's tests) has no reader, and hears its
-    /// own from the commit.
-    private func deliverIfNoLogReader(_ event: ChatEvent) {
-        if !(broker is PostgresBroker) { broker.publishCommitted(event) }
+    /// With other nodes, presence rows are delivered here by this node's
+    /// log reader, like the others' (`PostgresEventLog.everyNode`), so that
+    /// every node tells them in one order. Alone (nothing logged), or with
+    /// another broker (one process's tests, no reader), this node hears its
+    /// own from the commit: a long transaction elsewhere in the PostgreSQL
+    /// cluster, which holds every log reader back, then cannot delay it.
+    private func deliverIfNotLogged(_ event: ChatEvent, logged: Bool) {
+        if !logged || !(broker is PostgresBroker) { broker.publishCommitted(event) }
     }
 }

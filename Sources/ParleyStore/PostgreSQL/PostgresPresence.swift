@@ -53,7 +53,11 @@ enum PostgresPresence {
 
     /// Records this node's change for the user, inside the caller's
     /// transaction, and logs `onlineChanged` if it is news (and returns it).
-    static func record(_ account: Account, online: Bool, node: String, at ts: Millis, _ db: PostgresConnection) async throws -> ChatEvent? {
+    /// `logged`: whether other nodes may read the log; if not, nothing is
+    /// written there and the caller delivers the event here itself.
+    static func record(
+        _ account: Account, online: Bool, node: String, logged: Bool, at ts: Millis, _ db: PostgresConnection
+    ) async throws -> ChatEvent? {
         let user = account.key.rawValue
         try await db.run("SELECT pg_advisory_xact_lock(\(lockClass), \(lockObject(user)))")
         let changedHere: Bool
@@ -70,7 +74,7 @@ enum PostgresPresence {
         }
         let event = ChatEvent.onlineChanged(
             account, online: online, lastSeenTS: online ? nil : ts, contacts: try await PostgresRows.contacts(of: account.key, db))
-        try await PostgresEventLog.append([event], node: PostgresEventLog.everyNode, now: ts, db)
+        if logged { try await PostgresEventLog.append([event], node: PostgresEventLog.everyNode, now: ts, db) }
         return event
     }
 
@@ -94,7 +98,7 @@ enum PostgresPresence {
     /// was only slow its next beat finds the row gone and records its users
     /// again; a node that beat since (a fresh row) is left alone. A node
     /// leaving (its own close) removes its row at the end.
-    static func giveUpBatch(of node: String, silent: Bool, at ts: Millis, _ db: PostgresConnection) async throws -> [ChatEvent]? {
+    static func giveUpBatch(of node: String, silent: Bool, logged: Bool, at ts: Millis, _ db: PostgresConnection) async throws -> [ChatEvent]? {
         if silent {
             try await db.run(
                 """
@@ -130,7 +134,7 @@ enum PostgresPresence {
         for account in offline {
             events.append(.onlineChanged(account, online: false, lastSeenTS: ts, contacts: try await PostgresRows.contacts(of: account.key, db)))
         }
-        try await PostgresEventLog.append(events, node: PostgresEventLog.everyNode, now: ts, db)
+        if logged { try await PostgresEventLog.append(events, node: PostgresEventLog.everyNode, now: ts, db) }
         return events
     }
 
