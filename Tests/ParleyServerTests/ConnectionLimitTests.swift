@@ -84,7 +84,8 @@ struct ConnectionLimitTests {
                 }
             return (channel, ContinuousClock.now)
         }
-        #expect(ContinuousClock.now - silent.1 < .seconds(5), "the shutdown waited for the head deadline")
+        // Well under the 20 s head deadline, with room for a loaded machine.
+        #expect(ContinuousClock.now - silent.1 < .seconds(12), "the shutdown waited for the head deadline")
         try await silent.0.executeThenClose { inbound, _ in
             for try await _ in inbound { Issue.record("the server sent something") }
         }

@@ -433,11 +433,11 @@ struct GatewayTests {
         var database = try await TestDatabase()
         // Long enough that a loaded machine still opens the socket before
         // the token expires (exp has whole seconds).
-        database.configuration.tokenLifetime = .seconds(5)
+        database.configuration.tokenLifetime = .seconds(10)
         try await Harness.live(database.configuration) { h in
             let alice = try await h.signUp("alice")
             let (socket, _) = try await h.socket(alice)
-            let closed = try await socket.closed(timeout: .seconds(10))
+            let closed = try await socket.closed(timeout: .seconds(20))
             #expect(closed.code == 4401)
             #expect(closed.reason == "token expired")
         }
