@@ -37,34 +37,34 @@ struct ClusterFailoverTests {
             let aliceNodes = try await database.waitForNodes(of: alice, count: 1)
             try #require(bobNodes.isDisjoint(with: aliceNodes), "round robin put Alice and Bob on two nodes: \(aliceNodes) \(bobNodes)")
 
-            #expect(try await bobSocket.awaitType("presence", "bob sees alice come online") == presenceEvent(alice, online: true))
-            for process in processes { try await Harness(port: process.port).expectPresence(alice, online: true, asking: bob) }
+            #expect(try await bobSocket.awaitFrame("presence", "bob sees alice come online") == presenceEvent(alice, online: true))
+            for process in processes { try await Harness(port: process.port).expectOnline(alice, true, asking: bob) }
 
             try await aliceSocket.send(["type": "send", "id": "s1", "conversation_id": conversation, "text": "hello through nginx", "client_id": "a1"])
-            let aliceAck = try await aliceSocket.awaitType("ack", "alice's ack")
+            let aliceAck = try await aliceSocket.awaitFrame("ack", "alice's ack")
             #expect(aliceAck["seq"].int == 1 && aliceAck["duplicate"].bool == false, "\(aliceAck)")
-            let toBob = try await bobSocket.awaitType("message", "bob gets alice's message from her node")
+            let toBob = try await bobSocket.awaitFrame("message", "bob gets alice's message from her node")
             #expect(toBob["message"]["seq"].int == 1 && toBob["message"]["id"].string == aliceAck["message_id"].string)
             #expect(toBob["message"]["text"].string == "hello through nginx" && toBob["message"]["sender"]["id"].string == alice.id)
             #expect(toBob["message"]["client_id"].isNull, "client_id is shown to its sender only")
 
             try await bobSocket.send(["type": "send", "id": "s2", "conversation_id": conversation, "text": "hello back", "client_id": "b1"])
-            let bobAck = try await bobSocket.awaitType("ack", "bob's ack")
+            let bobAck = try await bobSocket.awaitFrame("ack", "bob's ack")
             #expect(bobAck["seq"].int == 2, "\(bobAck)")
-            let toAlice = try await aliceSocket.awaitType("message", "alice gets bob's message from his node")
+            let toAlice = try await aliceSocket.awaitFrame("message", "alice gets bob's message from his node")
             #expect(toAlice["message"]["seq"].int == 2 && toAlice["message"]["text"].string == "hello back")
 
             try await bobSocket.send(["type": "typing", "conversation_id": conversation])
-            let bobTyping = try await aliceSocket.awaitType("typing", "alice sees bob typing")
+            let bobTyping = try await aliceSocket.awaitFrame("typing", "alice sees bob typing")
             #expect(bobTyping["user_id"].string == bob.id && bobTyping["conversation_id"].string == conversation)
             try await aliceSocket.send(["type": "typing", "conversation_id": conversation])
-            let aliceTyping = try await bobSocket.awaitType("typing", "bob sees alice typing")
+            let aliceTyping = try await bobSocket.awaitFrame("typing", "bob sees alice typing")
             #expect(aliceTyping["user_id"].string == alice.id)
 
             try await aliceSocket.send(["type": "read", "id": "r1", "conversation_id": conversation, "seq": 2])
-            let ok = try await aliceSocket.awaitType("ok", "alice's read is answered")
+            let ok = try await aliceSocket.awaitFrame("ok", "alice's read is answered")
             #expect(ok["re"].string == "r1")
-            let receipt = try await bobSocket.awaitType("receipt", "bob gets alice's receipt")
+            let receipt = try await bobSocket.awaitFrame("receipt", "bob gets alice's receipt")
             #expect(receipt["user_id"].string == alice.id && receipt["seq"].int == 2 && receipt["conversation_id"].string == conversation)
 
             let history = try await balancer.history(bob, conversation)
@@ -73,9 +73,9 @@ struct ClusterFailoverTests {
 
             // Her only session ends: Bob, on another node, sees her go offline.
             await aliceSocket.close()
-            let offline = try await bobSocket.awaitType("presence", "bob sees alice go offline")
+            let offline = try await bobSocket.awaitFrame("presence", "bob sees alice go offline")
             #expect(offline["user_id"].string == alice.id && offline["online"].bool == false && offline["last_seen_ts"].int != nil, "\(offline)")
-            for process in processes { try await Harness(port: process.port).expectPresence(alice, online: false, asking: bob) }
+            for process in processes { try await Harness(port: process.port).expectOnline(alice, false, asking: bob) }
             await bobSocket.close()
 
             // nginx's own word: the two upgrades were answered by two nodes.
@@ -250,8 +250,8 @@ struct ClusterFailoverTests {
                 }
             }
             for index in survivors {
-                try await direct[index].expectPresence(fay, online: false, asking: eve)
-                for sender in senders { try await direct[index].expectPresence(sender, online: true, asking: eve) }
+                try await direct[index].expectOnline(fay, false, asking: eve)
+                for sender in senders { try await direct[index].expectOnline(sender, true, asking: eve) }
             }
             #expect(try await database.value("SELECT count(*)::text FROM cluster_presence WHERE node = '\(nodeIDs[victim])'") == "0",
                     "the dead node's presence rows are gone")
@@ -411,7 +411,7 @@ struct ClusterFailoverTests {
             #expect(offline.isEmpty, "nobody went offline for dave on node \(index): \(offline.map(\.frame))")
         }
         for node in nodes {
-            for sender in senders { try await node.expectPresence(sender, online: true, asking: dave) }
+            for sender in senders { try await node.expectOnline(sender, true, asking: dave) }
         }
         for listener in listeners { await listener.close() }
         for socket in senderSockets { await socket.close() }
@@ -736,39 +736,7 @@ extension ScratchPostgres {
     }
 }
 
-extension Harness {
-    /// `GET /v1/users/{handle}` as `viewer` says `user` is online (or not)
-    /// on this node within 3 s.
-    fileprivate func expectPresence(_ user: TestUser, online: Bool, asking viewer: TestUser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let deadline = ContinuousClock.now + .seconds(3)
-        var last = JSON.null
-        while ContinuousClock.now < deadline {
-            let reply = try await request(.get, "/v1/users/\(user.handle)", token: viewer.token)
-            last = reply.body
-            if reply.body["online"].bool == online { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("\(user.handle) should be \(online ? "online" : "offline") on port \(port): \(last)", sourceLocation: sourceLocation)
-    }
-}
-
 extension TestSocket {
-    /// The next frame of `type`, skipping others; `what` names the step.
-    fileprivate func awaitType(_ type: String, _ what: String, timeout: Duration = .seconds(10)) async throws -> JSON {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw TestFailure("\(what): no '\(type)' within \(timeout)") }
-            let frame: JSON
-            do {
-                frame = try await next(timeout: left)
-            } catch {
-                throw TestFailure("\(what): \(error)")
-            }
-            if frame["type"].string == type { return frame }
-        }
-    }
-
     /// The reply (`ack` or `error`) to the frame with `id`, skipping events.
     fileprivate func awaitReply(to id: String, timeout: Duration = .seconds(15)) async throws -> JSON {
         let deadline = ContinuousClock.now + timeout

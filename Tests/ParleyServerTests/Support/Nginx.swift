@@ -17,10 +17,6 @@ final class Nginx: Sendable {
     private let pid: Int32
     private let stopped = Mutex(false)
 
-    /// The repository's root, from this file's place in it.
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path
-
     /// Starts nginx balancing over the nodes on `nodePorts` (127.0.0.1).
     init(nodePorts: [Int]) throws {
         precondition(!nodePorts.isEmpty)
@@ -36,7 +32,7 @@ final class Nginx: Sendable {
         for _ in 0..<3 {
             do {
                 let free = try freePort()
-                let output = try bash("""
+                let output = try RepositoryScript.run("""
                     source scripts/lib/nginx.sh
                     nginx_start \(free) \(nodePorts.map(String.init).joined(separator: " "))
                     printf 'nginx:%s:%s:%s\\n' "$NGINX_PORT" "$NGINX_PID" "$NGINX_DIR"
@@ -86,7 +82,7 @@ final class Nginx: Sendable {
             return !stopped
         }
         guard first else { return }
-        _ = try? Self.bash("""
+        _ = try? RepositoryScript.run("""
             NGINX_DIR='\(directory)'
             NGINX_PID=\(pid)
             source scripts/lib/nginx.sh
@@ -115,35 +111,5 @@ final class Nginx: Sendable {
         }
         guard named == 0 else { throw TestFailure("getsockname() failed: \(errno)") }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// Runs a script from the repository's root and returns what it printed,
-    /// as ThrowawayPostgres does for pg_ctl: nginx, left running, would
-    /// inherit the script's descriptors, and Foundation's Process learns
-    /// that its child ended when a socket it shares with the child is
-    /// closed; so the script closes every descriptor above 2 first, and its
-    /// output goes to a file rather than a pipe that would never end.
-    @discardableResult
-    private static func bash(_ script: String) throws -> String {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("parley-nginx-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let output = try FileHandle(forWritingTo: log)
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", """
-            for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
-            set -e
-            """ + "\n" + script]
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        let printed = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else { throw TestFailure("failed (\(process.terminationStatus)): \(script)\n\(printed)") }
-        return printed
     }
 }

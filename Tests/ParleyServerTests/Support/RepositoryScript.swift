@@ -1,0 +1,39 @@
+import Foundation
+
+/// Runs bash scripts of the repository (scripts/lib/…) from its root, for
+/// support that starts servers the tests do not own as children
+/// (ThrowawayPostgres, Nginx).
+enum RepositoryScript {
+    /// The repository's root, from this file's place in it.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// Runs a script and returns what it printed. A server the script
+    /// leaves running inherits its descriptors, and Foundation's Process
+    /// learns that its child ended when a socket it shares with the child is
+    /// closed; so the script closes every descriptor above 2 first, and its
+    /// output goes to a file rather than a pipe that would never end.
+    @discardableResult
+    static func run(_ script: String) throws -> String {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("parley-script-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let output = try FileHandle(forWritingTo: log)
+        defer { try? output.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", """
+            for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+            set -e
+            """ + "\n" + script]
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        let printed = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        guard process.terminationStatus == 0 else { throw TestFailure("failed (\(process.terminationStatus)): \(script)\n\(printed)") }
+        return printed
+    }
+}
