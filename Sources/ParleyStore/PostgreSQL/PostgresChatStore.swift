@@ -27,6 +27,8 @@ public final class PostgresChatStore: ChatStore {
     private let ownBroker: PostgresBroker?
     /// Whether another node may read this one's events.
     let audience: ClusterAudience
+    /// Writes events for the other nodes inside a transaction.
+    let eventLog: PostgresEventLogWriter
     private let closed = Mutex(false)
 
     private init(
@@ -51,6 +53,7 @@ public final class PostgresChatStore: ChatStore {
         // this node (the store's own broker's id, or a new one).
         let log = PostgresEventLogWriter(
             node: node, audience: audience, now: now, commitsUncertain: { [weak ownBroker] in ownBroker?.readOwnMessagesForAWhile() })
+        self.eventLog = log
         self.lane = PostgresWriteLane(
             connection: PostgresLaneConnection(location: location, role: "lane", logger: logger), cache: PostgresLaneCache(), log: log,
             reporter: CommitReporter(broker: broker, carriedByCommit: true), logger: logger)
@@ -227,7 +230,7 @@ public final class PostgresChatStore: ChatStore {
 
     public func revokeToken(id: String) async throws -> Bool {
         let now = self.now()
-        let (node, audience) = (self.node, self.audience)
+        let eventLog = self.eventLog
         let event = try await write { db -> ChatEvent? in
             guard let user = try await db.row("UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, \(now)) WHERE id = \(id) RETURNING user_id")?
                 .decode(Int64.self)
@@ -235,7 +238,7 @@ public final class PostgresChatStore: ChatStore {
             // In the same transaction: no node can miss a revocation that
             // committed.
             let event = ChatEvent.tokenRevoked(user: UserKey(user), tokenID: id)
-            if audience.othersMayRead { try await PostgresEventLog.append([event], node: node, now: now, db) }
+            try await eventLog.write([event], db)
             return event
         }
         guard let event else { return false }
@@ -252,7 +255,7 @@ public final class PostgresChatStore: ChatStore {
 
     public func recordBan(_ user: UserKey, until: Millis) async throws {
         let now = self.now()
-        let (node, audience) = (self.node, self.audience)
+        let eventLog = self.eventLog
         let event = try await write { db in
             let effective = try await db.row("""
                 INSERT INTO bans (user_id, until_ts, created_ts) VALUES (\(user.rawValue), \(until), \(now))
@@ -260,7 +263,7 @@ public final class PostgresChatStore: ChatStore {
                 RETURNING until_ts
                 """)?.decode(Int64.self)
             let event = ChatEvent.userBanned(user, until: effective ?? until)
-            if audience.othersMayRead { try await PostgresEventLog.append([event], node: node, now: now, db) }
+            try await eventLog.write([event], db)
             return event
         }
         broker.publishCommitted(event)

@@ -159,8 +159,9 @@ enum PostgresEventLog {
     }
 }
 
-/// How the write lane puts its commits' events into the log, in the same
-/// transaction.
+/// How this node puts the events of a change into the log, in the change's
+/// own transaction (the write lane's commits, revocations, bans), while
+/// another node may read them.
 struct PostgresEventLogWriter: Sendable {
     let node: String
     let audience: ClusterAudience
@@ -173,6 +174,11 @@ struct PostgresEventLogWriter: Sendable {
         guard audience.othersMayRead else { return }
         var events: [ChatEvent] = []
         for report in reports { report.collectEvents(into: &events) }
+        try await PostgresEventLog.append(events, node: node, now: now(), db)
+    }
+
+    func write(_ events: [ChatEvent], _ db: PostgresConnection) async throws {
+        guard audience.othersMayRead else { return }
         try await PostgresEventLog.append(events, node: node, now: now(), db)
     }
 }
