@@ -195,6 +195,7 @@ public final class PostgresBroker: EventBroker {
         private struct State {
             var connection: PostgresConnection?
             var wasConnected = false
+            var abandoned = false
             var progress: Millis
             var ended = false
             var error: (any Error)?
@@ -209,11 +210,15 @@ public final class PostgresBroker: EventBroker {
             self.generation = generation
         }
 
-        func connected(_ connection: PostgresConnection, at now: Millis) {
+        /// False when the session was abandoned while connecting: the
+        /// caller then closes the connection, which nobody else will.
+        func connected(_ connection: PostgresConnection, at now: Millis) -> Bool {
             state.withLock {
+                guard !$0.abandoned else { return false }
                 $0.connection = connection
                 $0.wasConnected = true
                 $0.progress = now
+                return true
             }
         }
 
@@ -233,7 +238,11 @@ public final class PostgresBroker: EventBroker {
         /// Closes the connection in the background: on a connection that
         /// stopped answering, even closing may never finish.
         func abandon() {
-            guard let connection = state.withLock({ $0.connection.take() }) else { return }
+            let connection = state.withLock { state in
+                state.abandoned = true
+                return state.connection.take()
+            }
+            guard let connection else { return }
             Task { try? await connection.close() }
         }
     }
@@ -275,7 +284,10 @@ public final class PostgresBroker: EventBroker {
         let quiet = logger.errorsOnly
         do {
             let connection = try await location.connect(logger: quiet, role: "listener")
-            session.connected(connection, at: now())
+            guard session.connected(connection, at: now()) else {
+                try? await connection.close()
+                throw ListeningEnded()
+            }
             try await connection.listen(on: PostgresEventLog.channel) { notifications in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
