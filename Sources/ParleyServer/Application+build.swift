@@ -20,7 +20,7 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> ParleyApplication {
     let now: @Sendable () -> Millis = SystemClock.millis
-    let hub = Hub()
+    let hub = Hub(countsSessions: store.countsSessionsAcrossNodes)
     let secret: [UInt8]
     let tokens: TokenAuthority
     let bans: BanList
@@ -37,7 +37,7 @@ public func buildApplication(
     // reaches them through the broker.
     store.broker.subscribe(NodeEventHandler(hub: hub, tokens: tokens, bans: bans))
     let abuse = configuration.abuse
-    let presence = PresenceAnnouncer(hub: hub, store: store, now: now, logger: logger)
+    let presence = PresenceAnnouncer(hub: hub, store: store, maxSessions: abuse.maxSessionsPerUser, now: now, logger: logger)
     let chat = ChatService(
         store: store, hub: hub, presence: presence,
         cursors: CursorSeal(secret: secret), limits: configuration.limits,

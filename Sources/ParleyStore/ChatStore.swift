@@ -61,12 +61,21 @@ public protocol ChatStore: Sendable {
 
     // MARK: Presence across nodes
 
-    /// This node now has sessions of `account` (`online`), or has none
-    /// left. If that is news (`PresenceRule.isNews`: no other node has
-    /// sessions of theirs), records when they were last seen (going
-    /// offline) and publishes `onlineChanged` to their contacts, in the
-    /// order such changes are recorded across every node.
-    func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws
+    /// Whether the limit of sessions per user counts every node's
+    /// (PostgreSQL): each session then waits to be let in by a
+    /// `recordSessions` that counts it. A store only one node can open
+    /// leaves the limit to that node's hub, and is told only of a user's
+    /// first session and their last.
+    var countsSessionsAcrossNodes: Bool { get }
+    /// Records that this node has `count` sessions of `account` (0: none
+    /// left), and returns how many it may keep: fewer if they do not fit
+    /// beside the other nodes' within `limit`, never fewer than the
+    /// `admitted` ones (`SessionAllowance`). If that makes the user online
+    /// anywhere or offline everywhere (`PresenceRule.isNews`), records
+    /// when they were last seen (going offline) and publishes
+    /// `onlineChanged` to their contacts, in the order such changes are
+    /// recorded across every node.
+    func recordSessions(_ account: Account, count: Int, admitted: Int, limit: Int, at ts: Millis) async throws -> Int
     /// Tells the other nodes this one is alive. False if they had given it
     /// up (and announced its users offline): the caller then records its
     /// users' presence again.

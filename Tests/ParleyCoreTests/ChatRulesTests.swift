@@ -182,4 +182,20 @@ struct ChatRulesTests {
         #expect(ActivityOrder.next(after: 9_500, now: 8) == 9_501)
         #expect(ActivityOrder.next(after: 7_001, now: 8) == 8_000)
     }
+
+    @Test("presence is news only when this node's change is the user's first session anywhere or their last one everywhere")
+    func presenceNews() {
+        #expect(PresenceRule.isNews(changedHere: true, onlineElsewhere: false))
+        #expect(!PresenceRule.isNews(changedHere: true, onlineElsewhere: true), "another node has sessions of theirs")
+        #expect(!PresenceRule.isNews(changedHere: false, onlineElsewhere: false), "this node had recorded it already")
+    }
+
+    @Test("a node may record the sessions it wants while they fit beside the other nodes', as many as fit otherwise, never fewer than it let in")
+    func sessionAllowance() {
+        #expect(SessionAllowance.granted(wants: 3, admitted: 2, elsewhere: 10, limit: 20) == 3)
+        #expect(SessionAllowance.granted(wants: 3, admitted: 1, elsewhere: 18, limit: 20) == 2, "one place left beside the admitted one")
+        #expect(SessionAllowance.granted(wants: 1, admitted: 0, elsewhere: 20, limit: 20) == 0, "the other nodes hold every place")
+        #expect(SessionAllowance.granted(wants: 4, admitted: 4, elsewhere: 19, limit: 20) == 4, "sessions let in are not taken back")
+        #expect(SessionAllowance.granted(wants: 0, admitted: 0, elsewhere: 25, limit: 20) == 0)
+    }
 }

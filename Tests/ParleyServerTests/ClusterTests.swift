@@ -243,4 +243,35 @@ struct ClusterTests {
             }
         }
     }
+
+    @Test("the limit of sessions per user counts every node's: with 3 allowed, two on one node and one on another fill it; a fourth is closed 1008 on any node; a close anywhere frees a place anywhere")
+    func sessionLimitAcrossNodes() async throws {
+        try await withNodes(3, arguments: ["--max-sessions", "3"]) { _, _, nodes in
+            let alice = try await nodes[0].signUp("alice")
+            let (a0, _) = try await nodes[0].socket(alice)
+            let (b0, _) = try await nodes[0].socket(alice)
+            let (c1, _) = try await nodes[1].socket(alice)
+            for node in nodes {
+                let refused = try await TestSocket.connect(port: node.port, token: alice.token)
+                let closed = try await refused.closed()
+                #expect(closed.code == 1008 && closed.reason == "too many sessions: at most 3 per user", "port \(node.port): \(closed)")
+                #expect(closed.framesBefore.isEmpty, "no ready before the refusal: \(closed.framesBefore)")
+            }
+            for socket in [a0, b0, c1] { try await socket.expectAlive() }
+
+            // A close on node 1 frees a place, taken on node 2 (the node
+            // records the close a moment after the socket goes: retry briefly).
+            await c1.close()
+            let deadline = ContinuousClock.now + .seconds(5)
+            var admitted: TestSocket?
+            while admitted == nil, ContinuousClock.now < deadline {
+                admitted = try? await nodes[2].socket(alice).0
+                if admitted == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let d2 = try #require(admitted, "a place freed on node 1 is taken on node 2")
+            let refused = try await TestSocket.connect(port: nodes[1].port, token: alice.token)
+            #expect(try await refused.closed().code == 1008, "full again")
+            for socket in [a0, b0, d2] { await socket.close() }
+        }
+    }
 }

@@ -45,21 +45,26 @@ struct HubTests {
         }
     }
 
+    func online(_ count: Int, asked: [SessionID] = []) -> Hub.SessionRecord {
+        Hub.SessionRecord(count: count, admitted: count, asked: asked)
+    }
+
     @Test("the first session and the last one start a presence announcement; others do not")
-    func presenceEdges() {
+    func presenceEdges() async {
         let hub = Hub()
         let alice = account(7)
         let first = session(alice), second = session(alice)
         #expect(hub.register(first) == .registered(announce: true), "first session: announce")
-        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == true)
-        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil, "contacts are up to date")
+        #expect(await hub.admission(of: first) == .admitted, "a store of one node leaves the limit to the hub")
+        #expect(hub.nextRecord(for: alice.key, after: nil) == online(1))
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: [])) == nil, "contacts are up to date")
         #expect(hub.register(second) == .registered(announce: false), "a second session changes nothing")
         #expect(hub.isOnline(alice.key))
         #expect(!hub.unregister(first))
         #expect(hub.unregister(second), "last session: announce")
         #expect(!hub.isOnline(alice.key))
-        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == false)
-        #expect(hub.nextAnnouncement(for: alice.key, announced: false) == nil)
+        #expect(hub.nextRecord(for: alice.key, after: nil) == online(0))
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 0, asked: [])) == nil)
         #expect(hub.sessions(of: alice.key).isEmpty)
     }
 
@@ -69,19 +74,59 @@ struct HubTests {
         let alice = account(8)
         let first = session(alice), second = session(alice)
         #expect(hub.register(first) == .registered(announce: true))
-        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == true)
+        #expect(hub.nextRecord(for: alice.key, after: nil) == online(1))
         // While "online" is being announced, Alice leaves and comes back:
         // no second announcer, and nothing more to say afterwards.
         #expect(!hub.unregister(first))
         #expect(hub.register(second) == .registered(announce: false))
-        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil)
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: [])) == nil)
         // While "offline" is being announced, she comes back: the announcer
         // goes on to say "online" again.
         #expect(hub.unregister(second))
-        #expect(hub.nextAnnouncement(for: alice.key, announced: nil) == false)
+        #expect(hub.nextRecord(for: alice.key, after: nil) == online(0))
         #expect(hub.register(first) == .registered(announce: false))
-        #expect(hub.nextAnnouncement(for: alice.key, announced: false) == true)
-        #expect(hub.nextAnnouncement(for: alice.key, announced: true) == nil)
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 0, asked: [])) == online(1))
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: [])) == nil)
+    }
+
+    @Test("counted across nodes, each session waits for a record that counts it: let in as far as the store granted places, in the order they came, the rest turned away")
+    func sessionsCounted() async {
+        let hub = Hub(countsSessions: true)
+        let alice = account(10)
+        let sessions = (0..<4).map { _ in session(alice) }
+        #expect(hub.register(sessions[0]) == .registered(announce: true))
+        #expect(hub.register(sessions[1]) == .registered(announce: false), "one announcer at a time")
+        let first = hub.nextRecord(for: alice.key, after: nil)
+        #expect(first == Hub.SessionRecord(count: 2, admitted: 0, asked: [sessions[0].id, sessions[1].id]))
+        // A third comes while the record is made; the store grants two.
+        #expect(hub.register(sessions[2]) == .registered(announce: false))
+        let waiting = Task { await hub.admission(of: sessions[2]) }
+        let second = hub.nextRecord(for: alice.key, after: .recorded(granted: 2, asked: first?.asked ?? []))
+        #expect(await hub.admission(of: sessions[0]) == .admitted)
+        #expect(await hub.admission(of: sessions[1]) == .admitted)
+        #expect(second == Hub.SessionRecord(count: 3, admitted: 2, asked: [sessions[2].id]), "the third is asked for next")
+        // The other nodes hold the rest: the third is turned away, and no
+        // longer registered; what is recorded is right, so nothing follows.
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 2, asked: second?.asked ?? [])) == nil)
+        #expect(await waiting.value == .tooManySessions)
+        #expect(hub.sessions(of: alice.key).map(\.id) == [sessions[0].id, sessions[1].id])
+
+        // A record that fails turns its sessions away (their clients try
+        // again) and is made again, since its outcome is unknown.
+        #expect(hub.register(sessions[3]) == .registered(announce: true))
+        let third = hub.nextRecord(for: alice.key, after: nil)
+        #expect(third == Hub.SessionRecord(count: 3, admitted: 2, asked: [sessions[3].id]))
+        #expect(hub.nextRecord(for: alice.key, after: .failed(asked: third?.asked ?? [])) == Hub.SessionRecord(count: 2, admitted: 2, asked: []))
+        #expect(await hub.admission(of: sessions[3]) == .unavailable)
+
+        // A session that closes while it waits hears so, and is not counted.
+        let late = session(alice)
+        #expect(hub.register(late) == .registered(announce: false))
+        let closedWhileWaiting = Task { await hub.admission(of: late) }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(!hub.unregister(late))
+        #expect(await closedWhileWaiting.value == .closed)
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 2, asked: [])) == nil)
     }
 
     @Test("typing is admitted once per interval per user and conversation, only for online users")

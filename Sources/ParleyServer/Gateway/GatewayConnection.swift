@@ -193,15 +193,28 @@ final class GatewayConnection: MessageReceiver {
             id: OpaqueID.make(), account: identity.account, tokenID: identity.tokenID, outbox: outbox,
             onDrain: { [weak self] in self?.drain() })
         outbox.hold()
-        guard chat.presence.sessionOpened(session, maxSessions: abuse.maxSessionsPerUser) else {
-            outbox.close(
-                code: CloseCode.policyViolation, reason: "too many sessions: at most \(abuse.maxSessionsPerUser) per user",
-                discardingQueued: true)
+        let tooMany = "too many sessions: at most \(abuse.maxSessionsPerUser) per user"
+        guard chat.presence.sessionOpened(session) else {
+            outbox.close(code: CloseCode.policyViolation, reason: tooMany, discardingQueued: true)
             return
         }
         guard state.withLock({ $0.signedIn(session) }) else {
             // The socket closed while this was signing in.
             chat.presence.sessionClosed(session)
+            return
+        }
+        // With several nodes, the user's sessions on the others count too.
+        switch await chat.hub.admission(of: session) {
+        case .admitted:
+            break
+        case .tooManySessions:
+            outbox.close(code: CloseCode.policyViolation, reason: tooMany, discardingQueued: true)
+            return
+        case .unavailable:
+            outbox.close(
+                code: CloseCode.tryAgainLater, reason: "server busy: retry in \(SessionStartGate.retryAfterMs()) ms", discardingQueued: true)
+            return
+        case .closed:
             return
         }
         unauthenticated?.release()

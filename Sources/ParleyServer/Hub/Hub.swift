@@ -5,7 +5,7 @@ import Synchronization
 
 /// Routes events to the open sessions of users, and keeps what the server
 /// knows about each online user: their sessions here, what this node last
-/// recorded of them (`ChatStore.recordPresence`), whether they are online
+/// recorded of them (`ChatStore.recordSessions`), whether they are online
 /// on any node, and when they last had `typing` relayed.
 ///
 /// Users are spread over shards, each behind its own lock, so delivering to
@@ -15,10 +15,16 @@ import Synchronization
 final class Hub: Sendable {
     private struct UserEntry {
         var sessions: [ClientSession] = []
-        /// What this node last recorded (sessions here or none): the
-        /// announcer works towards `hasSessions == recordedOnline`, one
-        /// record at a time.
-        var recordedOnline = false
+        /// Sessions not let in yet (`countsSessions`), in the order they
+        /// came: each waits for a record that counts it.
+        var undecided: [SessionID] = []
+        /// Decisions made before their session asked (`admission`).
+        var decided: [SessionID: Admission] = [:]
+        var waitingForDecision: [SessionID: CheckedContinuation<Admission, Never>] = [:]
+        /// What this node last recorded of its sessions (nil: unknown,
+        /// after a record whose outcome was lost): the announcer works
+        /// towards `wanted == recorded`, one record at a time.
+        var recorded: Int? = 0
         var announcing = false
         /// Online on some node, this one included, as the last
         /// `onlineChanged` said.
@@ -29,19 +35,35 @@ final class Hub: Sendable {
         /// recorded (`untilRecorded`), by waiter id.
         var awaitingRecord: [UInt64: CheckedContinuation<Void, Never>] = [:]
 
-        /// Recorded as this node has them, or nobody records any more.
-        var isSettled: Bool { !announcing || (recordedOnline && hasSessions) }
-
         var hasSessions: Bool { !sessions.isEmpty }
+        var admittedCount: Int { sessions.count - undecided.count }
+
+        /// What the store should have: every session counted, or, when
+        /// the store does not count them, whether there are any.
+        func wanted(counting: Bool) -> Int { counting ? sessions.count : (hasSessions ? 1 : 0) }
+
+        /// Recorded as this node has them, or nobody records any more.
+        var isSettled: Bool { !announcing || ((recorded ?? 0) > 0 && hasSessions) }
+
         /// Nothing left worth keeping for an offline user.
-        var isSpent: Bool { sessions.isEmpty && !announcing && !recordedOnline && !onlineAnywhere }
+        var isSpent: Bool { sessions.isEmpty && !announcing && recorded == 0 && !onlineAnywhere }
 
         /// Starts an announcer if what this node recorded differs from its
         /// sessions and none is under way.
-        mutating func needsAnnouncer() -> Bool {
-            guard !announcing, hasSessions != recordedOnline else { return false }
+        mutating func needsAnnouncer(counting: Bool) -> Bool {
+            guard !announcing, wanted(counting: counting) != recorded else { return false }
             announcing = true
             return true
+        }
+
+        mutating func decide(_ id: SessionID, _ admission: Admission) {
+            undecided.removeAll { $0 == id }
+            if admission != .admitted { sessions.removeAll { $0.id == id } }
+            if let waiter = waitingForDecision.removeValue(forKey: id) {
+                waiter.resume(returning: admission)
+            } else if admission != .closed {
+                decided[id] = admission
+            }
         }
     }
 
@@ -54,9 +76,14 @@ final class Hub: Sendable {
 
     private let shards: [Shard]
     private let waiterIDs = Atomic<UInt64>(0)
+    /// Whether the store counts sessions for a limit across nodes
+    /// (`ChatStore.countsSessionsAcrossNodes`): then each session waits
+    /// for a record that lets it in.
+    let countsSessions: Bool
 
-    init(shardCount: Int = 64) {
+    init(shardCount: Int = 64, countsSessions: Bool = false) {
         shards = (0..<shardCount).map { _ in Shard() }
+        self.countsSessions = countsSessions
     }
 
     private func shard(_ user: UserKey) -> Shard {
@@ -67,10 +94,21 @@ final class Hub: Sendable {
 
     enum Registration: Equatable {
         /// Registered; `announce`: the caller must run a presence announcer
-        /// for the user (see `nextAnnouncement`), this being their first session.
+        /// for the user (see `nextRecord`).
         case registered(announce: Bool)
-        /// The user has `maxSessions` open already.
+        /// The user has `maxSessions` open here already.
         case tooManySessions
+    }
+
+    /// What became of a registered session (`admission`).
+    enum Admission: Equatable, Sendable {
+        case admitted
+        /// The other nodes hold the rest of the user's places.
+        case tooManySessions
+        /// The store could not count it: try again later.
+        case unavailable
+        /// Closed before it was decided.
+        case closed
     }
 
     func register(_ session: ClientSession, maxSessions: Int = .max) -> Registration {
@@ -78,39 +116,102 @@ final class Hub: Sendable {
             var entry = users[session.account.key] ?? UserEntry()
             guard entry.sessions.count < maxSessions else { return .tooManySessions }
             entry.sessions.append(session)
-            let announce = entry.needsAnnouncer()
+            if countsSessions { entry.undecided.append(session.id) }
+            let announce = entry.needsAnnouncer(counting: countsSessions)
             users[session.account.key] = entry
             return .registered(announce: announce)
         }
     }
 
-    /// Returns true if the caller must run a presence announcer for the user:
-    /// this was their last session.
+    /// Returns once the session is let in (at once, unless the store
+    /// counts sessions across nodes) or turned away; one turned away is no
+    /// longer registered.
+    func admission(of session: ClientSession) async -> Admission {
+        let shard = shard(session.account.key)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Admission, Never>) in
+            let known: Admission? = shard.users.withLock { users in
+                guard var entry = users[session.account.key] else { return .closed }
+                if let decision = entry.decided.removeValue(forKey: session.id) {
+                    users[session.account.key] = entry
+                    return decision
+                }
+                guard entry.undecided.contains(session.id) else {
+                    return entry.sessions.contains { $0 === session } ? .admitted : .closed
+                }
+                entry.waitingForDecision[session.id] = continuation
+                users[session.account.key] = entry
+                return nil
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
+
+    /// Returns true if the caller must run a presence announcer for the user.
     func unregister(_ session: ClientSession) -> Bool {
         shard(session.account.key).users.withLock { users in
             guard var entry = users[session.account.key] else { return false }
             entry.sessions.removeAll { $0 === session }
-            let start = entry.needsAnnouncer()
+            if entry.undecided.contains(session.id) { entry.decide(session.id, .closed) }
+            entry.decided[session.id] = nil
+            let start = entry.needsAnnouncer(counting: countsSessions)
             users[session.account.key] = entry.isSpent ? nil : entry
             return start
         }
     }
 
-    /// The announcer's loop step: notes what was just recorded (if
-    /// anything) and returns what to record next, or nil when the store
-    /// is up to date, which ends the announcer. One announcer per user at a
-    /// time, so records never overtake each other, and flapping between
-    /// them collapses into the latest state.
-    func nextAnnouncement(for user: UserKey, announced: Bool?) -> Bool? {
-        shard(user).users.withLock { users in
+    /// What the announcer records next: this node's sessions of the user,
+    /// those already let in, and those waiting for this record.
+    struct SessionRecord: Equatable {
+        let count: Int
+        let admitted: Int
+        let asked: [SessionID]
+    }
+
+    /// How the announcer's last record went.
+    enum RecordOutcome {
+        /// The store now has `granted` sessions for this node.
+        case recorded(granted: Int, asked: [SessionID])
+        /// Not recorded, or not known to be: the sessions asked for are
+        /// turned away (their clients try again), and the record is tried again.
+        case failed(asked: [SessionID])
+        /// The store has been failing too long: the sessions asked for are
+        /// turned away and the rest taken as recorded, so that the
+        /// announcer stops.
+        case givenUp(asked: [SessionID])
+    }
+
+    /// The announcer's loop step: notes how the last record went (if
+    /// there was one), lets in or turns away the sessions it asked for,
+    /// and returns what to record next, or nil when the store is up to
+    /// date, which ends the announcer. One announcer per user at a time, so
+    /// records never overtake each other, and flapping between them
+    /// collapses into the latest state.
+    func nextRecord(for user: UserKey, after outcome: RecordOutcome?) -> SessionRecord? {
+        let counting = countsSessions
+        return shard(user).users.withLock { users in
             guard var entry = users[user] else { return nil }
-            if let announced { entry.recordedOnline = announced }
-            let next: Bool?
-            if entry.hasSessions == entry.recordedOnline {
+            switch outcome {
+            case .recorded(let granted, let asked):
+                entry.recorded = granted
+                // Places recorded beyond those let in, in the order sessions came.
+                for id in entry.undecided.prefix(max(0, granted - entry.admittedCount)) { entry.decide(id, .admitted) }
+                for id in asked where entry.undecided.contains(id) { entry.decide(id, .tooManySessions) }
+            case .failed(let asked):
+                entry.recorded = nil
+                for id in asked where entry.undecided.contains(id) { entry.decide(id, .unavailable) }
+            case .givenUp(let asked):
+                for id in asked where entry.undecided.contains(id) { entry.decide(id, .unavailable) }
+                entry.recorded = entry.wanted(counting: counting)
+            case nil:
+                break
+            }
+            let wanted = entry.wanted(counting: counting)
+            let next: SessionRecord?
+            if wanted == entry.recorded {
                 entry.announcing = false
                 next = nil
             } else {
-                next = entry.hasSessions
+                next = SessionRecord(count: wanted, admitted: counting ? entry.admittedCount : wanted, asked: entry.undecided)
             }
             if entry.isSettled, !entry.awaitingRecord.isEmpty {
                 for waiter in entry.awaitingRecord.values { waiter.resume() }
@@ -149,13 +250,14 @@ final class Hub: Sendable {
     /// and the users with sessions here are returned, each to be recorded
     /// again by an announcer the caller starts.
     func forgetRecorded() -> [Account] {
-        shards.flatMap { shard in
+        let counting = countsSessions
+        return shards.flatMap { shard in
             shard.users.withLock { users in
                 var restart: [Account] = []
                 for key in Array(users.keys) {
                     guard var entry = users[key] else { continue }
-                    entry.recordedOnline = false
-                    if entry.needsAnnouncer(), let session = entry.sessions.first { restart.append(session.account) }
+                    entry.recorded = 0
+                    if entry.needsAnnouncer(counting: counting), let session = entry.sessions.first { restart.append(session.account) }
                     users[key] = entry.isSpent ? nil : entry
                 }
                 return restart

@@ -2,9 +2,12 @@ import Logging
 import ParleyCore
 import ParleyStore
 
-/// Records when a user's first session on this node opens and their last
-/// one closes, however it closes; the store tells their contacts when that
-/// makes them online anywhere or offline everywhere (`recordPresence`).
+/// Records this node's sessions of a user in the store: when the first
+/// opens and the last closes, however it closes, and, when the store
+/// counts sessions for the limit across nodes, every change of their
+/// number (the new ones wait until a record lets them in). The store tells
+/// their contacts when that makes them online anywhere or offline
+/// everywhere (`recordSessions`).
 ///
 /// The hub decides when a record is due and lets one announcer run per
 /// user at a time; the announcer works until the store has this node's
@@ -14,12 +17,16 @@ import ParleyStore
 struct PresenceAnnouncer: Sendable {
     let hub: Hub
     let store: any ChatStore
+    /// Sessions per user, on every node together.
+    let maxSessions: Int
     let now: @Sendable () -> Millis
     let logger: Logger
     static let retryFor: Duration = .seconds(60)
 
-    /// Registers the session; false if the user has too many open already.
-    func sessionOpened(_ session: ClientSession, maxSessions: Int) -> Bool {
+    /// Registers the session; false if the user has too many open here
+    /// already. Those the store counts across nodes then wait for their
+    /// `Hub.admission`.
+    func sessionOpened(_ session: ClientSession) -> Bool {
         switch hub.register(session, maxSessions: maxSessions) {
         case .registered(let announce):
             if announce { start(session.account) }
@@ -38,22 +45,23 @@ struct PresenceAnnouncer: Sendable {
     }
 
     private func announce(_ account: Account) async {
-        var recorded: Bool?
+        var outcome: Hub.RecordOutcome?
         var failingSince: ContinuousClock.Instant?
-        while let online = hub.nextAnnouncement(for: account.key, announced: recorded) {
+        while let record = hub.nextRecord(for: account.key, after: outcome) {
             do {
-                try await store.recordPresence(account, online: online, at: now())
-                recorded = online
+                let granted = try await store.recordSessions(
+                    account, count: record.count, admitted: record.admitted, limit: maxSessions, at: now())
+                outcome = .recorded(granted: granted, asked: record.asked)
                 failingSince = nil
             } catch {
                 let since = failingSince ?? .now
                 failingSince = since
                 guard ContinuousClock.now - since < Self.retryFor else {
                     logger.warning("cannot record presence, given up", metadata: ["error": "\(error)"])
-                    recorded = online
+                    outcome = .givenUp(asked: record.asked)
                     continue
                 }
-                recorded = nil
+                outcome = .failed(asked: record.asked)
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }

@@ -1,13 +1,18 @@
 import ParleyCore
 
 extension PostgresChatStore {
-    public func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws {
+    /// Counted alone too: a node joining must find every node's count.
+    public var countsSessionsAcrossNodes: Bool { true }
+
+    public func recordSessions(_ account: Account, count: Int, admitted: Int, limit: Int, at ts: Millis) async throws -> Int {
         let node = self.node
         let logged = audience.othersMayRead
-        let event = try await write { db in
-            try await PostgresPresence.record(account, online: online, node: node, logged: logged, at: ts, db)
+        let record = try await write { db in
+            try await PostgresPresence.record(
+                account, sessions: count, admitted: admitted, limit: limit, node: node, logged: logged, at: ts, db)
         }
-        if let event { deliverIfNotLogged(event, logged: logged) }
+        if let event = record.news { deliverIfNotLogged(event, logged: logged) }
+        return record.granted
     }
 
     /// A beat has 2 s: one stuck on a connection PostgreSQL dropped

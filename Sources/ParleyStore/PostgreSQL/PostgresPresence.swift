@@ -3,8 +3,9 @@ import ParleyCore
 import PostgresNIO
 
 /// Who is online across the nodes sharing a database: `cluster_presence`
-/// has a row (user, node) while that node has any session of the user,
-/// and `cluster_nodes` says when each node last beat.
+/// has a row (user, node, sessions) while that node has any session of the
+/// user, counting them for the limit per user, and `cluster_nodes` says
+/// when each node last beat.
 ///
 /// Each change of one user's rows takes a lock on that user first
 /// (`pg_advisory_xact_lock`, which gives the transaction no id), so the
@@ -51,31 +52,43 @@ enum PostgresPresence {
         }
     }
 
-    /// Records this node's change for the user, inside the caller's
-    /// transaction, and logs `onlineChanged` if it is news (and returns it).
-    /// `logged`: whether other nodes may read the log; if not, nothing is
-    /// written there and the caller delivers the event here itself.
+    /// Records this node's count of the user's sessions, inside the
+    /// caller's transaction: as many as fit beside the other nodes'
+    /// (`SessionAllowance`), which it returns. Logs `onlineChanged` if the
+    /// change is news (and returns it). `logged`: whether other nodes may
+    /// read the log; if not, nothing is written there and the caller
+    /// delivers the event here itself.
     static func record(
-        _ account: Account, online: Bool, node: String, logged: Bool, at ts: Millis, _ db: PostgresConnection
-    ) async throws -> ChatEvent? {
+        _ account: Account, sessions wanted: Int, admitted: Int, limit: Int, node: String, logged: Bool, at ts: Millis,
+        _ db: PostgresConnection
+    ) async throws -> (granted: Int, news: ChatEvent?) {
         let user = account.key.rawValue
         try await db.run("SELECT pg_advisory_xact_lock(\(lockClass), \(lockObject(user)))")
+        let elsewhere = try await db.row(
+            "SELECT COALESCE(sum(sessions), 0)::int8 FROM cluster_presence WHERE user_id = \(user) AND node != \(node)"
+        )?.decode(Int64.self) ?? 0
+        let granted = SessionAllowance.granted(wants: wanted, admitted: admitted, elsewhere: Int(elsewhere), limit: limit)
         let changedHere: Bool
-        if online {
-            changedHere = try await db.exists(
-                "INSERT INTO cluster_presence (user_id, node) VALUES (\(user), \(node)) ON CONFLICT DO NOTHING RETURNING 1")
+        if granted > 0 {
+            // xmax is 0 on a row this statement inserted, not on one it updated.
+            changedHere = try await db.row(
+                """
+                INSERT INTO cluster_presence (user_id, node, sessions) VALUES (\(user), \(node), \(granted))
+                ON CONFLICT (user_id, node) DO UPDATE SET sessions = EXCLUDED.sessions RETURNING xmax = 0
+                """
+            )?.decode(Bool.self) ?? false
         } else {
             changedHere = try await db.exists("DELETE FROM cluster_presence WHERE user_id = \(user) AND node = \(node) RETURNING 1")
         }
-        let elsewhere = try await db.exists("SELECT 1 FROM cluster_presence WHERE user_id = \(user) AND node != \(node)")
-        guard PresenceRule.isNews(changedHere: changedHere, onlineElsewhere: elsewhere) else { return nil }
+        guard PresenceRule.isNews(changedHere: changedHere, onlineElsewhere: elsewhere > 0) else { return (granted, nil) }
+        let online = granted > 0
         if !online {
             try await db.run("UPDATE users SET last_seen_ts = GREATEST(COALESCE(last_seen_ts, 0), \(ts)) WHERE id = \(user)")
         }
         let event = ChatEvent.onlineChanged(
             account, online: online, lastSeenTS: online ? nil : ts, contacts: try await PostgresRows.contacts(of: account.key, db))
         if logged { try await PostgresEventLog.append([event], node: PostgresEventLog.everyNode, now: ts, db) }
-        return event
+        return (granted, event)
     }
 
     /// Nodes to give up: silent too long, or gone from `cluster_nodes`

@@ -181,6 +181,12 @@ enum PostgresSchema {
             CREATE INDEX cluster_presence_by_node ON cluster_presence (node)
             """,
         ]),
+        Migration(version: 4, name: "cluster presence counts each node's sessions, for the limit per user", statements: [
+            """
+            -- A row is there only while the node has sessions of the user.
+            ALTER TABLE cluster_presence ADD COLUMN sessions INTEGER NOT NULL DEFAULT 1 CHECK (sessions > 0)
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

@@ -83,10 +83,14 @@ extension SQLiteChatStore {
     // hub counts every session: each change it reports is news, and there
     // are no other nodes to beat for or to give up.
 
-    public func recordPresence(_ account: Account, online: Bool, at ts: Millis) async throws {
+    public var countsSessionsAcrossNodes: Bool { false }
+
+    public func recordSessions(_ account: Account, count: Int, admitted: Int, limit: Int, at ts: Millis) async throws -> Int {
+        let online = count > 0
         if !online { try await recordLastSeen(account.key, at: ts) }
         let contacts = try await contacts(of: account.key)
         broker.publish(.onlineChanged(account, online: online, lastSeenTS: online ? nil : ts, contacts: contacts))
+        return count
     }
 
     public func heartbeat() async throws -> Bool { true }
