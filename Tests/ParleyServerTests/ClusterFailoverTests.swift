@@ -266,13 +266,7 @@ struct ClusterFailoverTests {
     }
 
     @Test(
-        "PostgreSQL restarted under a cluster of three: every node recovers by itself and nothing acknowledged is lost",
-        .disabled(
-            """
-            known bug (issue 18, see the closing note of 2026-12-05): in about 1 run of 3, when one node's write lane \
-            is left unanswered for 10 s after the restart, the other two nodes' open sessions miss some 50 of each \
-            other's messages for good (stored and acknowledged; history has them)
-            """))
+        "PostgreSQL restarted under a cluster of three: every node recovers by itself and nothing acknowledged is lost")
     func postgresRestartUnderCluster() async throws {
         let postgres = try ThrowawayPostgres()
         defer { postgres.stop() }

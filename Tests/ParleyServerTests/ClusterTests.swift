@@ -122,8 +122,14 @@ struct ClusterTests {
             }
             try await sender.value
             #expect(seqs == Array(1...total), "every message once, in order, late allowed")
-            let listening = try await database.value(
-                "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
+            // A node whose listener was killed last may still be on its way back.
+            var listening: String?
+            let deadline = ContinuousClock.now + .seconds(5)
+            repeat {
+                listening = try await database.value(
+                    "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
+                if listening != "2" { try await Task.sleep(for: .milliseconds(100)) }
+            } while listening != "2" && ContinuousClock.now < deadline
             #expect(listening == "2", "both nodes listen again")
             await alice1.close()
             await bob2.close()

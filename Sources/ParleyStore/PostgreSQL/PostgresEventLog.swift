@@ -95,20 +95,27 @@ enum PostgresEventLog {
     /// The rows after `cursor` that no running transaction can still come
     /// before, in order, at most `limit`; and whether there are later ones
     /// waiting for an older transaction to end (read again soon).
+    ///
+    /// One statement, so one snapshot gives both the horizon and the rows:
+    /// every transaction below the horizon has ended in that snapshot, so
+    /// its rows are all in it.
     static func read(after cursor: Cursor, limit: Int, _ db: PostgresConnection) async throws -> (rows: [Row], waiting: Bool) {
-        let horizonText = try await db.row("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")?.decode(String.self)
-        guard let horizon = horizonText.flatMap(UInt64.init) else { return ([], false) }
         let found = try await db.rows(
             """
-            SELECT tx::text, id, node, body FROM cluster_events
-            WHERE (tx, id) > (\(String(cursor.tx))::xid8, \(cursor.id))
-            ORDER BY tx, id LIMIT \(limit + 1)
+            SELECT h.horizon::text, e.tx::text, e.id, e.node, e.body
+            FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+            LEFT JOIN LATERAL (
+                SELECT tx, id, node, body FROM cluster_events
+                WHERE (tx, id) > (\(String(cursor.tx))::xid8, \(cursor.id))
+                ORDER BY tx, id LIMIT \(limit + 1)
+            ) e ON true
+            ORDER BY e.tx, e.id
             """)
         var rows: [Row] = []
         var waiting = false
         for row in found {
-            let (txText, id, node, body) = try row.decode((String, Int64, String, ByteBuffer).self)
-            guard let tx = UInt64(txText) else { continue }
+            let (horizonText, txText, id, node, body) = try row.decode((String, String?, Int64?, String?, ByteBuffer?).self)
+            guard let horizon = UInt64(horizonText), let txText, let tx = UInt64(txText), let id, let node, let body else { break }
             guard tx < horizon else {
                 waiting = true
                 break
