@@ -71,7 +71,38 @@ def psql(url, sql):
     subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
 
 
-class Server:
+class Endpoint:
+    """Where a browser or a test reaches Parley: one server, one node of a
+    cluster, or the load balancer in front of them (`url`)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    # The HTTP API, for setting up what a test is not about.
+
+    def call(self, method, path, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def sign_up(self, handle, display_name=None, password="correct horse battery"):
+        body = {"handle": handle, "password": password}
+        if display_name:
+            body["display_name"] = display_name
+        status, answer = self.call("POST", "/v1/accounts", body)
+        assert status == 201, (status, answer)
+        return answer["user"] | {"token": answer["token"], "password": password}
+
+
+class Server(Endpoint):
     """`parley serve` with a throwaway database, stopped and started at will
     on the same port and database, as an operator would restart it."""
 
@@ -88,7 +119,7 @@ class Server:
         else:
             self.database = str(self.directory / "parley.sqlite")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(f"http://127.0.0.1:{self.port}")
         self.extra_args = list(extra_args)
         self.process = None
         self.log = open(self.directory / "server.log", "ab")
@@ -132,29 +163,6 @@ class Server:
         shutil.rmtree(self.directory, ignore_errors=True)
         if self.postgres:
             psql(self.postgres, f"DROP DATABASE IF EXISTS {self.postgres_database} WITH (FORCE)")
-
-    # The HTTP API, for setting up what a test is not about.
-
-    def call(self, method, path, body=None, token=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-                return response.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def sign_up(self, handle, display_name=None, password="correct horse battery"):
-        body = {"handle": handle, "password": password}
-        if display_name:
-            body["display_name"] = display_name
-        status, answer = self.call("POST", "/v1/accounts", body)
-        assert status == 201, (status, answer)
-        return answer["user"] | {"token": answer["token"], "password": password}
 
 
 class Browser:
@@ -300,3 +308,55 @@ class Browser:
                     return seq or True
             return None
         return self.wait_for(shown, f"message {text!r} (status {status}) never showed")
+
+
+class Cluster:
+    """`scripts/cluster`: several nodes of the real binary on one PostgreSQL
+    database, Debian's nginx in front. `balancer` is nginx; `nodes` are the
+    nodes themselves, for a browser that must be on a given one."""
+
+    def __init__(self, nodes=2):
+        self.directory = Path(tempfile.mkdtemp(prefix="parley-cluster-test-"))
+        self.node_count = nodes
+        # On the PostgreSQL server scripts/test started, if any (a database
+        # of its own); else the script starts a throwaway one.
+        self.postgres = os.environ.get("PARLEY_TEST_POSTGRES")
+        self.postgres_database = None
+        self.process = None
+        self.log = open(self.directory / "cluster.log", "ab")
+
+    def start(self):
+        env_file = self.directory / "cluster.env"
+        command = [str(ROOT / "scripts" / "cluster"), "--nodes", str(self.node_count), "--print-env", str(env_file)]
+        if self.postgres:
+            self.postgres_database = "parley_cluster_" + uuid.uuid4().hex
+            psql(self.postgres, f"CREATE DATABASE {self.postgres_database}")
+            command += ["--postgres", self.postgres.rsplit("/", 1)[0] + "/" + self.postgres_database]
+        command += ["--", "--bcrypt-cost", "10", "--log-level", "warning", "--signup-rate", "0"]
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log, env=os.environ | {"PARLEY_BIN": str(BINARY)},
+                                        start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not env_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"scripts/cluster exited with {self.process.returncode}; see {self.directory}/cluster.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster did not start within 120 s; see {self.directory}/cluster.log")
+            time.sleep(0.2)
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        self.balancer = Endpoint(values["PARLEY_CLUSTER_URL"].rstrip("/"))
+        self.nodes = [Endpoint(f"http://127.0.0.1:{port}") for port in values["PARLEY_CLUSTER_NODE_PORTS"].split(",")]
+        return self
+
+    def close(self):
+        # The script stops nginx, then the nodes, then its PostgreSQL.
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+        if self.postgres_database:
+            psql(self.postgres, f"DROP DATABASE IF EXISTS {self.postgres_database} WITH (FORCE)")
+        shutil.rmtree(self.directory, ignore_errors=True)
