@@ -18,8 +18,9 @@ class BrowserTestCase(unittest.TestCase):
         self.addCleanup(self.server.close)
         self.browsers = []
 
-    def browser(self, **size):
-        browser = Browser(self.server, **size)
+    def browser(self, endpoint=None, **size):
+        """A new person's browser, on `endpoint` (the test's server if none)."""
+        browser = Browser(endpoint or self.server, **size)
         self.addCleanup(browser.quit)
         self.browsers.append(browser)
         return browser

@@ -6,28 +6,18 @@ balancer sees the same."""
 import os
 import unittest
 
-from support import Browser, Cluster
+from support import Cluster
+from test_browser_client import BrowserTestCase
 
 
 # The cluster always runs on PostgreSQL: scripts/test's second browser run
 # (PARLEY_BROWSER_POSTGRES) would only repeat it.
 @unittest.skipIf(os.environ.get("PARLEY_BROWSER_POSTGRES"), "run once, in the first browser run")
-class ClusterBrowserTests(unittest.TestCase):
+class ClusterBrowserTests(BrowserTestCase):
     def setUp(self):
         self.cluster = Cluster(nodes=2).start()
         self.addCleanup(self.cluster.close)
         self.browsers = []
-
-    def browser(self, endpoint):
-        browser = Browser(endpoint)
-        self.addCleanup(browser.quit)
-        self.browsers.append(browser)
-        return browser
-
-    def tearDown(self):
-        for browser in self.browsers:
-            errors = [e for e in browser.console_errors() if e.get("source") != "network"]
-            self.assertEqual(errors, [], "the page logged errors")
 
     def test_people_on_two_nodes_and_behind_the_balancer_chat_as_on_one_server(self):
         self.cluster.balancer.sign_up("alice", "Alice")

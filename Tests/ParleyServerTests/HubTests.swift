@@ -129,6 +129,23 @@ struct HubTests {
         #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 2, asked: [])) == nil)
     }
 
+    @Test("a record under way when the other nodes gave this node up is made again: it may have landed before they removed it")
+    func forgottenDuringRecord() async {
+        let hub = Hub(countsSessions: true)
+        let alice = account(11)
+        let only = session(alice)
+        #expect(hub.register(only) == .registered(announce: true))
+        let first = hub.nextRecord(for: alice.key, after: nil)
+        #expect(hub.forgetRecorded().isEmpty, "the running announcer goes on; no second one")
+        let again = hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: first?.asked ?? []))
+        #expect(again == Hub.SessionRecord(count: 1, admitted: 1, asked: []), "recorded again")
+        #expect(await hub.admission(of: only) == .admitted, "the place it was granted stands meanwhile")
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: [])) == nil)
+
+        // With no record under way, the forgotten users get an announcer.
+        #expect(hub.forgetRecorded().map(\.key) == [alice.key])
+    }
+
     @Test("typing is admitted once per interval per user and conversation, only for online users")
     func typingThrottle() {
         let hub = Hub()

@@ -26,6 +26,10 @@ final class Hub: Sendable {
         /// towards `wanted == recorded`, one record at a time.
         var recorded: Int? = 0
         var announcing = false
+        /// The store forgot this node's records (`forgetRecorded`) while a
+        /// record was under way, which may have landed before that: its
+        /// outcome no longer says what the store has.
+        var forgottenDuringRecord = false
         /// Online on some node, this one included, as the last
         /// `onlineChanged` said.
         var onlineAnywhere = false
@@ -192,7 +196,7 @@ final class Hub: Sendable {
             guard var entry = users[user] else { return nil }
             switch outcome {
             case .recorded(let granted, let asked):
-                entry.recorded = granted
+                entry.recorded = entry.forgottenDuringRecord ? nil : granted
                 // Places recorded beyond those let in, in the order sessions came.
                 for id in entry.undecided.prefix(max(0, granted - entry.admittedCount)) { entry.decide(id, .admitted) }
                 for id in asked where entry.undecided.contains(id) { entry.decide(id, .tooManySessions) }
@@ -205,6 +209,7 @@ final class Hub: Sendable {
             case nil:
                 break
             }
+            if outcome != nil { entry.forgottenDuringRecord = false }
             let wanted = entry.wanted(counting: counting)
             let next: SessionRecord?
             if wanted == entry.recorded {
@@ -257,6 +262,7 @@ final class Hub: Sendable {
                 for key in Array(users.keys) {
                     guard var entry = users[key] else { continue }
                     entry.recorded = 0
+                    if entry.announcing { entry.forgottenDuringRecord = true }
                     if entry.needsAnnouncer(counting: counting), let session = entry.sessions.first { restart.append(session.account) }
                     users[key] = entry.isSpent ? nil : entry
                 }
