@@ -129,6 +129,25 @@ struct HubTests {
         #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 2, asked: [])) == nil)
     }
 
+    @Test("counted, a session that opens as another closes waits for a record even when the count is already right")
+    func countUnchangedButWaiting() async {
+        let hub = Hub(countsSessions: true)
+        let alice = account(12)
+        let first = session(alice), second = session(alice)
+        #expect(hub.register(first) == .registered(announce: true))
+        let record = hub.nextRecord(for: alice.key, after: nil)
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: record?.asked ?? [])) == nil)
+        #expect(await hub.admission(of: first) == .admitted)
+        // The first closes and the second opens before the announcer's
+        // first step: the store has 1, the node has 1, and one waits.
+        #expect(hub.unregister(first))
+        #expect(hub.register(second) == .registered(announce: false))
+        let next = hub.nextRecord(for: alice.key, after: nil)
+        #expect(next == Hub.SessionRecord(count: 1, admitted: 0, asked: [second.id]))
+        #expect(hub.nextRecord(for: alice.key, after: .recorded(granted: 1, asked: next?.asked ?? [])) == nil)
+        #expect(await hub.admission(of: second) == .admitted)
+    }
+
     @Test("a record under way when the other nodes gave this node up is made again: it may have landed before they removed it")
     func forgottenDuringRecord() async {
         let hub = Hub(countsSessions: true)

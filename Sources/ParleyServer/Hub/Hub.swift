@@ -52,10 +52,14 @@ final class Hub: Sendable {
         /// Nothing left worth keeping for an offline user.
         var isSpent: Bool { sessions.isEmpty && !announcing && recorded == 0 && !onlineAnywhere }
 
-        /// Starts an announcer if what this node recorded differs from its
-        /// sessions and none is under way.
+        /// Whether the store lacks this node's sessions, or sessions wait
+        /// to be let in (the count may be right while a session that
+        /// closed and one that opened await the same record).
+        func recordDue(counting: Bool) -> Bool { wanted(counting: counting) != recorded || !undecided.isEmpty }
+
+        /// Starts an announcer if a record is due and none is under way.
         mutating func needsAnnouncer(counting: Bool) -> Bool {
-            guard !announcing, wanted(counting: counting) != recorded else { return false }
+            guard !announcing, recordDue(counting: counting) else { return false }
             announcing = true
             return true
         }
@@ -212,11 +216,11 @@ final class Hub: Sendable {
             if outcome != nil { entry.forgottenDuringRecord = false }
             let wanted = entry.wanted(counting: counting)
             let next: SessionRecord?
-            if wanted == entry.recorded {
+            if entry.recordDue(counting: counting) {
+                next = SessionRecord(count: wanted, admitted: counting ? entry.admittedCount : wanted, asked: entry.undecided)
+            } else {
                 entry.announcing = false
                 next = nil
-            } else {
-                next = SessionRecord(count: wanted, admitted: counting ? entry.admittedCount : wanted, asked: entry.undecided)
             }
             if entry.isSettled, !entry.awaitingRecord.isEmpty {
                 for waiter in entry.awaitingRecord.values { waiter.resume() }
