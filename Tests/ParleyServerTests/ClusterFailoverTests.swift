@@ -285,47 +285,22 @@ struct ClusterFailoverTests {
         for (index, sender) in senders.enumerated() { senderSockets.append(try await nodes[index].socket(sender).0) }
 
         let outage = Outage()
-        let sent = try await withThrowingTaskGroup(of: (Int, Sent)?.self) { tasks in
+        let sent = try await withThrowingTaskGroup(of: (Int, SentDuringOutage)?.self) { tasks in
             for (index, sender) in senders.enumerated() {
                 let socket = senderSockets[index]
                 tasks.addTask {
-                    var sent = Sent()
-                    var n = 0
-                    while !outage.finished {
-                        let clientID = "\(sender.handle)-\(n)"
-                        n += 1
-                        try await socket.send(["type": "send", "id": clientID, "conversation_id": group, "text": clientID, "client_id": clientID])
-                        while true {
-                            let frame = try await socket.next(timeout: .seconds(30))
-                            guard frame["re"].string == clientID else { continue }
-                            if frame["type"].string == "ack" {
-                                sent.acked[clientID] = Ack(seq: frame["seq"].int ?? -1, id: frame["message_id"].string ?? "")
-                                if outage.restarts == 2 { sent.ackedAfterLastRestart += 1 }
-                            } else {
-                                #expect(frame["code"].string == "unavailable", "a send during the outage: \(frame)")
-                                sent.failed.append(clientID)
-                                // A client waits a moment before it sends on.
-                                try await Task.sleep(for: .milliseconds(50))
-                            }
-                            break
-                        }
-                    }
+                    // A client waits a moment after a refusal before it sends on.
+                    let sent = try await socket.sendUntilOver(
+                        outage, lastRestart: Outage.restartCount, conversation: group, prefix: sender.handle, pauseAfterRefusal: .milliseconds(50))
                     return (index, sent)
                 }
             }
             tasks.addTask {
-                try await Task.sleep(for: .seconds(1))
-                try postgres.restart(mode: "fast")
-                outage.restarted()
-                try await Task.sleep(for: .seconds(2))
-                try postgres.restart(mode: "immediate")
-                outage.restarted()
                 // Long enough for every node to reconnect and store more.
-                try await Task.sleep(for: .seconds(4))
-                outage.finish()
+                try await outage.restart(postgres, settle: .seconds(4))
                 return nil
             }
-            var sent: [Sent] = Array(repeating: Sent(), count: senders.count)
+            var sent = Array(repeating: SentDuringOutage(), count: senders.count)
             for try await result in tasks {
                 if case let (index, result)? = result { sent[index] = result }
             }
@@ -416,18 +391,6 @@ struct ClusterFailoverTests {
 }
 
 // MARK: - Senders
-
-private struct Ack: Sendable, Equatable {
-    let seq: Int
-    let id: String
-}
-
-/// What one sender of the PostgreSQL test saw.
-private struct Sent: Sendable {
-    var acked: [String: Ack] = [:]
-    var failed: [String] = []
-    var ackedAfterLastRestart = 0
-}
 
 /// What one sender of the kill -9 test saw, session by session.
 private struct SenderReport: Sendable {
@@ -618,15 +581,6 @@ private func missingBySender(_ seqs: [Int], stored: [JSON]) -> String {
         counts[message["sender"]["handle"].string ?? "?", default: 0] += 1
     }
     return counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-}
-
-/// The PostgreSQL restarts, shared with the senders.
-private final class Outage: Sendable {
-    private let state = Mutex((restarts: 0, finished: false))
-    var restarts: Int { state.withLock { $0.restarts } }
-    var finished: Bool { state.withLock { $0.finished } }
-    func restarted() { state.withLock { $0.restarts += 1 } }
-    func finish() { state.withLock { $0.finished = true } }
 }
 
 // MARK: - Listening

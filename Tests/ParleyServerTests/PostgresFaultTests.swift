@@ -1,19 +1,10 @@
 import Foundation
 import HTTPTypes
-import Synchronization
 import Testing
 
 /// The real binary on PostgreSQL when PostgreSQL itself fails or is shared.
 @Suite("PostgreSQL faults and several servers", .serialized, .enabled(if: ScratchPostgres.server != nil), .timeLimit(.minutes(3)))
 struct PostgresFaultTests {
-    /// What one sender saw: acks by client_id, and the client_ids refused.
-    private struct Sent: Sendable {
-        var acked: [String: (seq: Int, id: String)] = [:]
-        var failed: [String] = []
-        var ackedAfterLastRestart = 0
-        var readAfterLastRestart = 0
-    }
-
     @Test("PostgreSQL restarted under traffic (-m fast, then -m immediate): sends and reads in flight get an error, never a wait, the server carries on by itself and stops when told, every acknowledged message is there")
     func restartUnderTraffic() async throws {
         let postgres = try ThrowawayPostgres()
@@ -22,73 +13,51 @@ struct PostgresFaultTests {
         defer { server.terminate() }
         let h = Harness(port: server.port)
         let (alice, bob, conversation) = try await h.pair()
-        let restarts = Restarts()
+        let outage = Outage()
 
-        let sent = try await withThrowingTaskGroup(of: Sent.self) { group in
+        // Each task's sends, or its reads answered after the last restart.
+        let results = try await withThrowingTaskGroup(of: (sent: SentDuringOutage, readsAfterLastRestart: Int).self) { group in
             for (index, user) in [alice, alice, bob].enumerated() {
                 group.addTask {
                     let (socket, _) = try await h.socket(user)
-                    var sent = Sent()
-                    var n = 0
-                    while !restarts.finished {
-                        let clientID = "\(index)-\(n)"
-                        n += 1
-                        try await socket.send(["type": "send", "id": clientID, "conversation_id": conversation, "text": clientID, "client_id": clientID])
-                        while true {
-                            let frame = try await socket.next(timeout: .seconds(30))
-                            guard frame["re"].string == clientID else { continue }
-                            if frame["type"].string == "ack" {
-                                sent.acked[clientID] = (frame["seq"].int!, frame["message_id"].string!)
-                                if restarts.count == 2 { sent.ackedAfterLastRestart += 1 }
-                            } else {
-                                #expect(frame["code"].string == "unavailable", "\(frame)")
-                                sent.failed.append(clientID)
-                            }
-                            break
-                        }
-                    }
+                    let sent = try await socket.sendUntilOver(
+                        outage, lastRestart: Outage.restartCount, conversation: conversation, prefix: "\(index)")
                     await socket.close()
-                    return sent
+                    return (sent, 0)
                 }
             }
             // Reads (and the sign-in's off-lane writes) on the pool meanwhile:
             // each answered, 200 or 503, never left waiting.
             for user in [alice, bob] {
                 group.addTask {
-                    var reads = Sent()
+                    var reads = 0
                     var n = 0
-                    while !restarts.finished {
+                    while !outage.finished {
                         n += 1
                         let started = ContinuousClock.now
                         let path = n % 2 == 0 ? "/v1/conversations" : "/v1/conversations/\(conversation)/messages?limit=20"
                         let reply = try await h.request(.get, path, token: user.token)
                         #expect(reply.status == .ok || reply.status == .serviceUnavailable, "\(path): \(reply.status) \(reply.body)")
                         #expect(ContinuousClock.now - started < .seconds(15), "\(path) answered within 15 s")
-                        if reply.status == .ok, restarts.count == 2 { reads.readAfterLastRestart += 1 }
+                        if reply.status == .ok, outage.restarts == Outage.restartCount { reads += 1 }
                         try await Task.sleep(for: .milliseconds(20))
                     }
-                    return reads
+                    return (SentDuringOutage(), reads)
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .seconds(1))
-                try postgres.restart(mode: "fast")
-                restarts.restarted()
-                try await Task.sleep(for: .seconds(2))
-                try postgres.restart(mode: "immediate")
-                restarts.restarted()
                 // Long enough for the server to reconnect and store more.
-                try await Task.sleep(for: .seconds(3))
-                restarts.finish()
-                return Sent()
+                try await outage.restart(postgres, settle: .seconds(3))
+                return (SentDuringOutage(), 0)
             }
-            return try await group.reduce(into: [Sent]()) { $0.append($1) }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        let acked = sent.reduce(into: [String: (seq: Int, id: String)]()) { $0.merge($1.acked) { a, _ in a } }
+        let sent = results.map(\.sent)
+        let acked = sent.reduce(into: [String: Ack]()) { $0.merge($1.acked) { a, _ in a } }
         let failed = sent.flatMap(\.failed)
         #expect(acked.count > 50, "traffic flowed: \(acked.count) acks")
         #expect(sent.map(\.ackedAfterLastRestart).reduce(0, +) > 0, "the server stored messages again after the last restart, by itself")
-        #expect(sent.map(\.readAfterLastRestart).reduce(0, +) > 0, "the server answered reads again after the last restart, by itself")
+        #expect(results.map(\.readsAfterLastRestart).reduce(0, +) > 0, "the server answered reads again after the last restart, by itself")
 
         // Sends refused during the outage are retried with their client_id:
         // each is stored once (a refused send may still have committed).
@@ -198,13 +167,4 @@ extension Harness {
         }
         return false
     }
-}
-
-/// The restart schedule, shared with the senders.
-private final class Restarts: Sendable {
-    private let state = Mutex((count: 0, finished: false))
-    var count: Int { state.withLock { $0.count } }
-    var finished: Bool { state.withLock { $0.finished } }
-    func restarted() { state.withLock { $0.count += 1 } }
-    func finish() { state.withLock { $0.finished = true } }
 }
