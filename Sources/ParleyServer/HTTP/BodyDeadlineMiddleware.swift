@@ -15,20 +15,18 @@ struct BodyDeadlineMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard Self.hasBody(request) else { return try await next(request, context) }
         let body = request.body, limit = context.maxUploadSize, channel = context.channel
-        let arrived = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ByteBuffer, any Error>?, Never>) in
-            let answered = Mutex(false)
-            let answer = { @Sendable (result: Result<ByteBuffer, any Error>?) in
-                if answered.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: result) }
-            }
-            let reading = Task {
-                do { answer(.success(try await body.collect(upTo: limit))) } catch { answer(.failure(error)) }
-            }
-            channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-                answer(nil)
-                reading.cancel()
-            }
+        let timedOut = Atomic(false)
+        let reading = Task { try await body.collect(upTo: limit) }
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            timedOut.store(true, ordering: .sequentiallyConsistent)
+            reading.cancel()
         }
-        guard let arrived else {
+        // Wait for the reading to end even past the deadline: the body is read
+        // from the connection's own stream, which Hummingbird reads again
+        // once the answer is out, and two readers at once is a crash in NIO.
+        let arrived = await reading.result
+        deadline.cancel()
+        if case .failure = arrived, timedOut.load(ordering: .sequentiallyConsistent) {
             // The rest of the body will not be read: end the connection once
             // the answer is out (the server reads no further request).
             channel.close(mode: .input, promise: nil)
