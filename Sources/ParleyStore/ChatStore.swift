@@ -29,6 +29,13 @@ public protocol ChatStore: Sendable {
     func credentials(handleKey: String) async throws -> StoredCredentials?
     func account(id: String) async throws -> Account?
     func account(handleKey: String) async throws -> Account?
+    /// The user the product knows as `externalID`, if there is one yet.
+    func account(externalID: String) async throws -> Account?
+    /// The user the product knows as `externalID`, made on first use with
+    /// the first free handle of `request.handles` (and no password: they
+    /// sign in through the product). Atomic across nodes: two first uses at
+    /// once make one user. Throws `conflict` if every handle is taken.
+    func provisionAccount(_ request: ExternalAccount) async throws -> (account: Account, created: Bool)
 
     func recordToken(_ token: TokenRecord) async throws
     /// Durable before it returns, and published (`tokenRevoked`, to every

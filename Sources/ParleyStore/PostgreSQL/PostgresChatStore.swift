@@ -201,8 +201,8 @@ public final class PostgresChatStore: ChatStore {
 
     public func credentials(handleKey: String) async throws -> StoredCredentials? {
         try await read { db in
-            try await db.row("SELECT id, public_id, handle, display_name, password_hash FROM users WHERE handle_key = \(handleKey)").map {
-                let (key, publicID, handle, displayName, hash) = try $0.decode((Int64, String, String, String, String).self)
+            try await db.row("SELECT id, public_id, handle, display_name, NULLIF(password_hash, '') FROM users WHERE handle_key = \(handleKey)").map {
+                let (key, publicID, handle, displayName, hash) = try $0.decode((Int64, String, String, String, String?).self)
                 return StoredCredentials(
                     account: Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName)),
                     passwordHash: hash)
@@ -217,6 +217,42 @@ public final class PostgresChatStore: ChatStore {
 
     public func account(handleKey: String) async throws -> Account? {
         try await read { db in try await PostgresRows.account(handleKey: handleKey, db) }
+    }
+
+    public func account(externalID: String) async throws -> Account? {
+        try await read { db in
+            try await db.row("SELECT id, public_id, handle, display_name FROM users WHERE external_id = \(externalID)").map(PostgresRows.account)
+        }
+    }
+
+    public func provisionAccount(_ request: ExternalAccount) async throws -> (account: Account, created: Bool) {
+        let now = self.now()
+        let found = try await write { db -> (account: Account, created: Bool)? in
+            for (handle, handleKey) in request.handles {
+                let publicID = OpaqueID.make()
+                let displayName = request.displayName ?? handle
+                // Either unique key stops it: the external id (another node
+                // made this user first) or the handle (try the next one).
+                // No password: '' matches no bcrypt hash.
+                if let key = try await db.row("""
+                    INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id)
+                    VALUES (\(publicID), \(handle), \(handleKey), \(displayName), \(SearchKey.fold(displayName)), '', \(now),
+                        \(request.externalID))
+                    ON CONFLICT DO NOTHING
+                    RETURNING id
+                    """)?.decode(Int64.self) {
+                    return (Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName)), true)
+                }
+                if let existing = try await db.row(
+                    "SELECT id, public_id, handle, display_name FROM users WHERE external_id = \(request.externalID)"
+                ) {
+                    return (try PostgresRows.account(existing), false)
+                }
+            }
+            return nil
+        }
+        guard let found else { throw ChatError.conflict("no free handle for this user") }
+        return found
     }
 
     public func recordToken(_ token: TokenRecord) async throws {

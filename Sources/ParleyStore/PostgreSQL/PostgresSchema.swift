@@ -187,6 +187,12 @@ enum PostgresSchema {
             ALTER TABLE cluster_presence ADD COLUMN sessions INTEGER NOT NULL DEFAULT 1 CHECK (sessions > 0)
             """,
         ]),
+        Migration(version: 5, name: "external ids", statements: [
+            """
+            -- The product's id for a user who signs in with its tokens.
+            ALTER TABLE users ADD COLUMN external_id TEXT COLLATE "C" UNIQUE
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

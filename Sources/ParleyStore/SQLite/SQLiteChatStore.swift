@@ -91,7 +91,7 @@ public final class SQLiteChatStore: ChatStore {
     public func credentials(handleKey: String) async throws -> StoredCredentials? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, public_id, handle, display_name, password_hash FROM users WHERE handle_key = ?",
+                db, sql: "SELECT id, public_id, handle, display_name, NULLIF(password_hash, '') FROM users WHERE handle_key = ?",
                 arguments: [handleKey]
             ).map { StoredCredentials(account: Rows.account($0), passwordHash: $0[4]) }
         }
@@ -107,6 +107,41 @@ public final class SQLiteChatStore: ChatStore {
             try Row.fetchOne(
                 db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE handle_key = ?", arguments: [handleKey]
             ).map(Rows.account)
+        }
+    }
+
+    public func account(externalID: String) async throws -> Account? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE external_id = ?", arguments: [externalID]
+            ).map(Rows.account)
+        }
+    }
+
+    public func provisionAccount(_ request: ExternalAccount) async throws -> (account: Account, created: Bool) {
+        let now = self.now()
+        return try await lane.perform { db, _ in
+            for (handle, handleKey) in request.handles {
+                if let existing = try Row.fetchOne(
+                    db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE external_id = ?",
+                    arguments: [request.externalID]
+                ) {
+                    return (Rows.account(existing), false)
+                }
+                let publicID = OpaqueID.make()
+                let displayName = request.displayName ?? handle
+                // No password: '' matches no bcrypt hash (`credentials` reads it as none).
+                try db.execute(
+                    sql: """
+                        INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id)
+                        VALUES (?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT DO NOTHING
+                        """,
+                    arguments: [publicID, handle, handleKey, displayName, SearchKey.fold(displayName), now, request.externalID])
+                if db.changesCount == 1 {
+                    return (Account(key: UserKey(db.lastInsertedRowID), user: User(id: publicID, handle: handle, displayName: displayName)), true)
+                }
+            }
+            throw ChatError.conflict("no free handle for this user")
         }
     }
 

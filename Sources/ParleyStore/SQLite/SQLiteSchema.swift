@@ -124,6 +124,14 @@ enum SQLiteSchema {
                 ALTER TABLE members ADD COLUMN declined_ts INTEGER;
                 """)
         }
+        migrator.registerMigration("v6: external ids") { db in
+            // The product's id for a user who signs in with its tokens; many
+            // NULLs (password accounts) are allowed by a unique index.
+            try db.execute(sql: """
+                ALTER TABLE users ADD COLUMN external_id TEXT;
+                CREATE UNIQUE INDEX users_by_external_id ON users(external_id);
+                """)
+        }
         return migrator
     }
 }

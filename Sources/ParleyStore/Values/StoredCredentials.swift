@@ -2,5 +2,6 @@ import ParleyCore
 
 public struct StoredCredentials: Sendable {
     public let account: Account
-    public let passwordHash: String
+    /// nil for a user without a password (one made from the product's ids).
+    public let passwordHash: String?
 }
