@@ -26,8 +26,10 @@ public func buildApplication(
     let bans: BanList
     do {
         secret = try await SigningSecret.resolve(configured: configuration.jwtSecret, keyFile: configuration.signingKeyPath, store: store)
+        let product = await configuration.productTokens.asyncMap { await ProductTokens(settings: $0, logger: logger) }
         tokens = try await TokenAuthority.make(
-            secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now)
+            secret: secret, store: store, lifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now,
+            product: product, limits: configuration.limits)
         bans = try await BanList.load(store: store, controls: configuration.abuse, now: now)
     } catch {
         try? await store.close()
@@ -63,7 +65,7 @@ public func buildApplication(
         passwords: PasswordHasher(
             cost: configuration.bcryptCost,
             queue: HashingQueue(workers: abuse.hashWorkers, maxWaitingLogIns: abuse.waitingLogIns, maxWaitingSignUps: abuse.waitingSignUps)),
-        limits: configuration.limits, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow),
+        limits: configuration.limits, passwordAccounts: configuration.passwordAccounts, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow),
         signUps: SignupLimiter(limit: abuse.signupRate)
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)

@@ -32,6 +32,11 @@ public struct ServerConfiguration: Sendable {
     /// lower values (down to 4) are for tests only.
     public var bcryptCost: UInt8 = 12
     public var tokenLifetime: Duration = .seconds(30 * 24 * 3600)
+    /// The product's own tokens, accepted beside ours; nil: only ours.
+    public var productTokens: ProductTokenSettings?
+    /// Whether people may sign up and sign in with a handle and password
+    /// (`--accounts off`: only through the product).
+    public var passwordAccounts = true
     /// Largest WebSocket message (1009 past it) and HTTP body (413 past it).
     public var maxFrameBytes = 64 * 1024
     /// A session whose outbound queue would pass this is closed (1008).

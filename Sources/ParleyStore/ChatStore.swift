@@ -37,6 +37,7 @@ public protocol ChatStore: Sendable {
     /// once make one user. Throws `conflict` if every handle is taken.
     func provisionAccount(_ request: ExternalAccount) async throws -> (account: Account, created: Bool)
 
+    /// Nothing happens if a token with that id is recorded already.
     func recordToken(_ token: TokenRecord) async throws
     /// Durable before it returns, and published (`tokenRevoked`, to every
     /// node). Answers false if no such token exists.

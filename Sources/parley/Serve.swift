@@ -83,6 +83,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "WebSocket sockets per client address still without ready, 0 for no limit. [env: PARLEY_MAX_UNAUTHENTICATED] (default: 100)")
     var maxUnauthenticated: Int?
 
+    @Option(help: "Accept the product's HS256 tokens signed with this secret (at least 32 bytes). [env: PARLEY_JWT_HS256_SECRET] (default: none)")
+    var jwtHs256Secret: String?
+
+    @Option(help: "Accept the product's RS256 and ES256 tokens, with keys from this JWKS URL; needs --jwt-audience. [env: PARLEY_JWT_JWKS_URL] (default: none)")
+    var jwtJwksUrl: String?
+
+    @Option(help: "The iss the product's tokens must carry. [env: PARLEY_JWT_ISSUER] (default: not checked)")
+    var jwtIssuer: String?
+
+    @Option(help: "The aud the product's tokens must name. [env: PARLEY_JWT_AUDIENCE] (default: not checked)")
+    var jwtAudience: String?
+
+    @Option(help: "Least seconds between fetches of the JWKS for an unknown kid. [env: PARLEY_JWT_JWKS_REFRESH] (default: 60)")
+    var jwtJwksRefresh: Double?
+
+    @Option(help: "Accounts with a handle and password: on, or off to sign in only through the product. [env: PARLEY_ACCOUNTS] (default: on)")
+    var accounts: String?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["PARLEY_" + name] }
@@ -125,6 +143,7 @@ struct Serve: AsyncParsableCommand {
         case let other: throw ValidationError("chat requests must be 'on' or 'off', not '\(other)'")
         }
         try applyAbuseControls(to: &configuration, number: number, setting: setting)
+        try applyProductTokens(to: &configuration, number: number, setting: setting)
         let location: DatabaseLocation
         do {
             location = try DatabaseLocation(configuration.databasePath)
@@ -145,6 +164,47 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("Parley is listening on http://\(host):\(port) (database: \(database))\n".utf8))
         }
         try await app.runService()
+    }
+
+    private func applyProductTokens(
+        to configuration: inout ServerConfiguration,
+        number: (Double?, String, Double.Type) throws -> Double?,
+        setting: (String?, String) -> String?
+    ) throws {
+        let secret = setting(jwtHs256Secret, "JWT_HS256_SECRET")
+        let url = setting(jwtJwksUrl, "JWT_JWKS_URL")
+        var product = ProductTokenSettings(
+            hs256Secret: secret.map { Array($0.utf8) }, jwksURL: url, issuer: setting(jwtIssuer, "JWT_ISSUER"),
+            audience: setting(jwtAudience, "JWT_AUDIENCE"))
+        if let secret, secret.utf8.count < 32 {
+            throw ValidationError("the product's HS256 secret must be at least 32 bytes")
+        }
+        if let url {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased()), parsed.host != nil else {
+                throw ValidationError("--jwt-jwks-url must be an http:// or https:// URL, not '\(url)'")
+            }
+            guard product.audience != nil else {
+                throw ValidationError("--jwt-jwks-url needs --jwt-audience: the product's auth service signs tokens for other audiences too")
+            }
+        }
+        if let refresh = try number(jwtJwksRefresh, "JWT_JWKS_REFRESH", Double.self) {
+            guard refresh >= 0, refresh <= 86_400 else { throw ValidationError("the JWKS refresh must be between 0 and 86400 seconds") }
+            product.keyRefreshInterval = .milliseconds(Int64(refresh * 1000))
+        }
+        let external = secret != nil || url != nil
+        if !external, product.issuer != nil || product.audience != nil {
+            throw ValidationError("--jwt-issuer and --jwt-audience check the product's tokens: give --jwt-hs256-secret or --jwt-jwks-url too")
+        }
+        configuration.productTokens = external ? product : nil
+        switch setting(accounts, "ACCOUNTS") ?? "on" {
+        case "on": configuration.passwordAccounts = true
+        case "off":
+            guard external else {
+                throw ValidationError("--accounts off leaves no way to sign in: accept the product's tokens (--jwt-hs256-secret or --jwt-jwks-url)")
+            }
+            configuration.passwordAccounts = false
+        case let other: throw ValidationError("accounts must be 'on' or 'off', not '\(other)'")
+        }
     }
 
     private func applyAbuseControls(

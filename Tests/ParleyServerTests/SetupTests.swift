@@ -76,6 +76,12 @@ struct SetupTests {
         ([], ["PARLEY_PORT": "eighty"], "PARLEY_PORT"),
         (["--public", "/nonexistent/parley-client"], [:], "no browser client folder at '/nonexistent/parley-client'"),
         ([], ["PARLEY_PUBLIC": "/nonexistent/parley-client"], "no browser client folder"),
+        (["--accounts", "off"], [:], "--accounts off leaves no way to sign in"),
+        (["--accounts", "maybe"], [:], "accounts must be 'on' or 'off'"),
+        (["--jwt-hs256-secret", "short"], [:], "at least 32 bytes"),
+        (["--jwt-jwks-url", "http://127.0.0.1:9/jwks.json"], [:], "--jwt-jwks-url needs --jwt-audience"),
+        (["--jwt-jwks-url", "file:///etc/keys", "--jwt-audience", "parley"], [:], "must be an http:// or https:// URL"),
+        (["--jwt-audience", "parley"], [:], "give --jwt-hs256-secret or --jwt-jwks-url too"),
     ])
     func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) async throws {
         let database = try await TestDatabase(.sqlite)

@@ -8,4 +8,6 @@ struct Identity: Sendable {
     let account: Account
     let tokenID: String
     let expiresTS: Millis
+    /// Whether the token is the product's (`ProductTokens`), not ours.
+    let external: Bool
 }

@@ -8,6 +8,7 @@ struct AccountController {
     let tokens: TokenAuthority
     let passwords: PasswordHasher
     let limits: ChatLimits
+    let passwordAccounts: Bool
     let logins: LoginThrottle
     let signUps: SignupLimiter
 
@@ -35,6 +36,7 @@ struct AccountController {
     }
 
     @Sendable func signUp(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        try requirePasswordAccounts()
         try signUps.check(address: context.clientAddress)
         let body = try await request.decodeJSON(SignUp.self, context: context)
         let handleKey = try Validation.handleKey(body.handle)
@@ -53,6 +55,7 @@ struct AccountController {
     }
 
     @Sendable func logIn(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        try requirePasswordAccounts()
         let body = try await request.decodeJSON(LogIn.self, context: context)
         // Counted by the handle as typed (case-folded), whether it exists or
         // not, so that being throttled says nothing about the handle.
@@ -83,6 +86,12 @@ struct AccountController {
         }
     }
 
+    private func requirePasswordAccounts() throws {
+        guard passwordAccounts else {
+            throw ChatError(.forbidden, "accounts with a password are switched off here: sign in through the product")
+        }
+    }
+
     private func session(for account: Account, status: HTTPResponse.Status) async throws -> Response {
         let issued = try await tokens.issue(for: account)
         return jsonResponse(status) { w in
@@ -95,6 +104,11 @@ struct AccountController {
 }
 
 extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+
     func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
         guard let self else { return nil }
         return try await transform(self)

@@ -260,6 +260,7 @@ public final class PostgresChatStore: ChatStore {
             try await db.run("""
                 INSERT INTO tokens (id, user_id, issued_ts, expires_ts)
                 VALUES (\(token.id), \(token.user.rawValue), \(token.issuedTS), \(token.expiresTS))
+                ON CONFLICT (id) DO NOTHING
                 """)
         }
     }

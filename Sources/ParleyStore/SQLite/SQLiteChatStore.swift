@@ -148,7 +148,8 @@ public final class SQLiteChatStore: ChatStore {
     public func recordToken(_ token: TokenRecord) async throws {
         try await lane.perform { db, _ in
             try db.execute(
-                sql: "INSERT INTO tokens (id, user_id, issued_ts, expires_ts) VALUES (?, ?, ?, ?)",
+                // Ignored if there: a product token is recorded when revoked, maybe twice at once.
+                sql: "INSERT INTO tokens (id, user_id, issued_ts, expires_ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [token.id, token.user.rawValue, token.issuedTS, token.expiresTS])
         }
     }
