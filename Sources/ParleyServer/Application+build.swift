@@ -69,6 +69,12 @@ public func buildApplication(
         signUps: SignupLimiter(limit: abuse.signupRate)
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)
+    if let serviceKey = configuration.serviceKey {
+        ServiceController(
+            store: store, chat: chat, tokens: tokens, limits: configuration.limits,
+            maxTokenLifetime: Millis(configuration.tokenLifetime.components.seconds) * 1000, now: now, logger: logger
+        ).addRoutes(to: api.group("service").add(middleware: ServiceKeyMiddleware(key: serviceKey)))
+    }
     UserController(chat: chat).addRoutes(to: authenticated)
 
     let gateway = WebSocketGateway(

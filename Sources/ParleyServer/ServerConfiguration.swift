@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var tokenLifetime: Duration = .seconds(30 * 24 * 3600)
     /// The product's own tokens, accepted beside ours; nil: only ours.
     public var productTokens: ProductTokenSettings?
+    /// The product backend's key for `/v1/service/…` (at least 32
+    /// characters); nil: those routes do not exist (404).
+    public var serviceKey: String?
     /// Whether people may sign up and sign in with a handle and password
     /// (`--accounts off`: only through the product).
     public var passwordAccounts = true

@@ -36,6 +36,10 @@ public protocol ChatStore: Sendable {
     /// sign in through the product). Atomic across nodes: two first uses at
     /// once make one user. Throws `conflict` if every handle is taken.
     func provisionAccount(_ request: ExternalAccount) async throws -> (account: Account, created: Bool)
+    /// Changes what is given of a user's handle, display name and bot flag
+    /// (nil: unchanged). Throws `conflict` if the handle is someone else's,
+    /// `userNotFound` if there is no such user.
+    func updateAccount(_ user: UserKey, handle: (handle: String, key: String)?, displayName: String?, bot: Bool?) async throws -> Account
 
     /// Nothing happens if a token with that id is recorded already.
     func recordToken(_ token: TokenRecord) async throws
@@ -51,6 +55,9 @@ public protocol ChatStore: Sendable {
     func recordBan(_ user: UserKey, until: Millis) async throws
     /// Users banned at `now`, with when each ban ends.
     func activeBans(at now: Millis) async throws -> [UserKey: Millis]
+    /// Ends the user's ban now (durable before it returns, and published as
+    /// `banLifted`, to every node). False if none was in force.
+    func liftBan(_ user: UserKey, at now: Millis) async throws -> Bool
 
     // MARK: Users, presence and blocks
 
@@ -103,6 +110,9 @@ public protocol ChatStore: Sendable {
     func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool)
     func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation
     func conversation(id: String, viewer: UserKey) async throws -> Conversation
+    /// Any conversation, as the product's backend sees it (it is no
+    /// member); nil if no conversation has that id.
+    func conversation(id: String) async throws -> Conversation?
     func conversations(of viewer: UserKey, limit: Int, after cursor: ConversationCursor?) async throws -> ConversationPage
     /// Every conversation of the user with its last seq and the user's read
     /// mark: the snapshot a WebSocket session starts from.

@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Least seconds between fetches of the JWKS for an unknown kid. [env: PARLEY_JWT_JWKS_REFRESH] (default: 60)")
     var jwtJwksRefresh: Double?
 
+    @Option(help: "Key (at least 32 characters) the product's backend calls /v1/service/ with; without one those routes answer 404. [env: PARLEY_SERVICE_KEY] (default: none)")
+    var serviceKey: String?
+
     @Option(help: "Accounts with a handle and password: on, or off to sign in only through the product. [env: PARLEY_ACCOUNTS] (default: on)")
     var accounts: String?
 
@@ -196,11 +199,16 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--jwt-issuer and --jwt-audience check the product's tokens: give --jwt-hs256-secret or --jwt-jwks-url too")
         }
         configuration.productTokens = external ? product : nil
+        if let key = setting(serviceKey, "SERVICE_KEY") {
+            guard key.count >= 32 else { throw ValidationError("the service key must be at least 32 characters") }
+            configuration.serviceKey = key
+        }
         switch setting(accounts, "ACCOUNTS") ?? "on" {
         case "on": configuration.passwordAccounts = true
         case "off":
-            guard external else {
-                throw ValidationError("--accounts off leaves no way to sign in: accept the product's tokens (--jwt-hs256-secret or --jwt-jwks-url)")
+            guard external || configuration.serviceKey != nil else {
+                throw ValidationError(
+                    "--accounts off leaves no way to sign in: accept the product's tokens (--jwt-hs256-secret or --jwt-jwks-url) or give a --service-key")
             }
             configuration.passwordAccounts = false
         case let other: throw ValidationError("accounts must be 'on' or 'off', not '\(other)'")

@@ -117,7 +117,7 @@ struct EventDeliveryTests {
         #expect(ann.sockets[1].closes == [Outbox.Close(code: 4401, reason: "token revoked")])
 
         hub.handle(.userBanned(ann.key, until: 1_700_000_000_000))
-        #expect(ann.sockets[0].closes == [Outbox.Close(code: 4403, reason: "banned for flooding until 1700000000000")])
+        #expect(ann.sockets[0].closes == [Outbox.Close(code: 4403, reason: "banned until 1700000000000")])
         #expect(ann.sockets[2].closes.count == 1)
         #expect(bob.sockets[0].closes.isEmpty)
     }

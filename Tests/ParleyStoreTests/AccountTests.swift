@@ -107,6 +107,10 @@ struct AccountTests {
             // Revoking twice is harmless and lists it once.
             #expect(try await fixture.store.revokeToken(id: "tok-long"))
             #expect(try await fixture.store.revokedTokenIDs().sorted() == ["tok-long", "tok-short"])
+            // Recording a token again (a product token revoked twice at
+            // once) changes nothing: still revoked, still when it was.
+            try await fixture.store.recordToken(TokenRecord(id: "tok-long", user: ann.key, issuedTS: start, expiresTS: start + hour))
+            #expect(try await fixture.store.revokedTokenIDs().sorted() == ["tok-long", "tok-short"])
 
             try await fixture.restart()
             #expect(try await fixture.store.revokedTokenIDs().sorted() == ["tok-long", "tok-short"], "revocation is durable")

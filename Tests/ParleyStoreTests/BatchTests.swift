@@ -60,7 +60,8 @@ struct BatchTests {
     }
 
     /// Appends racing with writes that are refused (forbidden membership
-    /// changes, a taken handle, a duplicate token id, an outsider's read mark):
+    /// changes, a taken handle, an external user with no free handle, an
+    /// outsider's read mark):
     /// a refusal may undo only its own work, never the appends committed in
     /// the same batch.
     @Test("refused writes of other kinds mixed into a burst of appends undo nothing else", arguments: StoreFactory.all)
@@ -88,7 +89,9 @@ struct BatchTests {
                                 switch round % 5 {
                                 case 0: _ = try await store.addMember(conversationID: group.id, actor: bob.key, userID: cat.user.id)
                                 case 1: _ = try await store.makeAccount("ANN")
-                                case 2: try await store.recordToken(TokenRecord(id: "taken", user: bob.key, issuedTS: 0, expiresTS: 1))
+                                case 2:
+                                    _ = try await store.provisionAccount(
+                                        ExternalAccount(externalID: "late", handles: [("bob", "bob")], displayName: nil))
                                 case 3: _ = try await store.markRead(conversationID: group.id, reader: eve, seq: 1)
                                 default: _ = try await store.removeMember(conversationID: group.id, actor: bob.key, userID: ann.user.id)
                                 }

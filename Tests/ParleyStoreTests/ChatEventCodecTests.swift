@@ -9,6 +9,7 @@ import Testing
 struct ChatEventCodecTests {
     static let ann = Account(key: UserKey(1), user: User(id: "u_ann", handle: "ann", displayName: "Ann Été 🌍"))
     static let ben = Account(key: UserKey(2), user: User(id: "u_ben", handle: "ben", displayName: ""))
+    static let bot = Account(key: UserKey(3), user: User(id: "u_bot", handle: "deploys", displayName: "Deploys", bot: true))
     static let message = Message(
         id: "m_1", conversationID: "c_1", seq: 42, sender: ann.user, text: "hello\n\"there\" ✓", ts: 1_700_000_000_123, clientID: "c-42")
 
@@ -36,6 +37,10 @@ struct ChatEventCodecTests {
         .membershipChanged(MembershipChange(kind: .removed, conversation: conversation, subject: ben)),
         .membershipChanged(MembershipChange(kind: .reopened, conversation: conversation, subject: ann)),
         .typing(conversationID: "c_1", typer: ann.user, recipients: [ben.key]),
+        .typing(conversationID: "c_1", typer: bot.user, recipients: [ben.key]),
+        .messageStored(
+            Message(id: "m_2", conversationID: "c_1", seq: 43, sender: bot.user, text: "deployed", ts: 1_700_000_000_124, clientID: "d-1"),
+            sender: bot.key, recipients: [ann.key], blockedBy: [], origin: nil),
         .presenceChanged(user: ben.user, online: false, lastSeenTS: 1_700_000_000_999, viewers: [ann.key]),
         .presenceChanged(user: ben.user, online: true, lastSeenTS: nil, viewers: []),
         .onlineChanged(ben, online: false, lastSeenTS: 1_700_000_000_999, contacts: [ann.key]),
@@ -70,6 +75,23 @@ struct ChatEventCodecTests {
             otherVersion.setInteger(UInt8(99), at: otherVersion.readerIndex)
             #expect(throws: ChatEventCodec.Malformed.self) { try ChatEventCodec.decode(otherVersion) }
         }
+    }
+
+    @Test("events written by a node of the release before (version 1, no bot flag) are still read")
+    func versionOne() throws {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(1))  // version
+        buffer.writeInteger(UInt32(1))  // one event
+        buffer.writeInteger(UInt8(4))  // typing
+        for text in ["c_1", "u_ann", "ann", "Ann"] {
+            buffer.writeInteger(UInt32(text.utf8.count))
+            buffer.writeString(text)
+        }
+        buffer.writeInteger(UInt32(1))  // recipients
+        buffer.writeInteger(Int64(2))
+        #expect(try ChatEventCodec.decode(buffer) == [
+            .typing(conversationID: "c_1", typer: User(id: "u_ann", handle: "ann", displayName: "Ann"), recipients: [UserKey(2)]),
+        ])
     }
 
     @Test("a list whose count is larger than the event is refused before anything is allocated for it")

@@ -30,6 +30,8 @@ public enum ChatEvent: Sendable, Hashable {
     case tokenRevoked(user: UserKey, tokenID: String)
     /// Every session of the user ends (4403) until the ban does.
     case userBanned(UserKey, until: Millis)
+    /// The user's ban ended early (the product lifted it).
+    case banLifted(UserKey)
     /// This node may have missed other nodes' events (it could not read
     /// them for longer than they are kept): every session here ends (1012)
     /// and catches up when it reconnects. Never leaves the node.

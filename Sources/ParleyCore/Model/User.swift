@@ -4,10 +4,13 @@ public struct User: Sendable, Hashable {
     public let id: String
     public let handle: String
     public let displayName: String
+    /// A user the product's backend posts as (the service API makes them).
+    public let bot: Bool
 
-    public init(id: String, handle: String, displayName: String) {
+    public init(id: String, handle: String, displayName: String, bot: Bool = false) {
         self.id = id
         self.handle = handle
         self.displayName = displayName
+        self.bot = bot
     }
 }

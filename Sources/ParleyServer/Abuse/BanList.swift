@@ -55,10 +55,15 @@ final class BanList: Sendable {
         state.withLock { state in state.bannedUntil[user] = max(state.bannedUntil[user] ?? 0, until) }
     }
 
+    /// A lifted ban heard from a node (this one or another).
+    func noteLifted(_ user: UserKey) {
+        state.withLock { state in state.bannedUntil[user] = nil }
+    }
+
     /// Throws `forbidden` for a banned user.
     func check(_ user: UserKey) throws(ChatError) {
         if let until = bannedUntil(user) {
-            throw ChatError.forbidden("banned for flooding until \(until) (Unix ms)")
+            throw ChatError.forbidden("banned until \(until) (Unix ms)")
         }
     }
 

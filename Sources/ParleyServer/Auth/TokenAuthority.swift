@@ -56,11 +56,11 @@ final class TokenAuthority: Sendable {
         return TokenAuthority(keys: keys, store: store, lifetime: lifetime, now: now, revoked: revoked, product: product, limits: limits)
     }
 
-    func issue(for account: Account) async throws -> IssuedToken {
+    func issue(for account: Account, lifetime: Millis? = nil) async throws -> IssuedToken {
         let id = OpaqueID.make()
         // JWT times are whole seconds; keep `expires_ts` equal to `exp`.
         let issued = now() / 1000 * 1000
-        let expires = issued + lifetime
+        let expires = issued + (lifetime ?? self.lifetime)
         let claims = Claims(
             sub: SubjectClaim(value: account.user.id),
             jti: IDClaim(value: id),

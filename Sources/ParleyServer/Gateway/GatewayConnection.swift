@@ -186,7 +186,7 @@ final class GatewayConnection: MessageReceiver {
             return
         }
         if let until = gateway.bans.bannedUntil(identity.account.key) {
-            outbox.close(code: CloseCode.banned, reason: "banned for flooding until \(until)")
+            outbox.close(code: CloseCode.banned, reason: "banned until \(until)")
             return
         }
         let session = ClientSession(

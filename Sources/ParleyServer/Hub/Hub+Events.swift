@@ -49,7 +49,9 @@ extension Hub: EventHandler {
         case .tokenRevoked(let user, let tokenID):
             closeSessions(user: user, tokenID: tokenID, code: CloseCode.unauthenticated, reason: "token revoked")
         case .userBanned(let user, let until):
-            closeSessions(user: user, code: CloseCode.banned, reason: "banned for flooding until \(until)")
+            closeSessions(user: user, code: CloseCode.banned, reason: "banned until \(until)")
+        case .banLifted:
+            break
         case .eventsMissed:
             for session in allSessions() {
                 session.outbox.close(code: CloseCode.serviceRestart, reason: "missed events: reconnect and catch up", discardingQueued: true)

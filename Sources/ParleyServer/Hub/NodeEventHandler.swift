@@ -14,6 +14,7 @@ struct NodeEventHandler: EventHandler {
         switch event {
         case .tokenRevoked(_, let tokenID): tokens.noteRevoked(tokenID)
         case .userBanned(let user, let until): bans.noteBan(user, until: until)
+        case .banLifted(let user): bans.noteLifted(user)
         default: break
         }
         hub.handle(event)

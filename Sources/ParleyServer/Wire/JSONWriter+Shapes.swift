@@ -4,12 +4,14 @@ import ParleyStore
 
 /// The wire shapes of the domain types (docs/PROTOCOL.md, "Objects").
 extension JSONWriter {
-    /// `user`: `{id, handle, display_name}`: never a row key, never an e-mail.
+    /// `user`: `{id, handle, display_name}`, and `bot: true` for bots:
+    /// never a row key, an external id or an e-mail.
     mutating func user(_ user: User) {
         beginObject()
         field("id", user.id)
         field("handle", user.handle)
         field("display_name", user.displayName)
+        if user.bot { field("bot", true) }
         endObject()
     }
 

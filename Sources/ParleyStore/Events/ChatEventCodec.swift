@@ -9,7 +9,8 @@ import ParleyCore
 /// send. One version byte first, so that nodes of a newer release can
 /// still read what older ones wrote while a cluster is upgraded.
 public enum ChatEventCodec {
-    static let version: UInt8 = 1
+    /// 2: users carry their bot flag.
+    static let version: UInt8 = 2
 
     public struct Malformed: Error, CustomStringConvertible {
         public let description: String
@@ -27,7 +28,7 @@ public enum ChatEventCodec {
 
     public static func decode(_ buffer: ByteBuffer) throws(Malformed) -> [ChatEvent] {
         var buffer = buffer
-        guard let version: UInt8 = buffer.readInteger(), version == Self.version else {
+        guard let version: UInt8 = buffer.readInteger(), (1...Self.version).contains(version) else {
             throw Malformed(description: "events of an unknown version")
         }
         guard let count: UInt32 = buffer.readInteger(), Int(count) <= buffer.readableBytes else {
@@ -35,7 +36,7 @@ public enum ChatEventCodec {
         }
         var events: [ChatEvent] = []
         events.reserveCapacity(Int(count))
-        for _ in 0..<count { events.append(try buffer.readEvent()) }
+        for _ in 0..<count { events.append(try buffer.readEvent(version)) }
         guard buffer.readableBytes == 0 else { throw Malformed(description: "\(buffer.readableBytes) bytes after the events") }
         return events
     }
@@ -91,6 +92,9 @@ extension ByteBuffer {
             writeInteger(until)
         case .eventsMissed:
             writeInteger(UInt8(9))
+        case .banLifted(let user):
+            writeInteger(UInt8(10))
+            writeKey(user)
         case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
             writeInteger(UInt8(8))
             writeAccount(account)
@@ -124,6 +128,7 @@ extension ByteBuffer {
         writeText(user.id)
         writeText(user.handle)
         writeText(user.displayName)
+        writeFlag(user.bot)
     }
 
     private mutating func writeAccount(_ account: Account) {
@@ -182,29 +187,29 @@ extension ByteBuffer {
 extension ByteBuffer {
     fileprivate typealias Malformed = ChatEventCodec.Malformed
 
-    fileprivate mutating func readEvent() throws(Malformed) -> ChatEvent {
+    fileprivate mutating func readEvent(_ version: UInt8) throws(Malformed) -> ChatEvent {
         switch try read(UInt8.self) {
         case 0:
             return .messageStored(
-                try readMessage(), sender: try readKey(), recipients: try readKeys(), blockedBy: try readKeys(),
+                try readMessage(version), sender: try readKey(), recipients: try readKeys(), blockedBy: try readKeys(),
                 origin: try readOptional { buffer throws(Malformed) in try buffer.readText() })
         case 1:
             let mark = ReadMark(
                 conversationID: try readText(), lastSeq: try read(Int64.self), readSeq: try read(Int64.self),
                 unreadFromBlocked: try read(Int64.self), isRequest: try readFlag())
             return .readMarkMoved(
-                mark, reader: try readAccount(), receiptRecipients: try readKeys(),
+                mark, reader: try readAccount(version), receiptRecipients: try readKeys(),
                 origin: try readOptional { buffer throws(Malformed) in try buffer.readText() })
         case 2:
-            return .conversationCreated(try readConversation())
+            return .conversationCreated(try readConversation(version))
         case 3:
             let kind = try MembershipChange.Kind(code: try read(UInt8.self))
-            return .membershipChanged(MembershipChange(kind: kind, conversation: try readConversation(), subject: try readAccount()))
+            return .membershipChanged(MembershipChange(kind: kind, conversation: try readConversation(version), subject: try readAccount(version)))
         case 4:
-            return .typing(conversationID: try readText(), typer: try readUser(), recipients: try readKeys())
+            return .typing(conversationID: try readText(), typer: try readUser(version), recipients: try readKeys())
         case 5:
             return .presenceChanged(
-                user: try readUser(), online: try readFlag(),
+                user: try readUser(version), online: try readFlag(),
                 lastSeenTS: try readOptional { buffer throws(Malformed) in try buffer.read(Int64.self) }, viewers: try readKeys())
         case 6:
             return .tokenRevoked(user: try readKey(), tokenID: try readText())
@@ -212,9 +217,11 @@ extension ByteBuffer {
             return .userBanned(try readKey(), until: try read(Int64.self))
         case 9:
             return .eventsMissed
+        case 10:
+            return .banLifted(try readKey())
         case 8:
             return .onlineChanged(
-                try readAccount(), online: try readFlag(),
+                try readAccount(version), online: try readFlag(),
                 lastSeenTS: try readOptional { buffer throws(Malformed) in try buffer.read(Int64.self) }, contacts: try readKeys())
         case let tag:
             throw Malformed(description: "an event of unknown kind \(tag)")
@@ -262,35 +269,35 @@ extension ByteBuffer {
         return keys
     }
 
-    private mutating func readUser() throws(Malformed) -> User {
-        User(id: try readText(), handle: try readText(), displayName: try readText())
+    private mutating func readUser(_ version: UInt8) throws(Malformed) -> User {
+        User(id: try readText(), handle: try readText(), displayName: try readText(), bot: version >= 2 ? try readFlag() : false)
     }
 
-    private mutating func readAccount() throws(Malformed) -> Account {
-        Account(key: try readKey(), user: try readUser())
+    private mutating func readAccount(_ version: UInt8) throws(Malformed) -> Account {
+        Account(key: try readKey(), user: try readUser(version))
     }
 
-    private mutating func readMessage() throws(Malformed) -> Message {
+    private mutating func readMessage(_ version: UInt8) throws(Malformed) -> Message {
         Message(
-            id: try readText(), conversationID: try readText(), seq: try read(Int64.self), sender: try readUser(),
+            id: try readText(), conversationID: try readText(), seq: try read(Int64.self), sender: try readUser(version),
             text: try readText(), ts: try read(Int64.self), clientID: try readText())
     }
 
-    private mutating func readConversation() throws(Malformed) -> Conversation {
+    private mutating func readConversation(_ version: UInt8) throws(Malformed) -> Conversation {
         let id = try readText()
         let kindName = try readText()
         guard let kind = ConversationKind(rawValue: kindName) else { throw Malformed(description: "a conversation of kind \(kindName)") }
         let title = try readOptional { buffer throws(Malformed) in try buffer.readText() }
-        let owner = try readOptional { buffer throws(Malformed) in try buffer.readUser() }
+        let owner = try readOptional { buffer throws(Malformed) in try buffer.readUser(version) }
         var members: [Member] = []
         for _ in 0..<(try readCount(minimumSize: 8)) {
             members.append(
                 Member(
-                    account: try readAccount(), readSeq: try read(Int64.self), standing: try readStanding(),
+                    account: try readAccount(version), readSeq: try read(Int64.self), standing: try readStanding(),
                     unreadFromBlocked: try read(Int64.self), seenElsewhereBy: Set(try readKeys())))
         }
         let lastSeq = try read(Int64.self)
-        let lastMessage = try readOptional { buffer throws(Malformed) in try buffer.readMessage() }
+        let lastMessage = try readOptional { buffer throws(Malformed) in try buffer.readMessage(version) }
         let createdTS = try read(Int64.self)
         let lastActivityTS = try read(Int64.self)
         var blocks = BlockSet()

@@ -115,6 +115,14 @@ extension PostgresChatStore {
         }
     }
 
+    public func conversation(id: String) async throws -> Conversation? {
+        guard OpaqueID.isWellFormed(id) else { return nil }
+        return try await read { db in
+            guard let key = try await db.row("SELECT id FROM conversations WHERE public_id = \(id)")?.decode(Int64.self) else { return nil }
+            return try await PostgresRows.conversation(key: key, db)
+        }
+    }
+
     public func conversations(of viewer: UserKey, limit: Int, after cursor: ConversationCursor?) async throws -> ConversationPage {
         try await read { db in
             var listed: [(key: Int64, publicID: String, activity: Int64)] = []

@@ -11,13 +11,13 @@ extension PostgresChatStore {
                 let rows: [PostgresRow]
                 if let successor {
                     rows = try await db.rows("""
-                        SELECT id, public_id, handle, display_name FROM users
+                        SELECT \(unescaped: PostgresRows.accountColumns) FROM users
                         WHERE \(unescaped: column) >= \(prefix) AND \(unescaped: column) < \(successor)
                         ORDER BY \(unescaped: column), handle_key LIMIT \(limit)
                         """)
                 } else {
                     rows = try await db.rows("""
-                        SELECT id, public_id, handle, display_name FROM users
+                        SELECT \(unescaped: PostgresRows.accountColumns) FROM users
                         WHERE \(unescaped: column) >= \(prefix) ORDER BY \(unescaped: column), handle_key LIMIT \(limit)
                         """)
                 }
@@ -115,7 +115,7 @@ extension PostgresChatStore {
     public func blockedUsers(of user: UserKey) async throws -> [User] {
         try await read { db in
             try await db.rows("""
-                SELECT u.id, u.public_id, u.handle, u.display_name FROM blocks b JOIN users u ON u.id = b.blocked_id
+                SELECT u.id, u.public_id, u.handle, u.display_name, u.bot FROM blocks b JOIN users u ON u.id = b.blocked_id
                 WHERE b.blocker_id = \(user.rawValue) ORDER BY b.created_ts DESC, u.handle_key
                 """
             ).map { try PostgresRows.account($0).user }

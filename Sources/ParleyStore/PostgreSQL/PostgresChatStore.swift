@@ -201,10 +201,10 @@ public final class PostgresChatStore: ChatStore {
 
     public func credentials(handleKey: String) async throws -> StoredCredentials? {
         try await read { db in
-            try await db.row("SELECT id, public_id, handle, display_name, NULLIF(password_hash, '') FROM users WHERE handle_key = \(handleKey)").map {
-                let (key, publicID, handle, displayName, hash) = try $0.decode((Int64, String, String, String, String?).self)
+            try await db.row("SELECT \(unescaped: PostgresRows.accountColumns), NULLIF(password_hash, '') FROM users WHERE handle_key = \(handleKey)").map {
+                let (key, publicID, handle, displayName, bot, hash) = try $0.decode((Int64, String, String, String, Int16, String?).self)
                 return StoredCredentials(
-                    account: Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName)),
+                    account: Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName, bot: bot != 0)),
                     passwordHash: hash)
             }
         }
@@ -221,7 +221,7 @@ public final class PostgresChatStore: ChatStore {
 
     public func account(externalID: String) async throws -> Account? {
         try await read { db in
-            try await db.row("SELECT id, public_id, handle, display_name FROM users WHERE external_id = \(externalID)").map(PostgresRows.account)
+            try await db.row("SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE external_id = \(externalID)").map(PostgresRows.account)
         }
     }
 
@@ -235,16 +235,17 @@ public final class PostgresChatStore: ChatStore {
                 // made this user first) or the handle (try the next one).
                 // No password: '' matches no bcrypt hash.
                 if let key = try await db.row("""
-                    INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id)
+                    INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id, bot)
                     VALUES (\(publicID), \(handle), \(handleKey), \(displayName), \(SearchKey.fold(displayName)), '', \(now),
-                        \(request.externalID))
+                        \(request.externalID), \(Int16(request.bot ? 1 : 0)))
                     ON CONFLICT DO NOTHING
                     RETURNING id
                     """)?.decode(Int64.self) {
-                    return (Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName)), true)
+                    let user = User(id: publicID, handle: handle, displayName: displayName, bot: request.bot)
+                    return (Account(key: UserKey(key), user: user), true)
                 }
                 if let existing = try await db.row(
-                    "SELECT id, public_id, handle, display_name FROM users WHERE external_id = \(request.externalID)"
+                    "SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE external_id = \(request.externalID)"
                 ) {
                     return (try PostgresRows.account(existing), false)
                 }
@@ -253,6 +254,27 @@ public final class PostgresChatStore: ChatStore {
         }
         guard let found else { throw ChatError.conflict("no free handle for this user") }
         return found
+    }
+
+    public func updateAccount(
+        _ user: UserKey, handle: (handle: String, key: String)?, displayName: String?, bot: Bool?
+    ) async throws -> Account {
+        let account: Account?
+        do {
+            account = try await write { db in
+                try await db.row("""
+                    UPDATE users SET handle = COALESCE(\(handle?.handle), handle), handle_key = COALESCE(\(handle?.key), handle_key),
+                        display_name = COALESCE(\(displayName), display_name), display_key = COALESCE(\(displayName.map(SearchKey.fold)), display_key),
+                        bot = COALESCE(\(bot.map { Int16($0 ? 1 : 0) }), bot)
+                    WHERE id = \(user.rawValue)
+                    RETURNING \(unescaped: PostgresRows.accountColumns)
+                    """).map(PostgresRows.account)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw ChatError.conflict("the handle '\(handle?.handle ?? "")' is taken")
+        }
+        guard let account else { throw ChatError.userNotFound }
+        return account
     }
 
     public func recordToken(_ token: TokenRecord) async throws {
@@ -306,6 +328,19 @@ public final class PostgresChatStore: ChatStore {
         broker.publishCommitted(event)
     }
 
+    public func liftBan(_ user: UserKey, at now: Millis) async throws -> Bool {
+        let eventLog = self.eventLog
+        let event = try await write { db -> ChatEvent? in
+            guard try await db.exists("DELETE FROM bans WHERE user_id = \(user.rawValue) AND until_ts > \(now) RETURNING 1") else { return nil }
+            let event = ChatEvent.banLifted(user)
+            try await eventLog.write([event], db)
+            return event
+        }
+        guard let event else { return false }
+        broker.publishCommitted(event)
+        return true
+    }
+
     public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {
         try await read { db in
             var bans: [UserKey: Millis] = [:]
@@ -354,7 +389,7 @@ public final class PostgresChatStore: ChatStore {
             for row in rows.prefix(limit) {
                 let message = try PostgresRows.message(row, conversationID: conversationID)
                 messages.append(message)
-                if try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Bool).self).9 {
+                if try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16, Bool).self).10 {
                     blockedSenders.insert(message.sender.id)
                 }
             }

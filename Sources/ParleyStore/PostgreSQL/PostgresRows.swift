@@ -4,20 +4,20 @@ import PostgresNIO
 /// Reading domain values from PostgreSQL, shared by reads and lane jobs:
 /// the PostgreSQL side of `Rows`, with the same queries where SQL allows.
 enum PostgresRows {
-    static let accountColumns = "id, public_id, handle, display_name"
+    static let accountColumns = "id, public_id, handle, display_name, bot"
 
     static func account(_ row: PostgresRow) throws -> Account {
-        let (key, publicID, handle, displayName) = try row.decode((Int64, String, String, String).self)
-        return Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName))
+        let (key, publicID, handle, displayName, bot) = try row.decode((Int64, String, String, String, Int16).self)
+        return Account(key: UserKey(key), user: User(id: publicID, handle: handle, displayName: displayName, bot: bot != 0))
     }
 
     static func account(publicID: String, _ db: PostgresConnection) async throws -> Account? {
         guard OpaqueID.isWellFormed(publicID) else { return nil }
-        return try await db.row("SELECT id, public_id, handle, display_name FROM users WHERE public_id = \(publicID)").map(account)
+        return try await db.row("SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE public_id = \(publicID)").map(account)
     }
 
     static func account(handleKey: String, _ db: PostgresConnection) async throws -> Account? {
-        try await db.row("SELECT id, public_id, handle, display_name FROM users WHERE handle_key = \(handleKey)").map(account)
+        try await db.row("SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE handle_key = \(handleKey)").map(account)
     }
 
     /// Who sees `user`'s presence (`ChatStore.contacts(of:)`).
@@ -81,15 +81,15 @@ enum PostgresRows {
     }
 
     /// Columns of a message with its sender, from `messageSource`.
-    static let messageColumns = "m.public_id, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id"
+    static let messageColumns = "m.public_id, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot"
     static let messageSource = "FROM messages m JOIN users u ON u.id = m.sender_id"
 
     static func message(_ row: PostgresRow, conversationID: String) throws -> Message {
-        let (publicID, seq, _, senderID, handle, displayName, text, ts, clientID) =
-            try row.decode((String, Int64, Int64, String, String, String, String, Int64, String).self)
+        let (publicID, seq, _, senderID, handle, displayName, text, ts, clientID, bot) =
+            try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16).self)
         return Message(
             id: publicID, conversationID: conversationID, seq: seq,
-            sender: User(id: senderID, handle: handle, displayName: displayName), text: text, ts: ts, clientID: clientID)
+            sender: User(id: senderID, handle: handle, displayName: displayName, bot: bot != 0), text: text, ts: ts, clientID: clientID)
     }
 
     // MARK: Blocks
@@ -150,14 +150,14 @@ enum PostgresRows {
         let blocks = try await blocks(amongMembersOf: key, db)
         var members: [Member] = []
         for row in try await db.rows("""
-            SELECT u.id, u.public_id, u.handle, u.display_name, m.read_seq, m.standing, m.declined_ts
+            SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts
             FROM members m JOIN users u ON u.id = m.user_id
             WHERE m.conversation_id = \(key) ORDER BY m.position
             """)
         {
-            let (userKey, userID, handle, displayName, readSeq, code, declinedTS) =
-                try row.decode((Int64, String, String, String, Int64, Int16, Int64?).self)
-            let account = Account(key: UserKey(userKey), user: User(id: userID, handle: handle, displayName: displayName))
+            let (userKey, userID, handle, displayName, bot, readSeq, code, declinedTS) =
+                try row.decode((Int64, String, String, String, Int16, Int64, Int16, Int64?).self)
+            let account = Account(key: UserKey(userKey), user: User(id: userID, handle: handle, displayName: displayName, bot: bot != 0))
             let standing = Rows.standing(code: Int(code), declinedTS: declinedTS)
             let fromBlocked = blocks.hasBlocks(by: account.key)
                 ? try await unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0

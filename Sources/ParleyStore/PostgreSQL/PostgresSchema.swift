@@ -193,6 +193,12 @@ enum PostgresSchema {
             ALTER TABLE users ADD COLUMN external_id TEXT COLLATE "C" UNIQUE
             """,
         ]),
+        Migration(version: 6, name: "bots", statements: [
+            """
+            -- 0 or 1, as in SQLite, so that parley migrate copies it as it is.
+            ALTER TABLE users ADD COLUMN bot SMALLINT NOT NULL DEFAULT 0 CHECK (bot IN (0, 1))
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

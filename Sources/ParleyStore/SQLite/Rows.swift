@@ -3,14 +3,17 @@ import ParleyCore
 
 /// Decoding rows into domain values, shared by reads and lane jobs.
 enum Rows {
+    /// A user's columns, in the order `account(_:)` reads them.
+    static let accountColumns = "id, public_id, handle, display_name, bot"
+
     static func account(_ row: Row) -> Account {
-        Account(key: UserKey(row[0]), user: User(id: row[1], handle: row[2], displayName: row[3]))
+        Account(key: UserKey(row[0]), user: User(id: row[1], handle: row[2], displayName: row[3], bot: row[4]))
     }
 
     static func account(publicID: String, _ db: Database) throws -> Account? {
         guard OpaqueID.isWellFormed(publicID) else { return nil }
         return try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, public_id, handle, display_name FROM users WHERE public_id = ?"),
+            db.cachedStatement(sql: "SELECT \(Rows.accountColumns) FROM users WHERE public_id = ?"),
             arguments: [publicID]
         ).map(account)
     }
@@ -93,7 +96,7 @@ enum Rows {
             arguments: [key, seq, reader.rawValue]) ?? 0
     }
 
-    static let messageColumns = "SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id"
+    static let messageColumns = "SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot"
     static let messageSource = "FROM messages m JOIN users u ON u.id = m.sender_id"
 
     /// Reads a row selected with `messageColumns` (whose first parameter is
@@ -101,7 +104,7 @@ enum Rows {
     static func message(_ row: Row) -> Message {
         Message(
             id: row[0], conversationID: row[1], seq: row[2],
-            sender: User(id: row[4], handle: row[5], displayName: row[6]),
+            sender: User(id: row[4], handle: row[5], displayName: row[6], bot: row[10]),
             text: row[7], ts: row[8], clientID: row[9])
     }
 
@@ -169,15 +172,15 @@ enum Rows {
         let blocks = try Rows.blocks(amongMembersOf: key, db)
         let members = try Row.fetchAll(
             db.cachedStatement(sql: """
-                SELECT u.id, u.public_id, u.handle, u.display_name, m.read_seq, m.standing, m.declined_ts
+                SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts
                 FROM members m JOIN users u ON u.id = m.user_id
                 WHERE m.conversation_id = ? ORDER BY m.position
                 """),
             arguments: [key]
         ).map { row in
             let account = Rows.account(row)
-            let readSeq: Int64 = row[4]
-            let standing = Rows.standing(code: row[5], declinedTS: row[6])
+            let readSeq: Int64 = row[5]
+            let standing = Rows.standing(code: row[6], declinedTS: row[7])
             let fromBlocked = blocks.hasBlocks(by: account.key)
                 ? try unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0
             return Member(

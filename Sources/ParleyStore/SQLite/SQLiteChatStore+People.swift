@@ -14,7 +14,7 @@ extension SQLiteChatStore {
                 arguments += [limit]
                 return try Row.fetchAll(
                     db.cachedStatement(sql: """
-                        SELECT id, public_id, handle, display_name FROM users
+                        SELECT \(Rows.accountColumns) FROM users
                         WHERE \(column) >= ?\(upper) ORDER BY \(column), handle_key LIMIT ?
                         """),
                     arguments: arguments
@@ -41,7 +41,7 @@ extension SQLiteChatStore {
     public func presence(ofHandleKey handleKey: String, viewer: UserKey) async throws -> PresenceView? {
         try await pool.read { db in
             guard let account = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT id, public_id, handle, display_name FROM users WHERE handle_key = ?"),
+                db.cachedStatement(sql: "SELECT \(Rows.accountColumns) FROM users WHERE handle_key = ?"),
                 arguments: [handleKey]
             ).map(Rows.account) else { return nil }
             return try Self.presenceView(of: account, viewer: viewer, db)
@@ -112,6 +112,15 @@ extension SQLiteChatStore {
         broker.publish(.userBanned(user, until: effective ?? until))
     }
 
+    public func liftBan(_ user: UserKey, at now: Millis) async throws -> Bool {
+        let lifted = try await lane.perform { db, _ in
+            try db.execute(sql: "DELETE FROM bans WHERE user_id = ? AND until_ts > ?", arguments: [user.rawValue, now])
+            return db.changesCount > 0
+        }
+        if lifted { broker.publish(.banLifted(user)) }
+        return lifted
+    }
+
     public func activeBans(at now: Millis) async throws -> [UserKey: Millis] {
         try await pool.read { db in
             var bans: [UserKey: Millis] = [:]
@@ -165,7 +174,7 @@ extension SQLiteChatStore {
         try await pool.read { db in
             try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT u.id, u.public_id, u.handle, u.display_name FROM blocks b JOIN users u ON u.id = b.blocked_id
+                    SELECT u.id, u.public_id, u.handle, u.display_name, u.bot FROM blocks b JOIN users u ON u.id = b.blocked_id
                     WHERE b.blocker_id = ? ORDER BY b.created_ts DESC, u.handle_key
                     """),
                 arguments: [user.rawValue]

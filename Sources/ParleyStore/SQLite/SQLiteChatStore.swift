@@ -91,9 +91,9 @@ public final class SQLiteChatStore: ChatStore {
     public func credentials(handleKey: String) async throws -> StoredCredentials? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, public_id, handle, display_name, NULLIF(password_hash, '') FROM users WHERE handle_key = ?",
+                db, sql: "SELECT \(Rows.accountColumns), NULLIF(password_hash, '') FROM users WHERE handle_key = ?",
                 arguments: [handleKey]
-            ).map { StoredCredentials(account: Rows.account($0), passwordHash: $0[4]) }
+            ).map { StoredCredentials(account: Rows.account($0), passwordHash: $0[5]) }
         }
     }
 
@@ -105,7 +105,7 @@ public final class SQLiteChatStore: ChatStore {
     public func account(handleKey: String) async throws -> Account? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE handle_key = ?", arguments: [handleKey]
+                db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE handle_key = ?", arguments: [handleKey]
             ).map(Rows.account)
         }
     }
@@ -113,7 +113,7 @@ public final class SQLiteChatStore: ChatStore {
     public func account(externalID: String) async throws -> Account? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE external_id = ?", arguments: [externalID]
+                db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE external_id = ?", arguments: [externalID]
             ).map(Rows.account)
         }
     }
@@ -123,7 +123,7 @@ public final class SQLiteChatStore: ChatStore {
         return try await lane.perform { db, _ in
             for (handle, handleKey) in request.handles {
                 if let existing = try Row.fetchOne(
-                    db, sql: "SELECT id, public_id, handle, display_name FROM users WHERE external_id = ?",
+                    db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE external_id = ?",
                     arguments: [request.externalID]
                 ) {
                     return (Rows.account(existing), false)
@@ -133,15 +133,39 @@ public final class SQLiteChatStore: ChatStore {
                 // No password: '' matches no bcrypt hash (`credentials` reads it as none).
                 try db.execute(
                     sql: """
-                        INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id)
-                        VALUES (?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT DO NOTHING
+                        INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, external_id, bot)
+                        VALUES (?, ?, ?, ?, ?, '', ?, ?, ?) ON CONFLICT DO NOTHING
                         """,
-                    arguments: [publicID, handle, handleKey, displayName, SearchKey.fold(displayName), now, request.externalID])
+                    arguments: [publicID, handle, handleKey, displayName, SearchKey.fold(displayName), now, request.externalID, request.bot])
                 if db.changesCount == 1 {
-                    return (Account(key: UserKey(db.lastInsertedRowID), user: User(id: publicID, handle: handle, displayName: displayName)), true)
+                    let user = User(id: publicID, handle: handle, displayName: displayName, bot: request.bot)
+                    return (Account(key: UserKey(db.lastInsertedRowID), user: user), true)
                 }
             }
             throw ChatError.conflict("no free handle for this user")
+        }
+    }
+
+    public func updateAccount(
+        _ user: UserKey, handle: (handle: String, key: String)?, displayName: String?, bot: Bool?
+    ) async throws -> Account {
+        try await lane.perform { db, _ in
+            if let handle, try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM users WHERE handle_key = ? AND id != ?", arguments: [handle.key, user.rawValue]) == true {
+                throw ChatError.conflict("the handle '\(handle.handle)' is taken")
+            }
+            try db.execute(
+                sql: """
+                    UPDATE users SET handle = COALESCE(?, handle), handle_key = COALESCE(?, handle_key),
+                        display_name = COALESCE(?, display_name), display_key = COALESCE(?, display_key), bot = COALESCE(?, bot)
+                    WHERE id = ?
+                    """,
+                arguments: [handle?.handle, handle?.key, displayName, displayName.map(SearchKey.fold), bot, user.rawValue])
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE id = ?", arguments: [user.rawValue]) else {
+                throw ChatError.userNotFound
+            }
+            return Rows.account(row)
         }
     }
 
@@ -265,6 +289,13 @@ public final class SQLiteChatStore: ChatStore {
                 throw ChatError.conversationNotFound
             }
             return try Rows.conversation(key: key, db)
+        }
+    }
+
+    public func conversation(id: String) async throws -> Conversation? {
+        guard OpaqueID.isWellFormed(id) else { return nil }
+        return try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE public_id = ?", arguments: [id]).map { try Rows.conversation(key: $0, db) }
         }
     }
 
@@ -433,7 +464,7 @@ public final class SQLiteChatStore: ChatStore {
                 arguments: arguments)
             var messages = rows.prefix(limit).map(Rows.message)
             if newestFirst { messages.reverse() }
-            let blockedSenders = Set(rows.prefix(limit).lazy.filter { $0[10] as Bool }.map { $0[4] as String })
+            let blockedSenders = Set(rows.prefix(limit).lazy.filter { $0[11] as Bool }.map { $0[4] as String })
             return HistoryPage(messages: messages, hasMore: rows.count > limit, blockedSenders: blockedSenders)
         }
     }

@@ -132,6 +132,9 @@ enum SQLiteSchema {
                 CREATE UNIQUE INDEX users_by_external_id ON users(external_id);
                 """)
         }
+        migrator.registerMigration("v7: bots") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

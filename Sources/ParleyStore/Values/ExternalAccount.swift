@@ -8,10 +8,12 @@ public struct ExternalAccount: Sendable {
     public let handles: [(handle: String, key: String)]
     /// nil: the handle is shown.
     public let displayName: String?
+    public let bot: Bool
 
-    public init(externalID: String, handles: [(handle: String, key: String)], displayName: String?) {
+    public init(externalID: String, handles: [(handle: String, key: String)], displayName: String?, bot: Bool = false) {
         self.externalID = externalID
         self.handles = handles
         self.displayName = displayName
+        self.bot = bot
     }
 }
