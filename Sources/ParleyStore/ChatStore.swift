@@ -129,6 +129,19 @@ public protocol ChatStore: Sendable {
 
     // MARK: Messages
 
+    /// Deletes a stored message: its text is removed, its seq stays, and
+    /// the members hear of it (`messagesUpdated`). Deleting it again
+    /// changes nothing and publishes nothing. Throws `notFound` for an
+    /// unknown conversation or seq.
+    func deleteMessage(conversationID: String, seq: Int64) async throws -> Message
+    /// Erases an account: its sign-in (handle, password, external id),
+    /// tokens and sockets end (`userErased`, to every node), and the text of
+    /// every message it sent is removed (the newest `ChatLimits.erasedShownLive`
+    /// are published as `messagesUpdated`; the rest show on reading). The
+    /// user stays as "Deleted user" beside its messages. False if there was
+    /// no such account (or it was erased already).
+    func eraseAccount(_ user: UserKey) async throws -> Bool
+
     /// Stores a message and calls `completion` once it is durable (or
     /// refused), then publishes `messageStored`. Completions of one
     /// conversation run in seq order. They must be quick and must not block.

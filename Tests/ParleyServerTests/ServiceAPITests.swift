@@ -17,6 +17,8 @@ struct ServiceAPITests {
         (.post, "/v1/service/conversations/AAAAAAAAAAAAAAAAAAAAAA/members", ["user_id": "AAAAAAAAAAAAAAAAAAAAAA"]),
         (.delete, "/v1/service/conversations/AAAAAAAAAAAAAAAAAAAAAA/members/AAAAAAAAAAAAAAAAAAAAAA", nil),
         (.post, "/v1/service/conversations/AAAAAAAAAAAAAAAAAAAAAA/messages", ["as": "AAAAAAAAAAAAAAAAAAAAAA", "text": "hi", "client_id": "1"]),
+        (.delete, "/v1/service/users/AAAAAAAAAAAAAAAAAAAAAA", nil),
+        (.delete, "/v1/service/conversations/AAAAAAAAAAAAAAAAAAAAAA/messages/1", nil),
         (.put, "/v1/service/bans/AAAAAAAAAAAAAAAAAAAAAA", ["minutes": 5]),
         (.delete, "/v1/service/bans/AAAAAAAAAAAAAAAAAAAAAA", nil),
     ]
@@ -197,5 +199,47 @@ struct ServiceAPITests {
         let (back, _) = try await h.socket(dan)
         await back.close()
         expectNoContent(try await h.call(.delete, "/v1/service/bans/\(dan.id)", token: Self.key), "lifting no ban is fine")
+    }
+
+    @Test("a moderator's delete and an erased account: text gone, seqs kept, members told live; the erased user's sockets close and sign-in ends")
+    func deletionAndErasure() async throws {
+        let database = try await TestDatabase()
+        let server = try await Self.start(database)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        let ann = try await h.signUp("ann")
+        let eve = try await h.signUp("eve")
+        let group = try await h.group(ann, members: [eve])
+        _ = try await h.send(ann, group, "hello")
+        _ = try await h.send(eve, group, "spam spam")
+        _ = try await h.send(eve, group, "more spam")
+        let (annSocket, _) = try await h.socket(ann)
+        let (eveSocket, _) = try await h.socket(eve)
+
+        expectNoContent(try await h.call(.delete, "/v1/service/conversations/\(group)/messages/2", token: Self.key))
+        let updated = try await annSocket.next(type: "message_updated")
+        #expect(updated["message"]["seq"].int == 2 && updated["message"]["deleted"].bool == true && updated["message"]["text"].string == "")
+        expectNoContent(try await h.call(.delete, "/v1/service/conversations/\(group)/messages/2", token: Self.key), "again")
+        expectError(try await h.call(.delete, "/v1/service/conversations/\(group)/messages/9", token: Self.key), .notFound, "not_found")
+        expectError(try await h.call(.delete, "/v1/service/conversations/\(group)/messages/x", token: Self.key), .badRequest, "invalid_request")
+        let afterDelete = try await h.messages(ann, group)
+        #expect(afterDelete.map { $0["text"].string } == ["hello", "", "more spam"])
+        #expect(afterDelete.map { $0["deleted"].bool ?? false } == [false, true, false])
+
+        expectNoContent(try await h.call(.delete, "/v1/service/users/\(eve.id)", token: Self.key))
+        #expect(try await eveSocket.closed().code == 4401)
+        let erased = try await annSocket.next(type: "message_updated")
+        #expect(erased["message"]["seq"].int == 3 && erased["message"]["deleted"].bool == true)
+        #expect(erased["message"]["sender"]["display_name"].string == "Deleted user")
+        let history = try await h.messages(ann, group)
+        #expect(history.map { $0["seq"].int } == [1, 2, 3], "seqs stay")
+        #expect(history.map { $0["text"].string } == ["hello", "", ""])
+        expectError(try await h.call(.get, "/v1/me", token: eve.token), .unauthorized, "unauthorized")
+        expectError(
+            try await h.call(.post, "/v1/tokens", json: ["handle": "eve", "password": "correct horse battery"]), .unauthorized, "unauthorized")
+        expectError(try await h.call(.delete, "/v1/service/users/\(eve.id)", token: Self.key), .notFound, "not_found", "erased already")
+        #expect(try await h.call(.get, "/v1/users?q=eve", token: ann.token).body["users"].array.isEmpty)
+        _ = try await h.signUp("eve")  // the handle is free again: a new person
+        await annSocket.close()
     }
 }

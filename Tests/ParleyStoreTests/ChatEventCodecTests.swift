@@ -48,6 +48,12 @@ struct ChatEventCodecTests {
         .eventsMissed,
         .tokenRevoked(user: ann.key, tokenID: "t_1"),
         .userBanned(ben.key, until: 1_800_000_000_000),
+        .banLifted(ben.key),
+        .userErased(bot.key),
+        .messagesUpdated(
+            [Message(id: "m_3", conversationID: "c_1", seq: 7, sender: ann.user, text: "", ts: 5, clientID: "x", deleted: true), message],
+            recipients: [ann.key, ben.key]),
+        .messagesUpdated([], recipients: []),
     ]
 
     @Test("every kind of event comes back as it went in", arguments: events)

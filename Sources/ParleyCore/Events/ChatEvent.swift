@@ -32,6 +32,11 @@ public enum ChatEvent: Sendable, Hashable {
     case userBanned(UserKey, until: Millis)
     /// The user's ban ended early (the product lifted it).
     case banLifted(UserKey)
+    /// Stored messages changed (deleted): `message_updated` to every
+    /// session of `recipients`.
+    case messagesUpdated([Message], recipients: [UserKey])
+    /// The account is gone: every session of it ends (4401).
+    case userErased(UserKey)
     /// This node may have missed other nodes' events (it could not read
     /// them for longer than they are kept): every session here ends (1012)
     /// and catches up when it reconnects. Never leaves the node.

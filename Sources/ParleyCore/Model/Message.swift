@@ -8,8 +8,13 @@ public struct Message: Sendable, Hashable {
     public let text: String
     public let ts: Millis
     public let clientID: String
+    /// Deleted by a moderator or with its sender's account: the text is
+    /// gone (""), the seq stays.
+    public let deleted: Bool
 
-    public init(id: String, conversationID: String, seq: Int64, sender: User, text: String, ts: Millis, clientID: String) {
+    public init(
+        id: String, conversationID: String, seq: Int64, sender: User, text: String, ts: Millis, clientID: String, deleted: Bool = false
+    ) {
         self.id = id
         self.conversationID = conversationID
         self.seq = seq
@@ -17,5 +22,6 @@ public struct Message: Sendable, Hashable {
         self.text = text
         self.ts = ts
         self.clientID = clientID
+        self.deleted = deleted
     }
 }

@@ -5,6 +5,9 @@ public struct ChatLimits: Sendable, Equatable {
     public var maxGroupMembers = 1000
     public var maxTitleChars = 100
     public var maxDisplayNameChars = 64
+    /// Of an erased account's messages, how many (the newest) are pushed
+    /// to open sessions as deleted; the rest show as deleted when read.
+    public var erasedShownLive = 1000
     public var historyPageMax = 200
     public var historyPageDefault = 50
     public var conversationPageMax = 100

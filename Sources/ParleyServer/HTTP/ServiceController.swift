@@ -79,10 +79,12 @@ struct ServiceController {
         // `id` is the external id in PUT, the user id after it.
         router.put("users/:id", use: putUser)
         router.post("users/:id/tokens", use: issueToken)
+        router.delete("users/:id", use: erase)
         router.post("conversations", use: createConversation)
         router.post("conversations/:id/members", use: addMember)
         router.delete("conversations/:id/members/:user_id", use: removeMember)
         router.post("conversations/:id/messages", use: post)
+        router.delete("conversations/:id/messages/:seq", use: deleteMessage)
         router.put("bans/:user_id", use: ban)
         router.delete("bans/:user_id", use: liftBan)
     }
@@ -138,6 +140,15 @@ struct ServiceController {
             w.field("token", issued.token)
             w.field("expires_ts", issued.expiresTS)
         }
+    }
+
+    /// The account is erased: sign-in, tokens and sockets end on every
+    /// node; the text of its messages is removed, their seqs stay.
+    @Sendable func erase(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let account = try await user(try context.parameters.require("id"))
+        guard try await store.eraseAccount(account.key) else { throw ChatError.userNotFound }
+        logger.notice("account erased by the service", metadata: ["user": "\(account.user.id)"])
+        return Response(status: .noContent)
     }
 
     // MARK: Conversations
@@ -196,6 +207,17 @@ struct ServiceController {
             w.message(outcome.message, showClientID: true)
             w.field("duplicate", outcome.duplicate)
         }
+    }
+
+    /// A moderator's delete: the text is removed, the seq stays, and the
+    /// members' sessions get `message_updated`.
+    @Sendable func deleteMessage(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let conversation = try await conversation(try context.parameters.require("id"))
+        guard let seq = Int64(try context.parameters.require("seq")), seq > 0 else {
+            throw ChatError.invalidRequest("seq must be a positive whole number")
+        }
+        _ = try await store.deleteMessage(conversationID: conversation.id, seq: seq)
+        return Response(status: .noContent)
     }
 
     // MARK: Bans

@@ -52,6 +52,12 @@ extension Hub: EventHandler {
             closeSessions(user: user, code: CloseCode.banned, reason: "banned until \(until)")
         case .banLifted:
             break
+        case .messagesUpdated(let messages, let recipients):
+            for message in messages {
+                deliver({ ServerFrame.messageUpdated(message) }, to: recipients)
+            }
+        case .userErased(let user):
+            closeSessions(user: user, code: CloseCode.unauthenticated, reason: "account erased")
         case .eventsMissed:
             for session in allSessions() {
                 session.outbox.close(code: CloseCode.serviceRestart, reason: "missed events: reconnect and catch up", discardingQueued: true)

@@ -29,6 +29,7 @@ extension JSONWriter {
         field("ts", message.ts)
         if showClientID { field("client_id", message.clientID) }
         if senderBlocked { field("sender_blocked", true) }
+        if message.deleted { field("deleted", true) }
         endObject()
     }
 

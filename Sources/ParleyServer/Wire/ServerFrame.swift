@@ -50,6 +50,16 @@ enum ServerFrame {
         }
     }
 
+    /// `message_updated`: a stored message changed (deleted). The same
+    /// bytes for every member: no `client_id`, no `sender_blocked`.
+    static func messageUpdated(_ message: Message) -> WireFrame {
+        encode(capacity: 320 + message.text.utf8.count + message.sender.displayName.utf8.count) { w in
+            w.field("type", "message_updated")
+            w.key("message")
+            w.message(message, showClientID: false)
+        }
+    }
+
     static func ack(re: String?, outcome: AppendOutcome) -> WireFrame {
         encode { w in
             w.field("type", "ack")

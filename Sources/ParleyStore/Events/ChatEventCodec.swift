@@ -9,8 +9,8 @@ import ParleyCore
 /// send. One version byte first, so that nodes of a newer release can
 /// still read what older ones wrote while a cluster is upgraded.
 public enum ChatEventCodec {
-    /// 2: users carry their bot flag.
-    static let version: UInt8 = 2
+    /// 2: users carry their bot flag. 3: messages their deleted flag.
+    static let version: UInt8 = 3
 
     public struct Malformed: Error, CustomStringConvertible {
         public let description: String
@@ -95,6 +95,14 @@ extension ByteBuffer {
         case .banLifted(let user):
             writeInteger(UInt8(10))
             writeKey(user)
+        case .messagesUpdated(let messages, let recipients):
+            writeInteger(UInt8(11))
+            writeInteger(UInt32(messages.count))
+            for message in messages { writeMessage(message) }
+            writeKeys(recipients)
+        case .userErased(let user):
+            writeInteger(UInt8(12))
+            writeKey(user)
         case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
             writeInteger(UInt8(8))
             writeAccount(account)
@@ -144,6 +152,7 @@ extension ByteBuffer {
         writeText(message.text)
         writeInteger(message.ts)
         writeText(message.clientID)
+        writeFlag(message.deleted)
     }
 
     private mutating func writeConversation(_ conversation: Conversation) {
@@ -219,6 +228,14 @@ extension ByteBuffer {
             return .eventsMissed
         case 10:
             return .banLifted(try readKey())
+        case 11:
+            // A message is at least its five counts and numbers: 40 bytes.
+            let count = try readCount(minimumSize: 40)
+            var messages: [Message] = []
+            for _ in 0..<count { messages.append(try readMessage(version)) }
+            return .messagesUpdated(messages, recipients: try readKeys())
+        case 12:
+            return .userErased(try readKey())
         case 8:
             return .onlineChanged(
                 try readAccount(version), online: try readFlag(),
@@ -280,7 +297,7 @@ extension ByteBuffer {
     private mutating func readMessage(_ version: UInt8) throws(Malformed) -> Message {
         Message(
             id: try readText(), conversationID: try readText(), seq: try read(Int64.self), sender: try readUser(version),
-            text: try readText(), ts: try read(Int64.self), clientID: try readText())
+            text: try readText(), ts: try read(Int64.self), clientID: try readText(), deleted: version >= 3 ? try readFlag() : false)
     }
 
     private mutating func readConversation(_ version: UInt8) throws(Malformed) -> Conversation {

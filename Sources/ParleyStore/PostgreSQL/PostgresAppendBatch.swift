@@ -202,15 +202,17 @@ struct PostgresAppendBatch {
         }
         var originals: [ClientKey: Message] = [:]
         for row in try await db.rows("""
-            SELECT m.conversation_id, m.sender_id, m.client_id, m.public_id, m.seq, m.text, m.ts
+            SELECT m.conversation_id, m.sender_id, m.client_id, m.public_id, m.seq, m.text, m.ts, m.deleted
             FROM messages m JOIN unnest(\(conversations)::bigint[], \(senders)::bigint[], \(clientIDs)::text[]) AS r (c, s, k)
                 ON m.conversation_id = r.c AND m.sender_id = r.s AND m.client_id = r.k
             """)
         {
-            let (key, sender, clientID, publicID, seq, text, ts) = try row.decode((Int64, Int64, String, String, Int64, String, Int64).self)
+            let (key, sender, clientID, publicID, seq, text, ts, deleted) =
+                try row.decode((Int64, Int64, String, String, Int64, String, Int64, Int16).self)
             guard let state = states[key], let user = sendersByKey[sender] else { continue }
             originals[ClientKey(conversation: key, sender: sender, clientID: clientID)] = Message(
-                id: publicID, conversationID: state.publicID, seq: seq, sender: user, text: text, ts: ts, clientID: clientID)
+                id: publicID, conversationID: state.publicID, seq: seq, sender: user, text: text, ts: ts, clientID: clientID,
+                deleted: deleted != 0)
         }
         return originals
     }
@@ -223,12 +225,14 @@ struct PostgresAppendBatch {
     ) async throws -> Message? {
         if let message = inBatch[key] ?? known[key] { return message }
         return try await db.row("""
-            SELECT public_id, seq, text, ts FROM messages
+            SELECT public_id, seq, text, ts, deleted FROM messages
             WHERE conversation_id = \(key.conversation) AND sender_id = \(key.sender) AND client_id = \(key.clientID)
             """
         ).map {
-            let (publicID, seq, text, ts) = try $0.decode((String, Int64, String, Int64).self)
-            return Message(id: publicID, conversationID: state.publicID, seq: seq, sender: sender.user, text: text, ts: ts, clientID: key.clientID)
+            let (publicID, seq, text, ts, deleted) = try $0.decode((String, Int64, String, Int64, Int16).self)
+            return Message(
+                id: publicID, conversationID: state.publicID, seq: seq, sender: sender.user, text: text, ts: ts, clientID: key.clientID,
+                deleted: deleted != 0)
         }
     }
 

@@ -12,13 +12,13 @@ extension PostgresChatStore {
                 if let successor {
                     rows = try await db.rows("""
                         SELECT \(unescaped: PostgresRows.accountColumns) FROM users
-                        WHERE \(unescaped: column) >= \(prefix) AND \(unescaped: column) < \(successor)
+                        WHERE \(unescaped: column) >= \(prefix) AND \(unescaped: column) < \(successor) AND erased_ts IS NULL
                         ORDER BY \(unescaped: column), handle_key LIMIT \(limit)
                         """)
                 } else {
                     rows = try await db.rows("""
                         SELECT \(unescaped: PostgresRows.accountColumns) FROM users
-                        WHERE \(unescaped: column) >= \(prefix) ORDER BY \(unescaped: column), handle_key LIMIT \(limit)
+                        WHERE \(unescaped: column) >= \(prefix) AND erased_ts IS NULL ORDER BY \(unescaped: column), handle_key LIMIT \(limit)
                         """)
                 }
                 return try rows.map(PostgresRows.account)

@@ -389,13 +389,73 @@ public final class PostgresChatStore: ChatStore {
             for row in rows.prefix(limit) {
                 let message = try PostgresRows.message(row, conversationID: conversationID)
                 messages.append(message)
-                if try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16, Bool).self).10 {
+                if try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16, Int16, Bool).self).11 {
                     blockedSenders.insert(message.sender.id)
                 }
             }
             if newestFirst { messages.reverse() }
             return HistoryPage(messages: messages, hasMore: rows.count > limit, blockedSenders: blockedSenders)
         }
+    }
+
+    public func deleteMessage(conversationID: String, seq: Int64) async throws -> Message {
+        try await lane.perform(publishing: { db, cache in
+            guard let state = try await cache.lock(publicID: conversationID, db) else { throw ChatError.conversationNotFound }
+            let changed = try await db.exists(
+                "UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = \(state.key) AND seq = \(seq) AND deleted = 0 RETURNING 1")
+            guard let message = try await db.row("""
+                SELECT \(unescaped: PostgresRows.messageColumns) \(unescaped: PostgresRows.messageSource)
+                WHERE m.conversation_id = \(state.key) AND m.seq = \(seq)
+                """).map({ try PostgresRows.message($0, conversationID: conversationID) })
+            else { throw ChatError(.notFound, "message not found") }
+            let event = ChatEvent.messagesUpdated([message], recipients: state.members)
+            return (message, changed ? Publication(conversation: state.key, event: event) : nil)
+        })
+    }
+
+    public func eraseAccount(_ user: UserKey) async throws -> Bool {
+        let now = self.now()
+        let shownLive = limits.erasedShownLive
+        let eventLog = self.eventLog
+        let events = try await write { db -> [ChatEvent]? in
+            guard try await db.exists("SELECT 1 FROM users WHERE id = \(user.rawValue) AND erased_ts IS NULL FOR UPDATE") else { return nil }
+            var seqs: [Int64: [Int64]] = [:]
+            for row in try await db.rows("""
+                SELECT conversation_id, seq FROM messages WHERE sender_id = \(user.rawValue) AND deleted = 0
+                ORDER BY ts DESC LIMIT \(shownLive)
+                """)
+            {
+                let (key, seq) = try row.decode((Int64, Int64).self)
+                seqs[key, default: []].append(seq)
+            }
+            try await db.run("UPDATE messages SET text = '', deleted = 1 WHERE sender_id = \(user.rawValue) AND deleted = 0")
+            // The handle key cannot be a handle ('~'), so it is free for
+            // anyone and matches no log-in; the name says what happened.
+            try await db.run("""
+                UPDATE users SET erased_ts = \(now), password_hash = '', external_id = NULL, handle = 'deleted',
+                    handle_key = '~' || public_id, display_name = 'Deleted user', display_key = '', bot = 0
+                WHERE id = \(user.rawValue)
+                """)
+            try await db.run("UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, \(now)) WHERE user_id = \(user.rawValue)")
+            var events: [ChatEvent] = [.userErased(user)]
+            for (key, shown) in seqs.sorted(by: { $0.key < $1.key }) {
+                guard let publicID = try await db.row("SELECT public_id FROM conversations WHERE id = \(key)")?.decode(String.self) else {
+                    continue
+                }
+                let members = try await db.rows("SELECT user_id FROM members WHERE conversation_id = \(key) ORDER BY position")
+                    .map { UserKey(try $0.decode(Int64.self)) }
+                let messages = try await db.rows("""
+                    SELECT \(unescaped: PostgresRows.messageColumns) \(unescaped: PostgresRows.messageSource)
+                    WHERE m.conversation_id = \(key) AND m.seq = ANY(\(shown)) ORDER BY m.seq
+                    """).map { try PostgresRows.message($0, conversationID: publicID) }
+                events.append(.messagesUpdated(messages, recipients: members))
+            }
+            try await eventLog.write(events, db)
+            return events
+        }
+        guard let events else { return false }
+        for event in events { broker.publishCommitted(event) }
+        return true
     }
 
     public func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange {

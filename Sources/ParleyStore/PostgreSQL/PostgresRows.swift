@@ -13,7 +13,10 @@ enum PostgresRows {
 
     static func account(publicID: String, _ db: PostgresConnection) async throws -> Account? {
         guard OpaqueID.isWellFormed(publicID) else { return nil }
-        return try await db.row("SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE public_id = \(publicID)").map(account)
+        // An erased account is no one to find: not by its old tokens, not to add.
+        return try await db.row(
+            "SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE public_id = \(publicID) AND erased_ts IS NULL"
+        ).map(account)
     }
 
     static func account(handleKey: String, _ db: PostgresConnection) async throws -> Account? {
@@ -81,15 +84,16 @@ enum PostgresRows {
     }
 
     /// Columns of a message with its sender, from `messageSource`.
-    static let messageColumns = "m.public_id, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot"
+    static let messageColumns = "m.public_id, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot, m.deleted"
     static let messageSource = "FROM messages m JOIN users u ON u.id = m.sender_id"
 
     static func message(_ row: PostgresRow, conversationID: String) throws -> Message {
-        let (publicID, seq, _, senderID, handle, displayName, text, ts, clientID, bot) =
-            try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16).self)
+        let (publicID, seq, _, senderID, handle, displayName, text, ts, clientID, bot, deleted) =
+            try row.decode((String, Int64, Int64, String, String, String, String, Int64, String, Int16, Int16).self)
         return Message(
             id: publicID, conversationID: conversationID, seq: seq,
-            sender: User(id: senderID, handle: handle, displayName: displayName, bot: bot != 0), text: text, ts: ts, clientID: clientID)
+            sender: User(id: senderID, handle: handle, displayName: displayName, bot: bot != 0), text: text, ts: ts, clientID: clientID,
+            deleted: deleted != 0)
     }
 
     // MARK: Blocks

@@ -199,6 +199,18 @@ enum PostgresSchema {
             ALTER TABLE users ADD COLUMN bot SMALLINT NOT NULL DEFAULT 0 CHECK (bot IN (0, 1))
             """,
         ]),
+        Migration(version: 7, name: "deleted messages, erased accounts", statements: [
+            """
+            ALTER TABLE messages ADD COLUMN deleted SMALLINT NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1))
+            """,
+            """
+            ALTER TABLE users ADD COLUMN erased_ts BIGINT
+            """,
+            """
+            -- Erasing an account finds its messages.
+            CREATE INDEX messages_by_sender ON messages (sender_id)
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

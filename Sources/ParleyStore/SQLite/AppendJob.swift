@@ -93,12 +93,12 @@ struct AppendJob: LaneJob {
     /// The message this sender stored before with the same client_id.
     private static func stored(_ request: AppendRequest, _ state: LaneCache.ConversationState, _ db: Database) throws -> Message? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT public_id, seq, text, ts FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
+            db.cachedStatement(sql: "SELECT public_id, seq, text, ts, deleted FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"),
             arguments: [state.key, request.sender.key.rawValue, request.clientID]
         ).map {
             Message(
                 id: $0[0], conversationID: state.publicID, seq: $0[1], sender: request.sender.user, text: $0[2], ts: $0[3],
-                clientID: request.clientID)
+                clientID: request.clientID, deleted: $0[4])
         }
     }
 }

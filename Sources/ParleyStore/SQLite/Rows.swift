@@ -13,7 +13,8 @@ enum Rows {
     static func account(publicID: String, _ db: Database) throws -> Account? {
         guard OpaqueID.isWellFormed(publicID) else { return nil }
         return try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(Rows.accountColumns) FROM users WHERE public_id = ?"),
+            // An erased account is no one to find: not by its old tokens, not to add.
+            db.cachedStatement(sql: "SELECT \(Rows.accountColumns) FROM users WHERE public_id = ? AND erased_ts IS NULL"),
             arguments: [publicID]
         ).map(account)
     }
@@ -96,7 +97,7 @@ enum Rows {
             arguments: [key, seq, reader.rawValue]) ?? 0
     }
 
-    static let messageColumns = "SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot"
+    static let messageColumns = "SELECT m.public_id, ?, m.seq, u.id, u.public_id, u.handle, u.display_name, m.text, m.ts, m.client_id, u.bot, m.deleted"
     static let messageSource = "FROM messages m JOIN users u ON u.id = m.sender_id"
 
     /// Reads a row selected with `messageColumns` (whose first parameter is
@@ -105,7 +106,7 @@ enum Rows {
         Message(
             id: row[0], conversationID: row[1], seq: row[2],
             sender: User(id: row[4], handle: row[5], displayName: row[6], bot: row[10]),
-            text: row[7], ts: row[8], clientID: row[9])
+            text: row[7], ts: row[8], clientID: row[9], deleted: row[11])
     }
 
     /// The blocks between two people, either way.

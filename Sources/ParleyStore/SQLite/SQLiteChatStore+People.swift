@@ -15,7 +15,7 @@ extension SQLiteChatStore {
                 return try Row.fetchAll(
                     db.cachedStatement(sql: """
                         SELECT \(Rows.accountColumns) FROM users
-                        WHERE \(column) >= ?\(upper) ORDER BY \(column), handle_key LIMIT ?
+                        WHERE \(column) >= ?\(upper) AND erased_ts IS NULL ORDER BY \(column), handle_key LIMIT ?
                         """),
                     arguments: arguments
                 ).map(Rows.account)

@@ -464,9 +464,67 @@ public final class SQLiteChatStore: ChatStore {
                 arguments: arguments)
             var messages = rows.prefix(limit).map(Rows.message)
             if newestFirst { messages.reverse() }
-            let blockedSenders = Set(rows.prefix(limit).lazy.filter { $0[11] as Bool }.map { $0[4] as String })
+            let blockedSenders = Set(rows.prefix(limit).lazy.filter { $0[12] as Bool }.map { $0[4] as String })
             return HistoryPage(messages: messages, hasMore: rows.count > limit, blockedSenders: blockedSenders)
         }
+    }
+
+    public func deleteMessage(conversationID: String, seq: Int64) async throws -> Message {
+        try await lane.perform(publishing: { db, cache in
+            guard let state = try cache.conversation(publicID: conversationID, db) else { throw ChatError.conversationNotFound }
+            try db.execute(
+                sql: "UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = ? AND seq = ? AND deleted = 0",
+                arguments: [state.key, seq])
+            let changed = db.changesCount > 0
+            guard let message = try Row.fetchOne(
+                db.cachedStatement(sql: "\(Rows.messageColumns) \(Rows.messageSource) WHERE m.conversation_id = ? AND m.seq = ?"),
+                arguments: [conversationID, state.key, seq]
+            ).map(Rows.message) else { throw ChatError(.notFound, "message not found") }
+            let event = ChatEvent.messagesUpdated([message], recipients: state.members)
+            return (message, changed ? Publication(conversation: state.key, event: event) : nil)
+        })
+    }
+
+    public func eraseAccount(_ user: UserKey) async throws -> Bool {
+        let now = self.now()
+        let shownLive = limits.erasedShownLive
+        let events = try await lane.perform { db, cache -> [ChatEvent]? in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ? AND erased_ts IS NULL", arguments: [user.rawValue]) == true else {
+                return nil
+            }
+            let newest = try Row.fetchAll(
+                db, sql: "SELECT conversation_id, seq FROM messages WHERE sender_id = ? AND deleted = 0 ORDER BY id DESC LIMIT ?",
+                arguments: [user.rawValue, shownLive])
+            try db.execute(sql: "UPDATE messages SET text = '', deleted = 1 WHERE sender_id = ? AND deleted = 0", arguments: [user.rawValue])
+            // The handle key cannot be a handle ('~'), so it is free for
+            // anyone and matches no log-in; the name says what happened.
+            try db.execute(
+                sql: """
+                    UPDATE users SET erased_ts = ?, password_hash = '', external_id = NULL, handle = 'deleted',
+                        handle_key = '~' || public_id, display_name = 'Deleted user', display_key = '', bot = 0
+                    WHERE id = ?
+                    """,
+                arguments: [now, user.rawValue])
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_ts = COALESCE(revoked_ts, ?) WHERE user_id = ?", arguments: [now, user.rawValue])
+            var seqs: [Int64: [Int64]] = [:]
+            for row in newest { seqs[row[0], default: []].append(row[1]) }
+            var events: [ChatEvent] = [.userErased(user)]
+            for (key, conversationSeqs) in seqs.sorted(by: { $0.key < $1.key }) {
+                guard let publicID = try String.fetchOne(db, sql: "SELECT public_id FROM conversations WHERE id = ?", arguments: [key]),
+                    let state = try cache.conversation(publicID: publicID, db)
+                else { continue }
+                let messages = try Row.fetchAll(
+                    db, sql: "\(Rows.messageColumns) \(Rows.messageSource) WHERE m.conversation_id = ? AND m.seq IN (\(conversationSeqs.map(String.init).joined(separator: ","))) ORDER BY m.seq",
+                    arguments: [publicID, key]
+                ).map(Rows.message)
+                events.append(.messagesUpdated(messages, recipients: state.members))
+            }
+            return events
+        }
+        guard let events else { return false }
+        for event in events { broker.publish(event) }
+        return true
     }
 
     public func markRead(conversationID: String, reader: Account, seq: Int64, origin: SessionID?) async throws -> ReadMarkChange {

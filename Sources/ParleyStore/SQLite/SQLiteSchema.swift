@@ -135,6 +135,13 @@ enum SQLiteSchema {
         migrator.registerMigration("v7: bots") { db in
             try db.execute(sql: "ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v8: deleted messages, erased accounts") { db in
+            try db.execute(sql: """
+                ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE users ADD COLUMN erased_ts INTEGER;
+                CREATE INDEX messages_by_sender ON messages(sender_id);
+                """)
+        }
         return migrator
     }
 }
