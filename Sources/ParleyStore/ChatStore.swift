@@ -117,7 +117,21 @@ public protocol ChatStore: Sendable {
     /// Every conversation of the user with its last seq and the user's read
     /// mark: the snapshot a WebSocket session starts from.
     func readMarks(of user: UserKey) async throws -> [ReadMark]
-    func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange
+    /// Adds a member with `role` (`member` or `admin`), if `actor` may
+    /// (`MembershipPolicy.checkAdd`).
+    func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange
+    /// Gives a member another role (`MembershipPolicy.roleChange`):
+    /// `.roleChanged`, or `.unchanged` if it is theirs already.
+    func setRole(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange
+    /// An invite to a group, made by its owner or an admin.
+    func createInvite(conversationID: String, actor: UserKey, expiresTS: Millis?, maxUses: Int?) async throws -> Invite
+    /// False if the group has no such invite not revoked yet.
+    func revokeInvite(conversationID: String, actor: UserKey, code: String) async throws -> Bool
+    /// Joins the invite's group: one use spent in the same transaction, so
+    /// that two people cannot both take its last use. `.unchanged` for a
+    /// member already (no use spent); `InvitePolicy.notFound` for a code
+    /// unknown, expired, used up or revoked.
+    func acceptInvite(code: String, member: Account) async throws -> MembershipChange
     func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange
     /// The member accepts a conversation that is a request for them
     /// (`.unchanged` if they had accepted it already).
@@ -132,8 +146,9 @@ public protocol ChatStore: Sendable {
     /// Deletes a stored message: its text is removed, its seq stays, and
     /// the members hear of it (`messagesUpdated`). Deleting it again
     /// changes nothing and publishes nothing. Throws `notFound` for an
-    /// unknown conversation or seq.
-    func deleteMessage(conversationID: String, seq: Int64) async throws -> Message
+    /// unknown conversation or seq. `actor` nil: the product's backend;
+    /// otherwise a member (`MessagePolicy.checkDelete`).
+    func deleteMessage(conversationID: String, seq: Int64, by actor: UserKey?) async throws -> Message
     /// Erases an account: its sign-in (handle, password, external id),
     /// tokens and sockets end (`userErased`, to every node), and the text of
     /// every message it sent is removed (the newest `ChatLimits.erasedShownLive`
@@ -164,6 +179,10 @@ public protocol ChatStore: Sendable {
 }
 
 extension ChatStore {
+    public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
+        try await addMember(conversationID: conversationID, actor: actor, userID: userID, role: .member)
+    }
+
     public func markRead(conversationID: String, reader: Account, seq: Int64) async throws -> ReadMarkChange {
         try await markRead(conversationID: conversationID, reader: reader, seq: seq, origin: nil)
     }

@@ -50,10 +50,11 @@ struct ChatRulesTests {
     @Test("only members are removed: anyone else is not found, before any other rule")
     func removingNonMembers() {
         #expect(throws: ChatError.notFound("that user is not a member of this conversation")) {
-            try MembershipPolicy.checkRemove(kind: .group, actor: ann, target: dan, members: [ann, bob], owner: ann)
+            try MembershipPolicy.checkRemove(
+                kind: .group, actor: ann, actorRole: .owner, target: dan, targetRole: nil, members: [ann, bob])
         }
         #expect(throws: ChatError.notFound("that user is not a member of this conversation")) {
-            try MembershipPolicy.checkRemove(kind: .direct, actor: ann, target: nil, members: [ann, bob], owner: nil)
+            try MembershipPolicy.checkRemove(kind: .direct, actor: ann, actorRole: .member, target: nil, targetRole: nil, members: [ann, bob])
         }
     }
 

@@ -126,23 +126,69 @@ struct PolicyTests {
     let owner = UserKey(1), member = UserKey(2), other = UserKey(3)
     var everyone: [UserKey] { [owner, member, other] }
 
-    @Test("only the owner adds, and only to groups")
+    @Test("the owner and admins add, and only to groups")
     func adding() throws {
-        try MembershipPolicy.checkAdd(kind: .group, actor: owner, owner: owner)
-        #expect(throws: ChatError.forbidden("only the owner can add members")) {
-            try MembershipPolicy.checkAdd(kind: .group, actor: member, owner: owner)
+        try MembershipPolicy.checkAdd(kind: .group, actorRole: .owner)
+        try MembershipPolicy.checkAdd(kind: .group, actorRole: .admin)
+        #expect(throws: ChatError.forbidden("only the owner and admins can add members")) {
+            try MembershipPolicy.checkAdd(kind: .group, actorRole: .member)
         }
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkAdd(kind: .direct, actor: owner, owner: owner) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.checkAdd(kind: .direct, actorRole: .owner) }
     }
 
-    @Test("the owner removes anyone, anyone removes themself, nobody else removes anyone")
+    @Test("the owner removes anyone, an admin removes members, anyone removes themself, nobody else removes anyone")
     func removing() throws {
-        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: member, members: everyone, owner: owner)
-        try MembershipPolicy.checkRemove(kind: .group, actor: member, target: member, members: everyone, owner: owner)
-        try MembershipPolicy.checkRemove(kind: .group, actor: owner, target: owner, members: everyone, owner: owner)
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: other, members: everyone, owner: owner) }
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .group, actor: member, target: owner, members: everyone, owner: owner) }
-        #expect(throws: ChatError.self) { try MembershipPolicy.checkRemove(kind: .direct, actor: member, target: member, members: everyone, owner: nil) }
+        func remove(_ actor: UserKey, _ actorRole: MemberRole, _ target: UserKey, _ targetRole: MemberRole, kind: ConversationKind = .group) throws {
+            try MembershipPolicy.checkRemove(
+                kind: kind, actor: actor, actorRole: actorRole, target: target, targetRole: targetRole, members: everyone)
+        }
+        try remove(owner, .owner, member, .member)
+        try remove(owner, .owner, member, .admin)
+        try remove(member, .member, member, .member)
+        try remove(owner, .owner, owner, .owner)
+        try remove(member, .admin, other, .member)
+        try remove(member, .admin, member, .admin)
+        #expect(throws: ChatError.self) { try remove(member, .member, other, .member) }
+        #expect(throws: ChatError.self) { try remove(member, .admin, other, .admin) }
+        #expect(throws: ChatError.self) { try remove(member, .admin, owner, .owner) }
+        #expect(throws: ChatError.self) { try remove(member, .member, owner, .owner) }
+        #expect(throws: ChatError.self) { try remove(member, .member, member, .member, kind: .direct) }
+    }
+
+    @Test("only the owner changes roles; naming another owner hands the group over; the owner cannot be demoted")
+    func roles() throws {
+        #expect(try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: member, targetRole: .member, to: .admin) == .set(.admin))
+        #expect(try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: member, targetRole: .admin, to: .member) == .set(.member))
+        #expect(try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: member, targetRole: .admin, to: .admin) == .unchanged)
+        #expect(try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: member, targetRole: .member, to: .owner) == .handOver)
+        #expect(throws: ChatError.self) { try MembershipPolicy.roleChange(kind: .group, actorRole: .admin, target: other, targetRole: .member, to: .admin) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: owner, targetRole: .owner, to: .member) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.roleChange(kind: .group, actorRole: .owner, target: other, targetRole: nil, to: .admin) }
+        #expect(throws: ChatError.self) { try MembershipPolicy.roleChange(kind: .direct, actorRole: .member, target: other, targetRole: .member, to: .admin) }
+        #expect(MembershipPolicy.role(of: owner, owner: owner, isAdmin: false, kind: .group) == .owner)
+        #expect(MembershipPolicy.role(of: member, owner: owner, isAdmin: true, kind: .group) == .admin)
+        #expect(MembershipPolicy.role(of: member, owner: nil, isAdmin: true, kind: .direct) == .member)
+    }
+
+    @Test("the sender deletes their message; owners and admins any")
+    func deleting() throws {
+        try MessagePolicy.checkDelete(actor: member, sender: member, actorRole: .member)
+        try MessagePolicy.checkDelete(actor: owner, sender: member, actorRole: .owner)
+        try MessagePolicy.checkDelete(actor: other, sender: member, actorRole: .admin)
+        #expect(throws: ChatError.self) { try MessagePolicy.checkDelete(actor: other, sender: member, actorRole: .member) }
+    }
+
+    @Test("invites: 7 days unless asked, 1 minute to 30 days; uses 1 to 100,000 or no limit")
+    func invites() throws {
+        #expect(try InvitePolicy.expiry(inSeconds: nil, now: 1_000) == 1_000 + 7 * 24 * 3600 * 1000)
+        #expect(try InvitePolicy.expiry(inSeconds: 60, now: 0) == 60_000)
+        for bad: Int64 in [0, 59, 30 * 24 * 3600 + 1] {
+            #expect(throws: ChatError.self) { try InvitePolicy.expiry(inSeconds: bad, now: 0) }
+        }
+        #expect(try InvitePolicy.maxUses(nil) == nil)
+        #expect(try InvitePolicy.maxUses(1) == 1)
+        #expect(throws: ChatError.self) { try InvitePolicy.maxUses(0) }
+        #expect(throws: ChatError.self) { try InvitePolicy.maxUses(100_001) }
     }
 
     @Test("ownership passes to the longest-standing member")

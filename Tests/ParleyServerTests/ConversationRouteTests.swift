@@ -23,7 +23,9 @@ struct ConversationRouteTests {
         #expect(conversation["request"] == .bool(false), "chat requests are off by default", sourceLocation: sourceLocation)
         #expect(!conversation["members"].array.isEmpty, sourceLocation: sourceLocation)
         for member in conversation["members"].array {
-            #expect(member.keys == ["user", "online", "read_seq"], "member \(member)", sourceLocation: sourceLocation)
+            #expect(member.keys == ["user", "online", "read_seq", "role"], "member \(member)", sourceLocation: sourceLocation)
+            let roles: Set<String> = kind == "direct" ? ["member"] : ["owner", "admin", "member"]
+            #expect(roles.contains(member["role"].string ?? ""), "member \(member)", sourceLocation: sourceLocation)
             #expect(member["online"].bool != nil, sourceLocation: sourceLocation)
         }
         for key in ["last_seq", "read_seq", "unread", "created_ts", "last_activity_ts"] {
@@ -65,8 +67,8 @@ struct ConversationRouteTests {
             expectShape(conversation, kind: "direct", hasOwner: false, hasLastMessage: false)
             #expect(conversation["title"] == .null)
             #expect(conversation["members"] == .array([
-                .object(["user": .object(["id": .string(alice.id), "handle": .string("alice"), "display_name": .string("Alice Liddell")]), "online": .bool(false), "read_seq": .number(0)]),
-                .object(["user": .object(["id": .string(bob.id), "handle": .string("Bob"), "display_name": .string("Bob")]), "online": .bool(false), "read_seq": .number(0)]),
+                .object(["user": .object(["id": .string(alice.id), "handle": .string("alice"), "display_name": .string("Alice Liddell")]), "online": .bool(false), "read_seq": .number(0), "role": .string("member")]),
+                .object(["user": .object(["id": .string(bob.id), "handle": .string("Bob"), "display_name": .string("Bob")]), "online": .bool(false), "read_seq": .number(0), "role": .string("member")]),
             ]))
             #expect(conversation["last_seq"].int == 0)
             #expect(conversation["read_seq"].int == 0)

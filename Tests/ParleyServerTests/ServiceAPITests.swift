@@ -175,6 +175,16 @@ struct ServiceAPITests {
         expectError(
             try await h.call(.post, "/v1/service/conversations/\(groupID)/messages", token: Self.key,
                              json: ["as": "AAAAAAAAAAAAAAAAAAAAAA", "text": "hi", "client_id": "b3"]), .notFound, "not_found")
+        // Roles on adding: an admin; the owner, which hands the group over.
+        expectNoContent(try await h.call(
+            .post, "/v1/service/conversations/\(groupID)/members", token: Self.key, json: ["user_id": ben.id, "role": "admin"]))
+        expectNoContent(try await h.call(
+            .post, "/v1/service/conversations/\(groupID)/members", token: Self.key, json: ["user_id": ben.id, "role": "owner"]))
+        let roles = try await h.show(ann, groupID)["members"].array.map { ($0["user"]["id"].string ?? "", $0["role"].string ?? "") }
+        #expect(Dictionary(uniqueKeysWithValues: roles) == [ann.id: "admin", bot: "member", cat.id: "member", ben.id: "owner"])
+        expectError(
+            try await h.call(.post, "/v1/service/conversations/\(groupID)/members", token: Self.key, json: ["user_id": ben.id, "role": "king"]),
+            .badRequest, "invalid_request")
         await annSocket.close()
     }
 

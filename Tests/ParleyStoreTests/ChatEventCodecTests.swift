@@ -19,8 +19,8 @@ struct ChatEventCodecTests {
         return Conversation(
             id: "c_1", kind: .group, title: "Team", owner: ann.user,
             members: [
-                Member(account: ann, readSeq: 42),
-                Member(account: ben, readSeq: 40, standing: .declined(since: 1_700_000_000_000), unreadFromBlocked: 2, seenElsewhereBy: [ann.key]),
+                Member(account: ann, readSeq: 42, role: .owner),
+                Member(account: ben, readSeq: 40, standing: .declined(since: 1_700_000_000_000), unreadFromBlocked: 2, seenElsewhereBy: [ann.key], role: .admin),
             ],
             lastSeq: 42, lastMessage: message, createdTS: 1_600_000_000_000, lastActivityTS: 1_700_000_000_123, blocks: blocks)
     }
@@ -36,6 +36,7 @@ struct ChatEventCodecTests {
             Conversation(id: "c_2", kind: .direct, title: nil, owner: nil, members: [], lastSeq: 0, lastMessage: nil, createdTS: 5, lastActivityTS: 5)),
         .membershipChanged(MembershipChange(kind: .removed, conversation: conversation, subject: ben)),
         .membershipChanged(MembershipChange(kind: .reopened, conversation: conversation, subject: ann)),
+        .membershipChanged(MembershipChange(kind: .roleChanged, conversation: conversation, subject: ben)),
         .typing(conversationID: "c_1", typer: ann.user, recipients: [ben.key]),
         .typing(conversationID: "c_1", typer: bot.user, recipients: [ben.key]),
         .messageStored(

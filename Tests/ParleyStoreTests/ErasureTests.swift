@@ -19,9 +19,9 @@ struct ErasureTests {
             await fixture.store.flushEvents(fixture)
             let before = fixture.changes.events.count
 
-            let deleted = try await fixture.store.deleteMessage(conversationID: group.id, seq: 2)
+            let deleted = try await fixture.store.deleteMessage(conversationID: group.id, seq: 2, by: nil)
             #expect(deleted.deleted && deleted.text == "" && deleted.seq == 2 && deleted.sender == bob.user)
-            #expect(try await fixture.store.deleteMessage(conversationID: group.id, seq: 2) == deleted, "again: the same, nothing new")
+            #expect(try await fixture.store.deleteMessage(conversationID: group.id, seq: 2, by: nil) == deleted, "again: the same, nothing new")
             await fixture.store.flushEvents(fixture)
             let events = Array(fixture.changes.events.dropFirst(before))
             #expect(events == [.messagesUpdated([deleted], recipients: [ann.key, bob.key])], "\(events)")
@@ -33,9 +33,9 @@ struct ErasureTests {
             let retry = try await fixture.store.append(AppendRequest(conversationID: group.id, sender: bob, text: "rude", clientID: "b-1", origin: nil))
             #expect(retry.duplicate && retry.message.deleted && retry.message.text == "")
 
-            await expectChatError(.notFound, "unknown seq") { _ = try await fixture.store.deleteMessage(conversationID: group.id, seq: 9) }
+            await expectChatError(.notFound, "unknown seq") { _ = try await fixture.store.deleteMessage(conversationID: group.id, seq: 9, by: nil) }
             await expectChatError(.notFound, "unknown conversation") {
-                _ = try await fixture.store.deleteMessage(conversationID: UnknownIDs.wellFormed, seq: 1)
+                _ = try await fixture.store.deleteMessage(conversationID: UnknownIDs.wellFormed, seq: 1, by: nil)
             }
         }
     }

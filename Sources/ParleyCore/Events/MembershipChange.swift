@@ -10,6 +10,8 @@ public struct MembershipChange: Sendable, Hashable {
         /// A direct conversation the subject declined came back to them as
         /// a request.
         case reopened
+        /// The subject's role changed (the owner may have handed over).
+        case roleChanged
         case unchanged
     }
     public let kind: Kind

@@ -9,15 +9,17 @@ public struct Member: Sendable, Hashable {
     /// members who see their presence anyway, through a conversation the
     /// member accepted.
     public let seenElsewhereBy: Set<UserKey>
+    public let role: MemberRole
 
     public init(
         account: Account, readSeq: Int64, standing: Standing = .accepted, unreadFromBlocked: Int64 = 0,
-        seenElsewhereBy: Set<UserKey> = []
+        seenElsewhereBy: Set<UserKey> = [], role: MemberRole = .member
     ) {
         self.account = account
         self.readSeq = readSeq
         self.standing = standing
         self.unreadFromBlocked = unreadFromBlocked
         self.seenElsewhereBy = seenElsewhereBy
+        self.role = role
     }
 }

@@ -8,6 +8,13 @@ public enum MessagePolicy {
         guard !blockedDirect else { throw .blocked }
     }
 
+    /// A member deletes their own messages; a group's owner and admins any.
+    public static func checkDelete(actor: UserKey, sender: UserKey, actorRole: MemberRole) throws(ChatError) {
+        guard actor == sender || actorRole.deletesAnyMessage else {
+            throw .forbidden("only the sender, the owner and admins delete a message")
+        }
+    }
+
     /// The seq and time of the next message: seqs run 1, 2, 3 … with no gap,
     /// and times never go backwards within a conversation, even if the clock does.
     public static func next(lastSeq: Int64, lastActivityTS: Millis, now: Millis) -> (seq: Int64, ts: Millis) {

@@ -188,6 +188,30 @@ struct ChatService: Sendable {
         try await store.removeMember(conversationID: conversationID, actor: actor.key, userID: userID)
     }
 
+    func setRole(conversationID: String, actor: Account, userID: String, role: MemberRole) async throws -> MembershipChange {
+        try await store.setRole(conversationID: conversationID, actor: actor.key, userID: userID, role: role)
+    }
+
+    func deleteMessage(conversationID: String, seq: Int64, by actor: Account) async throws -> Message {
+        try await store.deleteMessage(conversationID: conversationID, seq: seq, by: actor.key)
+    }
+
+    func createInvite(conversationID: String, actor: Account, expiresInSeconds: Int64?, maxUses: Int?) async throws -> Invite {
+        let expires = try InvitePolicy.expiry(inSeconds: expiresInSeconds, now: SystemClock.millis())
+        return try await store.createInvite(
+            conversationID: conversationID, actor: actor.key, expiresTS: expires, maxUses: try InvitePolicy.maxUses(maxUses))
+    }
+
+    func revokeInvite(conversationID: String, actor: Account, code: String) async throws {
+        guard try await store.revokeInvite(conversationID: conversationID, actor: actor.key, code: code) else { throw InvitePolicy.notFound }
+    }
+
+    /// Joins the invite's group; the conversation as the newcomer sees it.
+    func acceptInvite(code: String, member: Account) async throws -> Conversation {
+        guard OpaqueID.isWellFormed(code) else { throw InvitePolicy.notFound }
+        return try await store.acceptInvite(code: code, member: member).conversation
+    }
+
     /// Accepts a chat request: the member's presence, receipts and typing
     /// reach the others from now on (their `conversation` event shows it).
     func accept(conversationID: String, member: Account) async throws -> Conversation {

@@ -31,6 +31,19 @@ struct ConversationController {
         let seq: Int64
     }
 
+    struct RoleBody: Decodable {
+        let role: String
+    }
+
+    struct InviteBody: Decodable {
+        let expiresInS: Int64?
+        let maxUses: Int?
+        enum CodingKeys: String, CodingKey {
+            case expiresInS = "expires_in_s"
+            case maxUses = "max_uses"
+        }
+    }
+
     func addRoutes(to router: some RouterMethods<ParleyRequestContext>) {
         router.post("conversations", use: create)
         router.get("conversations", use: list)
@@ -42,6 +55,11 @@ struct ConversationController {
         router.post("conversations/:id/read", use: read)
         router.post("conversations/:id/accept", use: accept)
         router.post("conversations/:id/decline", use: decline)
+        router.put("conversations/:id/members/:user_id", use: setRole)
+        router.delete("conversations/:id/messages/:seq", use: deleteMessage)
+        router.post("conversations/:id/invites", use: createInvite)
+        router.delete("conversations/:id/invites/:code", use: revokeInvite)
+        router.post("invites/:code/accept", use: acceptInvite)
     }
 
     @Sendable func create(_ request: Request, context: ParleyRequestContext) async throws -> Response {
@@ -150,6 +168,57 @@ struct ConversationController {
         let identity = try context.requireIdentity()
         try await chat.decline(conversationID: try context.parameters.require("id"), member: identity.account)
         return Response(status: .noContent)
+    }
+
+    /// Only the owner changes roles; `owner` hands the group over.
+    @Sendable func setRole(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await request.decodeJSON(RoleBody.self, context: context)
+        let change = try await chat.setRole(
+            conversationID: try context.parameters.require("id"), actor: identity.account,
+            userID: try context.parameters.require("user_id"), role: try MemberRole.parse(body.role))
+        return conversationResponse(change.conversation, viewer: identity.account, status: .ok)
+    }
+
+    /// Your own messages; the owner and admins any.
+    @Sendable func deleteMessage(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        guard let seq = Int64(try context.parameters.require("seq")), seq > 0 else {
+            throw ChatError.invalidRequest("seq must be a positive whole number")
+        }
+        _ = try await chat.deleteMessage(conversationID: try context.parameters.require("id"), seq: seq, by: identity.account)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func createInvite(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = BodyDeadlineMiddleware.hasBody(request)
+            ? try await request.decodeJSON(InviteBody.self, context: context) : InviteBody(expiresInS: nil, maxUses: nil)
+        let invite = try await chat.createInvite(
+            conversationID: try context.parameters.require("id"), actor: identity.account, expiresInSeconds: body.expiresInS,
+            maxUses: body.maxUses)
+        return jsonResponse(.created) { w in
+            w.key("invite")
+            w.beginObject()
+            w.field("code", invite.code)
+            w.field("expires_ts", invite.expiresTS)
+            w.field("max_uses", invite.maxUses.map(Int64.init))
+            w.field("uses", Int64(invite.uses))
+            w.endObject()
+        }
+    }
+
+    @Sendable func revokeInvite(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        try await chat.revokeInvite(
+            conversationID: try context.parameters.require("id"), actor: identity.account, code: try context.parameters.require("code"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func acceptInvite(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let conversation = try await chat.acceptInvite(code: try context.parameters.require("code"), member: identity.account)
+        return conversationResponse(conversation, viewer: identity.account, status: .ok)
     }
 
     private func conversationResponse(_ conversation: Conversation, viewer: Account, status: HTTPResponse.Status) -> Response {

@@ -176,11 +176,14 @@ struct ServiceController {
 
     @Sendable func addMember(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(MemberBody.self, context: context)
-        if let role = body.role, role != "member" {
-            throw ChatError.invalidRequest("role must be \"member\" (owners and admins are not supported yet)")
-        }
+        let role = try MemberRole.parse(body.role ?? "member")
         let conversation = try await conversation(try context.parameters.require("id"))
-        _ = try await chat.addMember(conversationID: conversation.id, actor: try owner(of: conversation), userID: body.userID)
+        let owner = try owner(of: conversation)
+        _ = try await store.addMember(conversationID: conversation.id, actor: owner.key, userID: body.userID, role: role == .admin ? .admin : .member)
+        // Made owner: the owner hands the group over (and stays, as an admin).
+        if role == .owner {
+            _ = try await store.setRole(conversationID: conversation.id, actor: owner.key, userID: body.userID, role: .owner)
+        }
         return Response(status: .noContent)
     }
 
@@ -216,7 +219,7 @@ struct ServiceController {
         guard let seq = Int64(try context.parameters.require("seq")), seq > 0 else {
             throw ChatError.invalidRequest("seq must be a positive whole number")
         }
-        _ = try await store.deleteMessage(conversationID: conversation.id, seq: seq)
+        _ = try await store.deleteMessage(conversationID: conversation.id, seq: seq, by: nil)
         return Response(status: .noContent)
     }
 

@@ -36,6 +36,7 @@ extension Hub: EventHandler {
             case .reopened:
                 name = "reopened"
                 recipients = [membership.subject]
+            case .roleChanged: name = "role_changed"
             case .unchanged: return
             }
             announce(membership.conversation, change: name, subject: membership.subject.user, to: recipients)

@@ -67,6 +67,7 @@ extension JSONWriter {
             field("online", isOnline(key) && Visibility.showsPresence(of: member, to: viewer.key, blocks: conversation.blocks))
             // Read ticks follow receipts: not filtered by blocks, hidden (0) from a request.
             field("read_seq", Visibility.showsReadMark(of: member, to: viewer.key) ? member.readSeq : 0)
+            field("role", member.role.rawValue)
             endObject()
         }
         endArray()

@@ -10,7 +10,8 @@ import ParleyCore
 /// still read what older ones wrote while a cluster is upgraded.
 public enum ChatEventCodec {
     /// 2: users carry their bot flag. 3: messages their deleted flag.
-    static let version: UInt8 = 3
+    /// 4: members their role.
+    static let version: UInt8 = 4
 
     public struct Malformed: Error, CustomStringConvertible {
         public let description: String
@@ -167,6 +168,7 @@ extension ByteBuffer {
             writeStanding(member.standing)
             writeInteger(member.unreadFromBlocked)
             writeKeys(member.seenElsewhereBy)
+            writeInteger(member.role.code)
         }
         writeInteger(conversation.lastSeq)
         writeOptional(conversation.lastMessage) { $0.writeMessage($1) }
@@ -311,7 +313,8 @@ extension ByteBuffer {
             members.append(
                 Member(
                     account: try readAccount(version), readSeq: try read(Int64.self), standing: try readStanding(),
-                    unreadFromBlocked: try read(Int64.self), seenElsewhereBy: Set(try readKeys())))
+                    unreadFromBlocked: try read(Int64.self), seenElsewhereBy: Set(try readKeys()),
+                    role: version >= 4 ? try MemberRole(code: try read(UInt8.self)) : .member))
         }
         let lastSeq = try read(Int64.self)
         let lastMessage = try readOptional { buffer throws(Malformed) in try buffer.readMessage(version) }
@@ -345,6 +348,7 @@ extension MembershipChange.Kind {
         case .declined: 3
         case .reopened: 4
         case .unchanged: 5
+        case .roleChanged: 6
         }
     }
 
@@ -352,11 +356,31 @@ extension MembershipChange.Kind {
         switch code {
         case 0: self = .added
         case 1: self = .removed
+        case 6: self = .roleChanged
         case 2: self = .accepted
         case 3: self = .declined
         case 4: self = .reopened
         case 5: self = .unchanged
         default: throw ChatEventCodec.Malformed(description: "a membership change of unknown kind \(code)")
+        }
+    }
+}
+
+extension MemberRole {
+    fileprivate var code: UInt8 {
+        switch self {
+        case .owner: 0
+        case .admin: 1
+        case .member: 2
+        }
+    }
+
+    fileprivate init(code: UInt8) throws(ChatEventCodec.Malformed) {
+        switch code {
+        case 0: self = .owner
+        case 1: self = .admin
+        case 2: self = .member
+        case let code: throw ChatEventCodec.Malformed(description: "a role of unknown kind \(code)")
         }
     }
 }

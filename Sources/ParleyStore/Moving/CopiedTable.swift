@@ -36,8 +36,12 @@ struct CopiedTable: Sendable {
         ], key: ["id"]),
         CopiedTable(name: "members", columns: [
             ("conversation_id", .int), ("user_id", .int), ("position", .int), ("joined_ts", .int), ("read_seq", .int),
-            ("standing", .int), ("declined_ts", .int),
+            ("standing", .int), ("declined_ts", .int), ("role", .int),
         ], key: ["conversation_id", "user_id"]),
+        CopiedTable(name: "invites", columns: [
+            ("code", .text), ("conversation_id", .int), ("created_by", .int), ("created_ts", .int), ("expires_ts", .int),
+            ("max_uses", .int), ("uses", .int), ("revoked_ts", .int),
+        ], key: ["code"]),
         CopiedTable(name: "messages", columns: [
             ("conversation_id", .int), ("seq", .int), ("public_id", .text), ("sender_id", .int), ("text", .text),
             ("ts", .int), ("client_id", .text), ("activity", .int), ("deleted", .int),

@@ -198,12 +198,12 @@ extension PostgresChatStore {
         }
     }
 
-    public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
+    public func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits
         return try await lane.perform(publishing: { db, cache in
             let state = try await Self.memberState(conversationID, actor, cache, db)
-            try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
             guard let subject = try await PostgresRows.account(publicID: userID, db) else { throw ChatError.userNotFound }
             guard try MembershipPolicy.addition(of: subject.key, to: state.members, limits: limits) == .add else {
                 return (
@@ -212,19 +212,119 @@ extension PostgresChatStore {
                 )
             }
             let standing = try await Self.newcomerStanding(subject.key, broughtBy: actor, requests: limits.chatRequests, db)
-            // A newcomer starts with nothing unread; the history stays readable.
-            try await db.run("""
-                INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing)
-                VALUES (\(state.key), \(subject.key.rawValue), \(state.lastPosition + 1), \(now), \(state.lastSeq),
-                    \(Int16(Rows.columns(of: standing).code)))
-                """)
+            return try await Self.insertMember(subject, standing: standing, role: role, into: state, now: now, cache, db)
+        })
+    }
+
+    /// A newcomer starts with nothing unread; the history stays readable.
+    private static func insertMember(
+        _ subject: Account, standing: Standing, role: MemberRole, into state: ConversationState, now: Millis,
+        _ cache: PostgresLaneCache, _ db: PostgresConnection
+    ) async throws -> (MembershipChange, Publication?) {
+        try await db.run("""
+            INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing, role)
+            VALUES (\(state.key), \(subject.key.rawValue), \(state.lastPosition + 1), \(now), \(state.lastSeq),
+                \(Int16(Rows.columns(of: standing).code)), \(Int16(role == .admin ? Rows.adminCode : 0)))
+            """)
+        try await cache.bumpVersion(of: state, db)
+        let conversation = try await PostgresRows.conversation(key: state.key, db)
+        state.members.append(subject.key)
+        state.lastPosition += 1
+        state.setStanding(standing, of: subject.key)
+        state.blocks = conversation.blocks
+        return MembershipChange(kind: .added, conversation: conversation, subject: subject).published(in: state.key)
+    }
+
+    public func setRole(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
+        try await lane.perform(publishing: { db, cache in
+            let state = try await Self.memberState(conversationID, actor, cache, db)
+            guard let subject = try await PostgresRows.account(publicID: userID, db) else { throw ChatError.userNotFound }
+            let change = try MembershipPolicy.roleChange(
+                kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member, target: subject.key,
+                targetRole: try await PostgresRows.role(of: subject.key, in: state, db), to: role)
+            func set(_ user: UserKey, admin: Bool) async throws {
+                try await db.run("""
+                    UPDATE members SET role = \(Int16(admin ? Rows.adminCode : 0))
+                    WHERE conversation_id = \(state.key) AND user_id = \(user.rawValue)
+                    """)
+            }
+            switch change {
+            case .unchanged:
+                return (
+                    MembershipChange(kind: .unchanged, conversation: try await PostgresRows.conversation(key: state.key, db), subject: subject),
+                    nil
+                )
+            case .set(let role):
+                try await set(subject.key, admin: role == .admin)
+            case .handOver:
+                try await db.run("UPDATE conversations SET owner_id = \(subject.key.rawValue) WHERE id = \(state.key)")
+                try await set(subject.key, admin: false)
+                if let previous = state.owner { try await set(previous, admin: true) }
+                state.owner = subject.key
+            }
             try await cache.bumpVersion(of: state, db)
             let conversation = try await PostgresRows.conversation(key: state.key, db)
-            state.members.append(subject.key)
-            state.lastPosition += 1
-            state.setStanding(standing, of: subject.key)
-            state.blocks = conversation.blocks
-            return MembershipChange(kind: .added, conversation: conversation, subject: subject).published(in: state.key)
+            return MembershipChange(kind: .roleChanged, conversation: conversation, subject: subject).published(in: state.key)
+        })
+    }
+
+    public func createInvite(conversationID: String, actor: UserKey, expiresTS: Millis?, maxUses: Int?) async throws -> Invite {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try await Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
+            let invite = Invite(code: OpaqueID.make(), conversationID: conversationID, expiresTS: expiresTS, maxUses: maxUses, uses: 0)
+            try await db.run("""
+                INSERT INTO invites (code, conversation_id, created_by, created_ts, expires_ts, max_uses)
+                VALUES (\(invite.code), \(state.key), \(actor.rawValue), \(now), \(expiresTS), \(maxUses.map(Int64.init)))
+                """)
+            return invite
+        }
+    }
+
+    public func revokeInvite(conversationID: String, actor: UserKey, code: String) async throws -> Bool {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try await Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
+            return try await db.exists("""
+                UPDATE invites SET revoked_ts = \(now) WHERE code = \(code) AND conversation_id = \(state.key) AND revoked_ts IS NULL
+                RETURNING 1
+                """)
+        }
+    }
+
+    public func acceptInvite(code: String, member: Account) async throws -> MembershipChange {
+        let now = self.now()
+        let limits = self.limits
+        return try await lane.perform(publishing: { db, cache in
+            guard let row = try await db.row("""
+                SELECT c.public_id, i.created_by FROM invites i JOIN conversations c ON c.id = i.conversation_id
+                WHERE i.code = \(code) AND i.revoked_ts IS NULL AND (i.expires_ts IS NULL OR i.expires_ts > \(now))
+                    AND (i.max_uses IS NULL OR i.uses < i.max_uses)
+                """),
+                let state = try await cache.lock(publicID: try row.decode((String, Int64).self).0, db)
+            else { throw InvitePolicy.notFound }
+            let inviter = UserKey(try row.decode((String, Int64).self).1)
+            // A member already (or one who declined): no use is spent.
+            if state.members.contains(member.key) {
+                return (
+                    MembershipChange(kind: .unchanged, conversation: try await PostgresRows.conversation(key: state.key, db), subject: member),
+                    nil
+                )
+            }
+            try MembershipPolicy.checkRoom(members: state.members.count, adding: 1, limits: limits)
+            // The one who made the invite brings the newcomer in.
+            try BlockPolicy.checkBringIn(member.key, by: inviter, blocks: try await PostgresRows.blocks(between: inviter, member.key, db))
+            // Spent in the same transaction as the join, under the invite's
+            // row lock: two people at the last use cannot both get in.
+            guard try await db.exists("""
+                UPDATE invites SET uses = uses + 1
+                WHERE code = \(code) AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > \(now)) AND (max_uses IS NULL OR uses < max_uses)
+                RETURNING 1
+                """)
+            else { throw InvitePolicy.notFound }
+            return try await Self.insertMember(member, standing: .accepted, role: .member, into: state, now: now, cache, db)
         })
     }
 
@@ -232,8 +332,11 @@ extension PostgresChatStore {
         try await lane.perform(publishing: { db, cache in
             let state = try await Self.memberState(conversationID, actor, cache, db)
             let subject = try await PostgresRows.account(publicID: userID, db)
+            var targetRole: MemberRole?
+            if let subject { targetRole = try await PostgresRows.role(of: subject.key, in: state, db) }
             try MembershipPolicy.checkRemove(
-                kind: state.kind, actor: actor, target: subject?.key, members: state.members, owner: state.owner)
+                kind: state.kind, actor: actor, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member,
+                target: subject?.key, targetRole: targetRole, members: state.members)
             guard let subject else { throw ChatError.userNotFound }
             return try await Self.remove(subject, from: state, cache, db)
         })

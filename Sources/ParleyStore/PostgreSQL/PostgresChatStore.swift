@@ -398,9 +398,17 @@ public final class PostgresChatStore: ChatStore {
         }
     }
 
-    public func deleteMessage(conversationID: String, seq: Int64) async throws -> Message {
+    public func deleteMessage(conversationID: String, seq: Int64, by actor: UserKey?) async throws -> Message {
         try await lane.perform(publishing: { db, cache in
             guard let state = try await cache.lock(publicID: conversationID, db) else { throw ChatError.conversationNotFound }
+            if let actor {
+                guard state.isMember(actor) else { throw ChatError.conversationNotFound }
+                if let sender = try await db.row(
+                    "SELECT sender_id FROM messages WHERE conversation_id = \(state.key) AND seq = \(seq)")?.decode(Int64.self) {
+                    try MessagePolicy.checkDelete(
+                        actor: actor, sender: UserKey(sender), actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
+                }
+            }
             let changed = try await db.exists(
                 "UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = \(state.key) AND seq = \(seq) AND deleted = 0 RETURNING 1")
             guard let message = try await db.row("""

@@ -144,6 +144,15 @@ enum PostgresRows {
 
     // MARK: Conversations
 
+    /// The role of `user` in a conversation whose row this transaction
+    /// locked, nil if they are not a member.
+    static func role(of user: UserKey, in state: ConversationState, _ db: PostgresConnection) async throws -> MemberRole? {
+        guard state.members.contains(user) else { return nil }
+        let code = try await db.row(
+            "SELECT role FROM members WHERE conversation_id = \(state.key) AND user_id = \(user.rawValue)")?.decode(Int16.self) ?? 0
+        return MembershipPolicy.role(of: user, owner: state.owner, isAdmin: Int(code) == Rows.adminCode, kind: state.kind)
+    }
+
     static func conversation(key: Int64, _ db: PostgresConnection) async throws -> Conversation {
         guard let row = try await db.row("""
             SELECT public_id, kind, title, owner_id, last_seq, created_ts, last_activity_ts FROM conversations WHERE id = \(key)
@@ -154,20 +163,23 @@ enum PostgresRows {
         let blocks = try await blocks(amongMembersOf: key, db)
         var members: [Member] = []
         for row in try await db.rows("""
-            SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts
+            SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts, m.role
             FROM members m JOIN users u ON u.id = m.user_id
             WHERE m.conversation_id = \(key) ORDER BY m.position
             """)
         {
-            let (userKey, userID, handle, displayName, bot, readSeq, code, declinedTS) =
-                try row.decode((Int64, String, String, String, Int16, Int64, Int16, Int64?).self)
+            let (userKey, userID, handle, displayName, bot, readSeq, code, declinedTS, role) =
+                try row.decode((Int64, String, String, String, Int16, Int64, Int16, Int64?, Int16).self)
             let account = Account(key: UserKey(userKey), user: User(id: userID, handle: handle, displayName: displayName, bot: bot != 0))
             let standing = Rows.standing(code: Int(code), declinedTS: declinedTS)
             let fromBlocked = blocks.hasBlocks(by: account.key)
                 ? try await unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0
             members.append(Member(
                 account: account, readSeq: readSeq, standing: standing, unreadFromBlocked: fromBlocked,
-                seenElsewhereBy: standing == .accepted ? [] : try await seers(of: account.key, amongMembersOf: key, db)))
+                seenElsewhereBy: standing == .accepted ? [] : try await seers(of: account.key, amongMembersOf: key, db),
+                role: MembershipPolicy.role(
+                    of: account.key, owner: ownerID.map(UserKey.init), isAdmin: Int(role) == Rows.adminCode,
+                    kind: ConversationKind(rawValue: kind) ?? .group)))
         }
         let lastMessage = lastSeq == 0 ? nil : try await db.row("""
             SELECT \(unescaped: messageColumns) \(unescaped: messageSource) WHERE m.conversation_id = \(key) AND m.seq = \(lastSeq)

@@ -211,6 +211,27 @@ enum PostgresSchema {
             CREATE INDEX messages_by_sender ON messages (sender_id)
             """,
         ]),
+        Migration(version: 8, name: "roles, invites", statements: [
+            """
+            -- 1: an admin; 0: a member (the owner is conversations.owner_id).
+            ALTER TABLE members ADD COLUMN role SMALLINT NOT NULL DEFAULT 0 CHECK (role IN (0, 1))
+            """,
+            """
+            CREATE TABLE invites (
+                code TEXT COLLATE "C" PRIMARY KEY,
+                conversation_id BIGINT NOT NULL REFERENCES conversations (id),
+                created_by BIGINT NOT NULL REFERENCES users (id),
+                created_ts BIGINT NOT NULL,
+                expires_ts BIGINT,
+                max_uses BIGINT,
+                uses BIGINT NOT NULL DEFAULT 0,
+                revoked_ts BIGINT
+            )
+            """,
+            """
+            CREATE INDEX invites_by_conversation ON invites (conversation_id)
+            """,
+        ]),
     ]
 
     /// Any number from this list; it only has to be the same for every node.

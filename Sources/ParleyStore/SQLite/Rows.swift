@@ -31,6 +31,21 @@ enum Rows {
             arguments: [member.rawValue, publicID])
     }
 
+    // MARK: Roles
+
+    /// `members.role`: an admin; anything else is a member (the owner is
+    /// `conversations.owner_id`).
+    static let adminCode = 1
+
+    /// The role of `user` in a conversation, nil if they are not a member.
+    static func role(of user: UserKey, in state: LaneCache.ConversationState, _ db: Database) throws -> MemberRole? {
+        guard state.members.contains(user) else { return nil }
+        let code = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT role FROM members WHERE conversation_id = ? AND user_id = ?"),
+            arguments: [state.key, user.rawValue]) ?? 0
+        return MembershipPolicy.role(of: user, owner: state.owner, isAdmin: code == adminCode, kind: state.kind)
+    }
+
     // MARK: Standing
 
     static let acceptedCode = 0
@@ -170,10 +185,12 @@ enum Rows {
             arguments: [key])
         else { throw ChatError.conversationNotFound }
         let publicID: String = row[0]
+        let kind = ConversationKind(rawValue: row[1]) ?? .group
+        let ownerKey = (row[3] as Int64?).map(UserKey.init)
         let blocks = try Rows.blocks(amongMembersOf: key, db)
         let members = try Row.fetchAll(
             db.cachedStatement(sql: """
-                SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts
+                SELECT u.id, u.public_id, u.handle, u.display_name, u.bot, m.read_seq, m.standing, m.declined_ts, m.role
                 FROM members m JOIN users u ON u.id = m.user_id
                 WHERE m.conversation_id = ? ORDER BY m.position
                 """),
@@ -186,9 +203,9 @@ enum Rows {
                 ? try unreadFromBlocked(conversation: key, after: readSeq, reader: account.key, db) : 0
             return Member(
                 account: account, readSeq: readSeq, standing: standing, unreadFromBlocked: fromBlocked,
-                seenElsewhereBy: standing == .accepted ? [] : try seers(of: account.key, amongMembersOf: key, db))
+                seenElsewhereBy: standing == .accepted ? [] : try seers(of: account.key, amongMembersOf: key, db),
+                role: MembershipPolicy.role(of: account.key, owner: ownerKey, isAdmin: row[8] as Int == adminCode, kind: kind))
         }
-        let ownerKey = (row[3] as Int64?).map(UserKey.init)
         let lastSeq: Int64 = row[4]
         let lastMessage = lastSeq == 0 ? nil : try Row.fetchOne(
             db.cachedStatement(sql: "\(messageColumns) \(messageSource) WHERE m.conversation_id = ? AND m.seq = ?"),
@@ -196,7 +213,7 @@ enum Rows {
         ).map(message)
         return Conversation(
             id: publicID,
-            kind: ConversationKind(rawValue: row[1]) ?? .group,
+            kind: kind,
             title: row[2],
             owner: members.first { $0.account.key == ownerKey }?.account.user,
             members: members,

@@ -367,28 +367,37 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
+    public func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits
         return try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
-            try MembershipPolicy.checkAdd(kind: state.kind, actor: actor, owner: state.owner)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
             guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
             guard try MembershipPolicy.addition(of: subject.key, to: state.members, limits: limits) == .add else {
                 return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
             }
             let standing = try Self.newcomerStanding(subject.key, broughtBy: actor, requests: limits.chatRequests, db)
-            // A newcomer starts with nothing unread; the history stays readable.
-            try db.execute(
-                sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [state.key, subject.key.rawValue, state.lastPosition + 1, now, state.lastSeq, Rows.columns(of: standing).code])
-            let conversation = try Rows.conversation(key: state.key, db)
-            state.members.append(subject.key)
-            state.lastPosition += 1
-            state.setStanding(standing, of: subject.key)
-            state.blocks = conversation.blocks
-            return MembershipChange(kind: .added, conversation: conversation, subject: subject).published(in: state.key)
+            return try Self.insertMember(subject, standing: standing, role: role, into: state, now: now, db)
         })
+    }
+
+    /// A newcomer starts with nothing unread; the history stays readable.
+    private static func insertMember(
+        _ subject: Account, standing: Standing, role: MemberRole, into state: LaneCache.ConversationState, now: Millis, _ db: Database
+    ) throws -> (MembershipChange, Publication?) {
+        try db.execute(
+            sql: "INSERT INTO members (conversation_id, user_id, position, joined_ts, read_seq, standing, role) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [
+                state.key, subject.key.rawValue, state.lastPosition + 1, now, state.lastSeq, Rows.columns(of: standing).code,
+                role == .admin ? Rows.adminCode : 0,
+            ])
+        let conversation = try Rows.conversation(key: state.key, db)
+        state.members.append(subject.key)
+        state.lastPosition += 1
+        state.setStanding(standing, of: subject.key)
+        state.blocks = conversation.blocks
+        return MembershipChange(kind: .added, conversation: conversation, subject: subject).published(in: state.key)
     }
 
     public func removeMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
@@ -396,9 +405,88 @@ public final class SQLiteChatStore: ChatStore {
             let state = try Self.memberState(conversationID, actor, cache, db)
             let subject = try Rows.account(publicID: userID, db)
             try MembershipPolicy.checkRemove(
-                kind: state.kind, actor: actor, target: subject?.key, members: state.members, owner: state.owner)
+                kind: state.kind, actor: actor, actorRole: try Rows.role(of: actor, in: state, db) ?? .member, target: subject?.key,
+                targetRole: try subject.flatMap { try Rows.role(of: $0.key, in: state, db) }, members: state.members)
             guard let subject else { throw ChatError.userNotFound }
             return try Self.remove(subject, from: state, db)
+        })
+    }
+
+    public func setRole(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
+        try await lane.perform(publishing: { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            guard let subject = try Rows.account(publicID: userID, db) else { throw ChatError.userNotFound }
+            let change = try MembershipPolicy.roleChange(
+                kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member, target: subject.key,
+                targetRole: try Rows.role(of: subject.key, in: state, db), to: role)
+            let setCode = "UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?"
+            switch change {
+            case .unchanged:
+                return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
+            case .set(let role):
+                try db.execute(sql: setCode, arguments: [role == .admin ? Rows.adminCode : 0, state.key, subject.key.rawValue])
+            case .handOver:
+                try db.execute(sql: "UPDATE conversations SET owner_id = ? WHERE id = ?", arguments: [subject.key.rawValue, state.key])
+                try db.execute(sql: setCode, arguments: [0, state.key, subject.key.rawValue])
+                if let previous = state.owner {
+                    try db.execute(sql: setCode, arguments: [Rows.adminCode, state.key, previous.rawValue])
+                }
+                state.owner = subject.key
+            }
+            let conversation = try Rows.conversation(key: state.key, db)
+            return MembershipChange(kind: .roleChanged, conversation: conversation, subject: subject).published(in: state.key)
+        })
+    }
+
+    public func createInvite(
+        conversationID: String, actor: UserKey, expiresTS: Millis?, maxUses: Int?
+    ) async throws -> Invite {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
+            let invite = Invite(code: OpaqueID.make(), conversationID: conversationID, expiresTS: expiresTS, maxUses: maxUses, uses: 0)
+            try db.execute(
+                sql: "INSERT INTO invites (code, conversation_id, created_by, created_ts, expires_ts, max_uses) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [invite.code, state.key, actor.rawValue, now, expiresTS, maxUses])
+            return invite
+        }
+    }
+
+    public func revokeInvite(conversationID: String, actor: UserKey, code: String) async throws -> Bool {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
+            try db.execute(
+                sql: "UPDATE invites SET revoked_ts = ? WHERE code = ? AND conversation_id = ? AND revoked_ts IS NULL",
+                arguments: [now, code, state.key])
+            return db.changesCount > 0
+        }
+    }
+
+    public func acceptInvite(code: String, member: Account) async throws -> MembershipChange {
+        let now = self.now()
+        let limits = self.limits
+        return try await lane.perform(publishing: { db, cache in
+            let valid = "code = ? AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > ?) AND (max_uses IS NULL OR uses < max_uses)"
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT c.public_id, i.created_by FROM invites i JOIN conversations c ON c.id = i.conversation_id WHERE i.\(valid)",
+                arguments: [code, now]),
+                let state = try cache.conversation(publicID: row[0], db)
+            else { throw InvitePolicy.notFound }
+            // A member already (or one who declined): no use is spent.
+            if state.members.contains(member.key) {
+                return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: member), nil)
+            }
+            try MembershipPolicy.checkRoom(members: state.members.count, adding: 1, limits: limits)
+            // The one who made the invite brings the newcomer in.
+            try BlockPolicy.checkBringIn(member.key, by: UserKey(row[1]), blocks: Rows.blocks(between: UserKey(row[1]), member.key, db))
+            // Spent in the same transaction as the join: two people at the
+            // last use cannot both get in.
+            try db.execute(sql: "UPDATE invites SET uses = uses + 1 WHERE \(valid)", arguments: [code, now])
+            guard db.changesCount == 1 else { throw InvitePolicy.notFound }
+            return try Self.insertMember(member, standing: .accepted, role: .member, into: state, now: now, db)
         })
     }
 
@@ -469,9 +557,17 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func deleteMessage(conversationID: String, seq: Int64) async throws -> Message {
+    public func deleteMessage(conversationID: String, seq: Int64, by actor: UserKey?) async throws -> Message {
         try await lane.perform(publishing: { db, cache in
             guard let state = try cache.conversation(publicID: conversationID, db) else { throw ChatError.conversationNotFound }
+            if let actor {
+                guard state.isMember(actor) else { throw ChatError.conversationNotFound }
+                if let sender = try Int64.fetchOne(
+                    db, sql: "SELECT sender_id FROM messages WHERE conversation_id = ? AND seq = ?", arguments: [state.key, seq]) {
+                    try MessagePolicy.checkDelete(
+                        actor: actor, sender: UserKey(sender), actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
+                }
+            }
             try db.execute(
                 sql: "UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = ? AND seq = ? AND deleted = 0",
                 arguments: [state.key, seq])

@@ -142,6 +142,24 @@ enum SQLiteSchema {
                 CREATE INDEX messages_by_sender ON messages(sender_id);
                 """)
         }
+        migrator.registerMigration("v9: roles, invites") { db in
+            // 1: an admin; 0: a member (the owner is conversations.owner_id).
+            try db.execute(sql: """
+                ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0;
+
+                CREATE TABLE invites (
+                    code TEXT PRIMARY KEY,
+                    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+                    created_by INTEGER NOT NULL REFERENCES users(id),
+                    created_ts INTEGER NOT NULL,
+                    expires_ts INTEGER,
+                    max_uses INTEGER,
+                    uses INTEGER NOT NULL DEFAULT 0,
+                    revoked_ts INTEGER
+                );
+                CREATE INDEX invites_by_conversation ON invites(conversation_id);
+                """)
+        }
         return migrator
     }
 }

@@ -201,6 +201,7 @@ final class ChangeRecorder: EventBroker {
         case accepted(conversation: String, user: String)
         case declined(conversation: String, user: String)
         case reopened(conversation: String, user: String)
+        case roleChanged(conversation: String, user: String)
         /// A message completion, recorded by tests to check the interleaving.
         case message(String, seq: Int64)
     }
@@ -227,6 +228,7 @@ final class ChangeRecorder: EventBroker {
             case .accepted: record(.accepted(conversation: change.conversation.id, user: change.subject.user.id))
             case .declined: record(.declined(conversation: change.conversation.id, user: change.subject.user.id))
             case .reopened: record(.reopened(conversation: change.conversation.id, user: change.subject.user.id))
+            case .roleChanged: record(.roleChanged(conversation: change.conversation.id, user: change.subject.user.id))
             case .unchanged: Issue.record("an unchanged membership was reported")
             }
         default: break
