@@ -55,6 +55,12 @@ export const api = {
   logIn: (handle, password) => request('POST', '/tokens', { handle, password }),
   logOut: () => request('DELETE', '/tokens/current'),
   me: () => request('GET', '/me'),
+  // Which ways of signing in the server offers: {password, email_code}.
+  signInOptions: () => request('GET', '/sign-in'),
+  // Always 202, whether or not the address has an account (no one learns
+  // which addresses do).
+  sendLoginCode: (email) => request('POST', '/login-codes', { email }),
+  logInWithCode: (email, code) => request('POST', '/tokens', { email, code }),
 
   searchUsers: (q) => request('GET', `/users?q=${id(q)}`),
   blocks: () => request('GET', '/blocks'),
@@ -68,6 +74,14 @@ export const api = {
   createGroup: (title, members) => request('POST', '/conversations', { kind: 'group', title, members }),
   addMember: (convId, userId) => request('POST', `/conversations/${id(convId)}/members`, { user_id: userId }),
   removeMember: (convId, userId) => request('DELETE', `/conversations/${id(convId)}/members/${id(userId)}`),
+  // role: 'admin', 'member', or 'owner' to hand the group over (§9.4).
+  setRole: (convId, userId, role) =>
+    request('PUT', `/conversations/${id(convId)}/members/${id(userId)}`, { role }),
+  deleteMessage: (convId, seq) => request('DELETE', `/conversations/${id(convId)}/messages/${seq}`),
+  // Invites (§9.5): the server's defaults, 7 days and no limit on uses.
+  createInvite: (convId) => request('POST', `/conversations/${id(convId)}/invites`, {}),
+  revokeInvite: (convId, code) => request('DELETE', `/conversations/${id(convId)}/invites/${id(code)}`),
+  acceptInvite: (code) => request('POST', `/invites/${id(code)}/accept`),
   // Chat requests (servers started with --chat-requests on).
   acceptRequest: (convId) => request('POST', `/conversations/${id(convId)}/accept`),
   declineRequest: (convId) => request('POST', `/conversations/${id(convId)}/decline`),

@@ -6,9 +6,12 @@ import { Connection } from './connection.js';
 import { createOutbox } from './outbox.js';
 import { createRequests } from './requests.js';
 import { createSync } from './sync.js';
-import { resetState, setBlocked, setOpen, state, subscribe, unreadCount, upsertConversation } from './state.js';
+import {
+  conversationTitle, resetState, setBlocked, setOpen, state, subscribe, unreadCount, upsertConversation,
+} from './state.js';
 import { createAuthView } from './ui/auth-view.js';
 import { createBlockedPane } from './ui/blocked-pane.js';
+import { createConfirm } from './ui/confirm-dialog.js';
 import { createConversationList } from './ui/conversation-list.js';
 import { createConversationPane } from './ui/conversation-pane.js';
 import { createDetailsPane } from './ui/details-pane.js';
@@ -22,8 +25,14 @@ import { createUserSearch } from './ui/user-search.js';
 // sessionStorage: the tab's own storage, gone when the tab closes.
 const TOKEN_KEY = 'parley.token';
 const SESSION_ENDED = 'Your session ended, please log in again.';
+// An invite link's code (#/invite/CODE, §9.5), kept until someone is
+// signed in to accept it.
+const INVITE_KEY = 'parley.invite';
+const INVITE_HASH = /^#\/invite\/([^/?#]+)$/;
+const INVITE_NOTE = 'Log in or sign up to join the group you were invited to.';
 
 const toast = createToast();
+const confirm = createConfirm();
 const connection = new Connection({
   onFrame: (frame) => sync.onFrame(frame),
   onStatus: showConnectionStatus,
@@ -37,8 +46,8 @@ const requests = createRequests({ blocks, toast });
 const panels = createPanels();
 const auth = createAuthView({ onAuthenticated: ({ user, token }) => startSession(user, token) });
 const list = createConversationList({ onOpen: sync.openConversation, onLoadMore: loadMoreConversations, requests });
-const pane = createConversationPane({ sync, outbox, requests, onBack: closeConversation });
-const details = createDetailsPane({ sync, blocks, toast, panels });
+const pane = createConversationPane({ sync, outbox, requests, confirm, toast, onBack: closeConversation });
+const details = createDetailsPane({ sync, blocks, toast, panels, confirm });
 const blocked = createBlockedPane({ blocks, toast });
 const groups = createGroupDialog({ toast, onCreated: sync.openConversation });
 const people = createUserSearch({
@@ -81,6 +90,7 @@ function startSession(user, token) {
   sync.loadConversationPage().catch((error) => toast(error.message));
   api.blocks().then(({ users }) => setBlocked(users), () => {});
   connection.start(token);
+  acceptPendingInvite();
 }
 
 function endSession(message) {
@@ -88,13 +98,20 @@ function endSession(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   setToken(null);
   groups.close();
+  confirm.close();
+  details.reset();
   for (const panel of [$('details-pane'), $('blocked-pane')]) panels.close(panel);
   people.clear();
   pane.reset();
   resetState(null);
   $('chat-view').hidden = true;
   document.title = 'Parley';
+  showSignIn(message);
+}
+
+function showSignIn(message = '') {
   auth.show(message);
+  auth.setNote(sessionStorage.getItem(INVITE_KEY) ? INVITE_NOTE : '');
 }
 
 async function logOut() {
@@ -148,19 +165,70 @@ async function loadMoreConversations() {
   }
 }
 
+// ---- Invite links --------------------------------------------------------
+
+// The hash is cleared as soon as it is read: a reload or a shared screen
+// must not take the code along.
+function takeInviteFromHash() {
+  const match = INVITE_HASH.exec(location.hash);
+  if (!match) return false;
+  let code = match[1];
+  try {
+    code = decodeURIComponent(code);
+  } catch {
+    // Mangled: the server will not know it either, and says so.
+  }
+  sessionStorage.setItem(INVITE_KEY, code);
+  history.replaceState(null, '', location.pathname + location.search);
+  return true;
+}
+
+async function acceptPendingInvite() {
+  const code = sessionStorage.getItem(INVITE_KEY);
+  if (!code || !state.me) return;
+  sessionStorage.removeItem(INVITE_KEY);
+  try {
+    const { conversation } = await api.acceptInvite(code);
+    upsertConversation(conversation);
+    sync.openConversation(conversation.id);
+    toast(`You joined ${conversationTitle(conversation)}.`);
+  } catch (error) {
+    if (error.code === 'not_found') {
+      // Unknown, expired, used up or revoked: the server does not say which.
+      setOpen(null);
+      toast('This invite link is not valid any more.');
+    } else if (error.status === 401) {
+      // The session ended meanwhile: the invite waits for the next one.
+      sessionStorage.setItem(INVITE_KEY, code);
+      auth.setNote(INVITE_NOTE);
+    } else {
+      toast(`Could not join the group: ${error.message}`);
+    }
+  }
+}
+
+// A link opened in a tab that is already open (only the hash changes).
+function onHashChange() {
+  if (!takeInviteFromHash()) return;
+  if (state.me) acceptPendingInvite();
+  else auth.setNote(INVITE_NOTE);
+}
+
 // ---- Start ---------------------------------------------------------------
 
 whenUnauthorized(() => endSession(SESSION_ENDED));
 $('logout-button').addEventListener('click', logOut);
 document.addEventListener('visibilitychange', () => sync.markRead());
+window.addEventListener('hashchange', onHashChange);
+takeInviteFromHash();
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) {
   setToken(saved);
   api.me().then(({ user }) => startSession(user, saved), (error) => {
     // 401 already ended the session; otherwise the server is unreachable.
-    if (error.status !== 401) auth.show(error.message);
+    if (error.status !== 401) showSignIn(error.message);
   });
 } else {
-  auth.show();
+  showSignIn();
 }

@@ -61,6 +61,21 @@ export const isRequest = (conv) => conv.request === true;
 // (marked sender_blocked) are never unread.
 const countsAsUnread = (message) => !isMine(message) && !message.sender_blocked;
 
+// Our role in a conversation (§9.4): "owner", "admin" or "member". A copy
+// from an older server has no roles: its owner_id still names the owner.
+export function myRole(conv) {
+  const role = conv.members.find((m) => m.user.id === state.me.id)?.role;
+  return role ?? (conv.kind === 'group' && conv.owner_id === state.me.id ? 'owner' : 'member');
+}
+
+// The owner and admins of a group add members, make invites and delete
+// anyone's messages.
+export const canManage = (conv) => conv.kind === 'group' && myRole(conv) !== 'member';
+
+// Our own messages, and any message of a group we manage; a deleted one
+// has nothing left to delete.
+export const canDelete = (conv, message) => !message.deleted && (isMine(message) || canManage(conv));
+
 // Who brought us into a request: the other person of a direct
 // conversation, the owner of a group. Null when no one is left to name.
 export function requestStarter(conv) {
@@ -202,8 +217,14 @@ export function addMessages(convId, messages) {
     if (conv) noteMessage(conv, message);
     if (message.client_id) dropPending(message.client_id);
     clearTypingOf(convId, message.sender.id);
+    const known = held?.bySeq.get(message.seq);
+    // A copy fetched again may say it was deleted since (while we were away).
+    if (known) {
+      if (message.deleted && !known.deleted) held.bySeq.set(message.seq, keepingOurs(known, message));
+      continue;
+    }
     // Far below what we hold: it will come back when scrolling up.
-    if (!held || held.bySeq.has(message.seq) || message.seq < held.oldest - 1) continue;
+    if (!held || message.seq < held.oldest - 1) continue;
     held.bySeq.set(message.seq, message);
   }
   if (held) {
@@ -222,6 +243,35 @@ export function addOlderMessages(convId, messages, hasOlder) {
   if (messages.length) held.oldest = Math.min(held.oldest, messages[0].seq);
   held.hasOlder = hasOlder;
   changed();
+}
+
+// A stored message changed (message_updated, §4.5: today only deletes):
+// it replaces the one with its seq, wherever we show it. Seqs we do not hold
+// come with the change when they are fetched.
+export function replaceMessage(message) {
+  const conv = state.conversations.get(message.conversation_id);
+  if (!conv) return;
+  const held = thread(conv.id);
+  const known = held?.bySeq.get(message.seq);
+  if (known) held.bySeq.set(message.seq, keepingOurs(known, message));
+  if (conv.last_message?.seq === message.seq) conv.last_message = keepingOurs(conv.last_message, message);
+  changed();
+}
+
+// Our own delete, shown at once; the server's message_updated for it
+// changes nothing more.
+export function markDeleted(convId, seq) {
+  const known = thread(convId)?.bySeq.get(seq);
+  if (known) replaceMessage({ ...known, text: '', deleted: true });
+}
+
+// The update is the same for every reader: what was only ours to see
+// (client_id, which keys our own rows; sender_blocked) stays from our copy.
+function keepingOurs(known, message) {
+  const merged = { ...message };
+  if (known.client_id) merged.client_id = known.client_id;
+  if (known.sender_blocked) merged.sender_blocked = true;
+  return merged;
 }
 
 function noteMessage(conv, message) {

@@ -5,8 +5,8 @@
 import { api } from './api.js';
 import { TokenBucket } from './pacer.js';
 import {
-  addMessages, addOlderMessages, applyReadyEntry, removeConversation, setListCursor, setMe, setMemberReadSeq,
-  setOpen, setPresence, setReadSeq, setTyping, startThread, state, upsertConversation,
+  addMessages, addOlderMessages, applyReadyEntry, conversationTitle, removeConversation, replaceMessage, setListCursor,
+  setMe, setMemberReadSeq, setOpen, setPresence, setReadSeq, setTyping, startThread, state, upsertConversation,
 } from './state.js';
 
 const PAGE = 50;
@@ -30,6 +30,7 @@ export function createSync(connection, { outbox, toast }) {
   const handlers = {
     ready: onReady,
     message: ({ message }) => onMessages(message.conversation_id, [message]),
+    message_updated: ({ message }) => replaceMessage(message),
     receipt: ({ conversation_id, user_id, seq }) => setMemberReadSeq(conversation_id, user_id, seq),
     read_state: ({ conversation_id, read_seq, unread }) => setReadSeq(conversation_id, read_seq, { unread }),
     presence: ({ user_id, online, last_seen_ts }) => setPresence(user_id, online, last_seen_ts),
@@ -67,6 +68,12 @@ export function createSync(connection, { outbox, toast }) {
       return;
     }
     upsertConversation(conversation);
+    // Our own new role (or the group handed to us) changes what we may do.
+    if (change === 'role_changed' && userId === state.me.id) {
+      const role = conversation.members.find((m) => m.user.id === userId)?.role;
+      if (role === 'owner') toast(`You are now the owner of ${conversationTitle(conversation)}.`);
+      else if (role === 'admin') toast(`You are now an admin of ${conversationTitle(conversation)}.`);
+    }
   }
 
   // After every (re)connect: take read state from `ready`, drop what we left,
@@ -86,7 +93,10 @@ export function createSync(connection, { outbox, toast }) {
       if (entry.last_seq !== conv.last_seq || state.threads.has(entry.id)) toFetch.push(entry.id);
       applyReadyEntry(conv, entry);
     }
-    for (const id of state.threads.keys()) catchUp(id);
+    // Nor is message_updated replayed: the newest page of each thread we
+    // hold is read again, at the end, for messages deleted while we were away.
+    const heldIds = [...state.threads.keys()];
+    for (const id of heldIds) catchUp(id);
     outbox.pump();
     markRead();
 
@@ -100,6 +110,18 @@ export function createSync(connection, { outbox, toast }) {
     });
     refreshPresence();
     await forEachLimited(toFetch, 4, refreshConversation);
+    await forEachLimited(heldIds, 2, recheckNewest);
+  }
+
+  async function recheckNewest(convId) {
+    const held = state.threads.get(convId);
+    if (!held) return;
+    try {
+      const page = await api.messages(convId, { before: held.local + 1 }, PAGE);
+      for (const message of page.messages) if (message.deleted) replaceMessage(message);
+    } catch {
+      // Offline again, or no longer a member: the next `ready` sorts it out.
+    }
   }
 
   // ---- Conversations and history -------------------------------------------

@@ -2,7 +2,7 @@
 import { api } from '../api.js';
 import { setBlocked, state } from '../state.js';
 import { $, h, reconcile } from './dom.js';
-import { avatar } from './user-search.js';
+import { avatar, botBadge } from './user-search.js';
 
 export function createBlockedPane({ blocks, toast }) {
   const list = $('blocked-list');
@@ -34,7 +34,7 @@ export function createBlockedPane({ blocks, toast }) {
       h('li', { dataset: { userId: user.id } },
         avatar(user),
         h('span', { class: 'member-text' },
-          h('span', { class: 'user-name' }, user.display_name),
+          h('span', { class: 'user-name' }, user.display_name, botBadge(user)),
           h('span', { class: 'user-handle' }, `@${user.handle}`)),
         h('button', { type: 'button', class: 'unblock-button quiet', 'aria-label': `Unblock ${user.display_name}` }, 'Unblock')),
     () => {});

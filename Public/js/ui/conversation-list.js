@@ -6,7 +6,7 @@ import {
   conversationTitle, isMine, isRequest, otherMembers, requestStarter, sortedConversations, state, unreadCount,
 } from '../state.js';
 import { $, h, reconcile, setText } from './dom.js';
-import { hue, initials, shortTime } from './format.js';
+import { DELETED_TEXT, hue, initials, shortTime } from './format.js';
 
 export function createConversationList({ onOpen, onLoadMore, requests }) {
   const list = $('conversation-list');
@@ -81,6 +81,7 @@ function openButton(conv, withPresence) {
     h('span', { class: 'conversation-main' },
       h('span', { class: 'conversation-top' },
         h('span', { class: 'conversation-title' }),
+        h('span', { class: 'bot-badge', hidden: true }, 'bot'),
         h('time', { class: 'conversation-time' })),
       h('span', { class: 'conversation-bottom' },
         h('span', { class: 'conversation-preview' }))));
@@ -108,6 +109,9 @@ function updateItem(item, conv) {
   }
 
   setText(item.querySelector('.conversation-title'), title);
+  // A direct chat with a bot says so, as the bot's name does elsewhere.
+  const bot = conv.kind === 'direct' && Boolean(otherMembers(conv)[0]?.user.bot);
+  item.querySelector('.bot-badge').hidden = !bot;
   const time = item.querySelector('.conversation-time');
   setText(time, shortTime(conv.last_activity_ts));
   time.dateTime = new Date(conv.last_activity_ts).toISOString();
@@ -116,7 +120,7 @@ function updateItem(item, conv) {
   setText(item.querySelector('.conversation-preview'), preview);
   renderBadge(item.querySelector('.conversation-bottom'), unread);
 
-  const parts = [title];
+  const parts = [bot ? `${title} (bot)` : title];
   if (online !== null) parts.push(online ? 'online' : 'offline');
   if (unread) parts.push(`${unread} unread`);
   parts.push(preview);
@@ -141,6 +145,7 @@ function previewText(conv) {
   const last = conv.last_message;
   if (!last) return conv.kind === 'group' ? 'New group' : 'No messages yet';
   if (last.sender_blocked) return 'A message from someone you blocked';
+  if (last.deleted) return DELETED_TEXT;
   return isMine(last) ? `You: ${last.text}` : last.text;
 }
 

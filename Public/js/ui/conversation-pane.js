@@ -1,11 +1,15 @@
 // The open conversation: header, the answers to a chat request, messages
-// (with their delivery ticks; those of people we block folded away), who is
+// (with their delivery ticks; those of people we block folded away; deleted
+// ones as a muted line, with a Delete control where we may delete), who is
 // typing, and the composer.
+import { api } from '../api.js';
 import {
-  conversationTitle, isMine, isRequest, messagesOf, otherMembers, readCount, requestStarter, state,
+  canDelete, conversationTitle, isMine, isRequest, markDeleted, messagesOf, otherMembers, readCount, requestStarter,
+  state,
 } from '../state.js';
 import { $, h, reconcile, setText } from './dom.js';
-import { clockTime, fullTime, lastSeen } from './format.js';
+import { clockTime, DELETED_TEXT, fullTime, lastSeen } from './format.js';
+import { botBadge } from './user-search.js';
 
 const NEAR_EDGE_PX = 80;
 const GROUPED_WITHIN_MS = 5 * 60_000;
@@ -17,11 +21,12 @@ const STATUS = {
   failed: { glyph: '!', label: 'Not sent' },
 };
 
-export function createConversationPane({ sync, outbox, requests, onBack }) {
+export function createConversationPane({ sync, outbox, requests, confirm, toast, onBack }) {
   const view = $('chat-view');
   const pane = $('conversation-pane');
   const placeholder = $('no-conversation');
   const title = $('conversation-title');
+  const titleBot = $('conversation-bot');
   const subtitle = $('conversation-subtitle');
   const list = $('message-list'); // also the scroll container
   const older = $('older-button');
@@ -66,15 +71,28 @@ export function createConversationPane({ sync, outbox, requests, onBack }) {
     }
     const button = event.target.closest('button[data-action]');
     if (!button) return;
-    const { clientId } = button.closest('li.message').dataset;
+    const { clientId, seq } = button.closest('li.message').dataset;
     if (button.dataset.action === 'retry') outbox.retry(clientId);
-    else outbox.discard(clientId);
+    else if (button.dataset.action === 'delete') outbox.discard(clientId);
+    else if (button.dataset.action === 'delete-stored') deleteStored(Number(seq));
   });
   $('back-button').addEventListener('click', onBack);
   requestBar.addEventListener('click', (event) => {
     const answer = event.target.closest('button[data-request-action]')?.dataset.requestAction;
     if (answer && state.openId) requests[answer](state.openId);
   });
+
+  // Deleted for everyone: the server keeps the seq, not the text.
+  async function deleteStored(seq) {
+    const convId = state.openId;
+    if (!convId || !await confirm.ask('Delete this message for everyone? This cannot be undone.', 'Delete')) return;
+    try {
+      await api.deleteMessage(convId, seq);
+      markDeleted(convId, seq);
+    } catch (error) {
+      toast(`Could not delete the message: ${error.message}`);
+    }
+  }
 
   function toggleFold(button) {
     const convId = state.openId;
@@ -108,6 +126,7 @@ export function createConversationPane({ sync, outbox, requests, onBack }) {
     pane.dataset.conversationId = conv.id;
     list.dataset.kind = conv.kind;
     setText(title, conversationTitle(conv));
+    titleBot.hidden = !(conv.kind === 'direct' && otherMembers(conv)[0]?.user.bot);
     setText(subtitle, subtitleOf(conv));
     renderRequestBar(conv);
     renderMessages(conv, switched);
@@ -234,6 +253,8 @@ function fromMessage(message, conv) {
     status,
     statusLabel,
     fromBlocked: Boolean(message.sender_blocked),
+    deleted: Boolean(message.deleted),
+    deletable: canDelete(conv, message),
   };
 }
 
@@ -255,8 +276,8 @@ function fromPending(pending) {
 
 function createMessage(item) {
   return h('li', { class: 'message', dataset: { mine: String(item.mine) } },
-    h('span', { class: 'message-sender' }, item.mine ? 'You' : item.sender.display_name),
-    h('div', { class: 'message-text' }, item.text),
+    h('span', { class: 'message-sender' }, item.mine ? 'You' : item.sender.display_name, !item.mine && botBadge(item.sender)),
+    h('div', { class: 'message-text' }),
     h('div', { class: 'message-meta' },
       h('time', { class: 'message-time' }),
       item.mine && h('span', { class: 'message-status' },
@@ -270,6 +291,10 @@ function updateMessage(li, item) {
   if (item.clientId) li.dataset.clientId = item.clientId;
   li.classList.toggle('continued', item.continued);
   li.classList.toggle('from-blocked', Boolean(item.fromBlocked));
+  // Deleted: the text is gone for good, whatever was shown before.
+  li.classList.toggle('deleted', Boolean(item.deleted));
+  setText(li.querySelector('.message-text'), item.deleted ? DELETED_TEXT : item.text);
+  renderDeleteControl(li, item);
 
   const time = li.querySelector('.message-time');
   const iso = new Date(item.ts).toISOString();
@@ -286,6 +311,22 @@ function updateMessage(li, item) {
   setText(status.querySelector('.status-glyph'), STATUS[item.status].glyph);
   setText(status.querySelector('.status-label'), item.statusLabel);
   renderFailure(li, item);
+}
+
+// Shown on hover and focus (always on touch screens), before the time.
+function renderDeleteControl(li, item) {
+  let control = li.querySelector('.message-delete');
+  if (!item.deletable) {
+    control?.remove();
+    return;
+  }
+  if (!control) {
+    control = h('button', {
+      type: 'button', class: 'message-delete link-button', dataset: { action: 'delete-stored' },
+      'aria-label': item.mine ? 'Delete your message' : `Delete the message from ${item.sender.display_name}`,
+    }, 'Delete');
+    li.querySelector('.message-meta').prepend(control);
+  }
 }
 
 // A failed send shows the server's reason and offers Retry and Delete.

@@ -1,18 +1,29 @@
-// Details of the open conversation: members and their presence; for group
-// owners adding and removing members; leaving a group; blocking the other
-// person of a direct chat.
+// Details of the open conversation: members with their roles and presence;
+// for a group's owner and admins adding and removing members (admins remove
+// plain members only, like the server) and an invite link; for the owner
+// making members admins and back, and handing the group over; leaving a
+// group; blocking the other person of a direct chat.
 import { api } from '../api.js';
-import { conversationTitle, otherMembers, removeConversation, state } from '../state.js';
-import { $, h, reconcile } from './dom.js';
-import { lastSeen } from './format.js';
-import { avatar, createUserSearch } from './user-search.js';
+import {
+  canManage, conversationTitle, myRole, otherMembers, removeConversation, state, upsertConversation,
+} from '../state.js';
+import { $, h, reconcile, setText } from './dom.js';
+import { fullTime, lastSeen } from './format.js';
+import { avatar, botBadge, createUserSearch } from './user-search.js';
 
-export function createDetailsPane({ sync, blocks, toast, panels }) {
+export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
   const pane = $('details-pane');
   const members = $('member-list');
   const addBox = $('add-member');
+  const inviteBox = $('invite-box');
+  const inviteCreate = $('invite-create-button');
+  const inviteShown = $('invite-shown');
+  const inviteLink = $('invite-link');
   const leave = $('leave-button');
   const block = $('block-button');
+  // The invites made in this tab, by conversation id: the server lists
+  // none, so a link shows only where it was made (and works anywhere).
+  const invites = new Map();
 
   const addSearch = createUserSearch({
     input: $('add-member-search'),
@@ -28,14 +39,71 @@ export function createDetailsPane({ sync, blocks, toast, panels }) {
   });
 
   members.addEventListener('click', (event) => {
-    const button = event.target.closest('button.remove-member');
+    const button = event.target.closest('button[data-member-action]');
     if (!button) return;
     const userId = button.closest('li').dataset.userId;
+    const action = button.dataset.memberAction;
     act(async (conv) => {
-      await api.removeMember(conv.id, userId);
-      await sync.refreshConversation(conv.id);
+      const user = conv.members.find((m) => m.user.id === userId)?.user;
+      if (!user) return;
+      if (action === 'remove') {
+        await api.removeMember(conv.id, userId);
+        await sync.refreshConversation(conv.id);
+        return;
+      }
+      // Handing over cannot be taken back by the one who did it.
+      if (action === 'owner' && !await confirm.ask(
+        `Make ${user.display_name} the owner of ${conversationTitle(conv)}? You will become an admin, `
+        + 'and only the new owner can change roles.', 'Make owner')) return;
+      const { conversation } = await api.setRole(conv.id, userId, action);
+      upsertConversation(conversation);
+      if (action === 'owner') toast(`${user.display_name} is now the owner.`);
     });
   });
+
+  inviteCreate.addEventListener('click', () => act(async (conv) => {
+    inviteCreate.disabled = true;
+    try {
+      const { invite } = await api.createInvite(conv.id);
+      invites.set(conv.id, invite);
+    } finally {
+      inviteCreate.disabled = false;
+    }
+    render();
+    inviteLink.focus();
+    inviteLink.select();
+  }));
+
+  $('invite-copy-button').addEventListener('click', async () => {
+    inviteLink.focus();
+    inviteLink.select();
+    try {
+      await navigator.clipboard.writeText(inviteLink.value);
+    } catch {
+      // No Clipboard API outside HTTPS and localhost: the old way, on the
+      // selection; failing that the link stays selected to copy by hand.
+      if (!document.execCommand('copy')) {
+        toast('Copy the selected link with Ctrl+C (⌘C on a Mac).');
+        return;
+      }
+    }
+    toast('Invite link copied.');
+  });
+
+  $('invite-revoke-button').addEventListener('click', () => act(async (conv) => {
+    const invite = invites.get(conv.id);
+    if (!invite) return;
+    try {
+      await api.revokeInvite(conv.id, invite.code);
+    } catch (error) {
+      // Gone already (revoked in another tab): what was asked for is done.
+      if (error.code !== 'not_found') throw error;
+    }
+    invites.delete(conv.id);
+    render();
+    inviteCreate.focus();
+    toast('The invite link no longer works.');
+  }));
 
   leave.addEventListener('click', () => act(async (conv) => {
     await api.removeMember(conv.id, state.me.id);
@@ -72,11 +140,12 @@ export function createDetailsPane({ sync, blocks, toast, panels }) {
       return;
     }
     if (pane.hidden) return;
-    const owner = conv.kind === 'group' && conv.owner_id === state.me.id;
+    const role = myRole(conv);
     reconcile(members, conv.members, (m) => m.user.id,
       (m) => h('li', { dataset: { userId: m.user.id } }),
-      (li, m) => renderMember(li, m, conv, owner));
-    addBox.hidden = !owner;
+      (li, m) => renderMember(li, m, conv, role));
+    addBox.hidden = !canManage(conv);
+    renderInvite(conv);
     leave.hidden = conv.kind !== 'group';
     block.hidden = conv.kind !== 'direct';
     const other = otherMembers(conv)[0];
@@ -87,31 +156,74 @@ export function createDetailsPane({ sync, blocks, toast, panels }) {
     }
   }
 
-  return { render };
+  function renderInvite(conv) {
+    inviteBox.hidden = !canManage(conv);
+    const invite = invites.get(conv.id);
+    inviteCreate.hidden = Boolean(invite);
+    inviteShown.hidden = !invite;
+    if (!invite) return;
+    const link = `${location.origin}/#/invite/${encodeURIComponent(invite.code)}`;
+    if (inviteLink.value !== link) inviteLink.value = link;
+    const uses = invite.max_uses == null ? '' : `, or after ${invite.max_uses} ${invite.max_uses === 1 ? 'use' : 'uses'}`;
+    setText($('invite-expiry'), `It stops working ${fullTime(invite.expires_ts)}${uses}.`);
+  }
+
+  // On log out: no link of this user's may show for the next one.
+  function reset() {
+    invites.clear();
+    inviteLink.value = '';
+  }
+
+  return { render, reset };
+}
+
+// The owner_id of an older server's copy still names its owner.
+const roleOf = (member, conv) => member.role ?? (member.user.id === conv.owner_id ? 'owner' : 'member');
+
+// What the signed-in member (of role `myRole`) may do to this member: the
+// owner changes anyone else's role and removes anyone; an admin removes
+// plain members (§9.4).
+function actionsOn(member, conv, role) {
+  if (conv.kind !== 'group' || member.user.id === state.me.id) return [];
+  const theirs = roleOf(member, conv);
+  const name = member.user.display_name;
+  const actions = [];
+  if (role === 'owner') {
+    if (theirs === 'member') actions.push(['admin', 'Make admin', `Make ${name} an admin`]);
+    if (theirs === 'admin') actions.push(['member', 'Make member', `Make ${name} a member, not an admin`]);
+    actions.push(['owner', 'Make owner', `Make ${name} the owner`]);
+  }
+  if (role === 'owner' || (role === 'admin' && theirs === 'member')) actions.push(['remove', 'Remove', `Remove ${name}`]);
+  return actions;
 }
 
 // Rebuilt only when what it shows changed, so focus on its button survives
 // unrelated updates.
-function renderMember(li, member, conv, owner) {
+function renderMember(li, member, conv, role) {
   const me = member.user.id === state.me.id;
   const presence = me ? 'You' : lastSeen(state.presence.get(member.user.id));
-  const isOwner = conv.owner_id === member.user.id;
-  const removable = owner && !me;
-  const signature = JSON.stringify([member.user.display_name, presence, isOwner, removable]);
+  const theirs = conv.kind === 'group' ? roleOf(member, conv) : 'member';
+  const actions = actionsOn(member, conv, role);
+  const signature = JSON.stringify([member.user.display_name, member.user.bot, presence, theirs, actions]);
   if (li.dataset.signature === signature) return;
   li.dataset.signature = signature;
+  li.dataset.role = theirs;
   const children = [
     avatar(member.user),
     h('span', { class: 'member-text' },
-      h('span', { class: 'user-name' }, member.user.display_name, isOwner && h('span', { class: 'tag' }, 'owner')),
+      h('span', { class: 'user-name' }, member.user.display_name, botBadge(member.user),
+        theirs !== 'member' && h('span', { class: 'tag role-tag' }, theirs)),
       h('span', { class: 'user-handle' }, `@${member.user.handle} · ${presence}`)),
   ];
-  if (removable) {
-    children.push(h('button', {
-      type: 'button',
-      class: 'remove-member quiet',
-      'aria-label': `Remove ${member.user.display_name}`,
-    }, 'Remove'));
-  }
+  // Remove beside the name, the owner's role changes on a line below.
+  const button = ([action, text, label]) => h('button', {
+    type: 'button',
+    class: action === 'remove' ? 'remove-member quiet' : 'quiet',
+    dataset: { memberAction: action },
+    'aria-label': label,
+  }, text);
+  const roleActions = actions.filter(([action]) => action !== 'remove');
+  children.push(...actions.filter(([action]) => action === 'remove').map(button));
+  if (roleActions.length) children.push(h('div', { class: 'member-actions' }, ...roleActions.map(button)));
   li.replaceChildren(...children);
 }

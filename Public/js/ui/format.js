@@ -1,5 +1,8 @@
 // How people, times and presence read on screen.
 
+// What a deleted message shows instead of its text (the server keeps none).
+export const DELETED_TEXT = 'This message was deleted';
+
 const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const day = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });

@@ -2,7 +2,7 @@
 import { api } from '../api.js';
 import { state, upsertConversation } from '../state.js';
 import { $, h } from './dom.js';
-import { avatar, createUserSearch } from './user-search.js';
+import { avatar, botBadge, createUserSearch } from './user-search.js';
 
 export function createGroupDialog({ toast, onCreated }) {
   const dialog = $('group-dialog');
@@ -66,7 +66,7 @@ export function createGroupDialog({ toast, onCreated }) {
     chosenList.replaceChildren(...[...chosen.values()].map((user) =>
       h('li', { dataset: { userId: user.id } },
         avatar(user),
-        h('span', { class: 'user-name' }, user.display_name),
+        h('span', { class: 'user-name' }, user.display_name, botBadge(user)),
         h('button', { type: 'button', class: 'chip-remove', 'aria-label': `Remove ${user.display_name}` }, '×'))));
   }
 

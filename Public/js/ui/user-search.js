@@ -10,6 +10,11 @@ export function avatar(user) {
   return h('span', { class: 'avatar', dataset: { hue: hue(user.id) }, 'aria-hidden': 'true' }, initials(user.display_name));
 }
 
+// Beside a bot's name wherever a name shows (§9.3); nothing for people.
+export function botBadge(user) {
+  return user?.bot ? h('span', { class: 'bot-badge' }, 'bot') : null;
+}
+
 // exclude() returns the ids not to offer (yourself, people already chosen).
 export function createUserSearch({ input, results, exclude, onPick, toast }) {
   let timer = null;
@@ -63,7 +68,7 @@ export function createUserSearch({ input, results, exclude, onPick, toast }) {
       h('li', { dataset: { userHandle: user.handle } },
         h('button', { type: 'button', class: 'user-button', onclick: () => onPick(user) },
           avatar(user),
-          h('span', { class: 'user-name' }, user.display_name),
+          h('span', { class: 'user-name' }, user.display_name, botBadge(user)),
           h('span', { class: 'user-handle' }, `@${user.handle}`)))));
     if (q && !users.length) results.append(h('li', { class: 'no-results' }, `No one found for “${q}”`));
   }
