@@ -222,7 +222,14 @@ struct ConversationController {
     }
 
     private func conversationResponse(_ conversation: Conversation, viewer: Account, status: HTTPResponse.Status) -> Response {
-        let hub = chat.hub
+        chat.conversationResponse(conversation, viewer: viewer, status: status)
+    }
+}
+
+extension ChatService {
+    /// `{conversation}` as `viewer` sees it, with presence as this node knows it.
+    func conversationResponse(_ conversation: Conversation, viewer: Account, status: HTTPResponse.Status) -> Response {
+        let hub = self.hub
         return jsonResponse(status) { w in
             w.key("conversation")
             w.conversation(conversation, viewer: viewer, isOnline: hub.isOnline)

@@ -269,10 +269,6 @@ struct ServiceController {
     }
 
     private func conversationResponse(_ conversation: Conversation, viewer: Account, status: HTTPResponse.Status) -> Response {
-        let hub = chat.hub
-        return jsonResponse(status) { w in
-            w.key("conversation")
-            w.conversation(conversation, viewer: viewer, isOnline: hub.isOnline)
-        }
+        chat.conversationResponse(conversation, viewer: viewer, status: status)
     }
 }
