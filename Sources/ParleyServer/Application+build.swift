@@ -66,7 +66,8 @@ public func buildApplication(
             cost: configuration.bcryptCost,
             queue: HashingQueue(workers: abuse.hashWorkers, maxWaitingLogIns: abuse.waitingLogIns, maxWaitingSignUps: abuse.waitingSignUps)),
         limits: configuration.limits, passwordAccounts: configuration.passwordAccounts, logins: LoginThrottle(limit: abuse.loginFailures, window: abuse.loginWindow),
-        signUps: SignupLimiter(limit: abuse.signupRate)
+        signUps: SignupLimiter(limit: abuse.signupRate),
+        loginCodes: configuration.mail.map { LoginCodes(store: store, mailer: SMTPMailer(settings: $0), secret: secret, now: now, logger: logger) }
     ).addRoutes(public: api, authenticated: authenticated)
     ConversationController(chat: chat).addRoutes(to: authenticated)
     if let serviceKey = configuration.serviceKey {

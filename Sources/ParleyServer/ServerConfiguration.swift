@@ -37,6 +37,8 @@ public struct ServerConfiguration: Sendable {
     /// The product backend's key for `/v1/service/…` (at least 32
     /// characters); nil: those routes do not exist (404).
     public var serviceKey: String?
+    /// The mail server log-in codes go out through; nil: no log-in codes.
+    public var mail: MailSettings?
     /// Whether people may sign up and sign in with a handle and password
     /// (`--accounts off`: only through the product).
     public var passwordAccounts = true

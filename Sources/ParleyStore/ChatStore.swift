@@ -43,6 +43,24 @@ public protocol ChatStore: Sendable {
 
     /// Nothing happens if a token with that id is recorded already.
     func recordToken(_ token: TokenRecord) async throws
+
+    /// Keeps a log-in code sent by e-mail; the unused ones sent before for
+    /// the same address and purpose stop working.
+    func recordLoginCode(_ code: LoginCodeRecord) async throws
+    /// Tries the newest live code for the address and purpose: each try is
+    /// counted (committed even when wrong), a code takes at most `maxTries`
+    /// and works once. The right one signs in the user with that address
+    /// (made on first use with the first free of `handles`), or links the
+    /// address to the user (`conflict` if it is someone else's). nil for a
+    /// wrong, used, expired or worn-out code.
+    func redeemLoginCode(
+        email: String, codeHash: String, purpose: LoginCodeRecord.Purpose, at now: Millis, maxTries: Int,
+        handles: [(handle: String, key: String)]
+    ) async throws -> (account: Account, created: Bool)?
+    /// The user's own e-mail address, if one is linked: shown to them only.
+    func email(of user: UserKey) async throws -> String?
+    /// The address the user last asked to link, while its code is live.
+    func pendingLinkEmail(of user: UserKey, at now: Millis) async throws -> String?
     /// Durable before it returns, and published (`tokenRevoked`, to every
     /// node). Answers false if no such token exists.
     func revokeToken(id: String) async throws -> Bool

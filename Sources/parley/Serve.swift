@@ -101,6 +101,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Key (at least 32 characters) the product's backend calls /v1/service/ with; without one those routes answer 404. [env: PARLEY_SERVICE_KEY] (default: none)")
     var serviceKey: String?
 
+    @Option(help: "Mail server for log-in codes: smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://…; needs --mail-from. [env: PARLEY_SMTP_URL] (default: none, no log-in codes)")
+    var smtpUrl: String?
+
+    @Option(help: "The From address of log-in code mails. [env: PARLEY_MAIL_FROM] (default: none)")
+    var mailFrom: String?
+
+    @Option(help: "PEM file of the certificate authorities the mail server's certificate is checked against. [env: PARLEY_SMTP_CA_FILE] (default: the system's)")
+    var smtpCaFile: String?
+
     @Option(help: "Accounts with a handle and password: on, or off to sign in only through the product. [env: PARLEY_ACCOUNTS] (default: on)")
     var accounts: String?
 
@@ -199,6 +208,16 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--jwt-issuer and --jwt-audience check the product's tokens: give --jwt-hs256-secret or --jwt-jwks-url too")
         }
         configuration.productTokens = external ? product : nil
+        if let url = setting(smtpUrl, "SMTP_URL") {
+            guard let from = setting(mailFrom, "MAIL_FROM") else { throw ValidationError("--smtp-url needs --mail-from") }
+            do {
+                var mail = try MailSettings(url: url, from: from)
+                mail.trustedCAFile = setting(smtpCaFile, "SMTP_CA_FILE")
+                configuration.mail = mail
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
         if let key = setting(serviceKey, "SERVICE_KEY") {
             guard key.count >= 32 else { throw ValidationError("the service key must be at least 32 characters") }
             configuration.serviceKey = key
@@ -206,9 +225,9 @@ struct Serve: AsyncParsableCommand {
         switch setting(accounts, "ACCOUNTS") ?? "on" {
         case "on": configuration.passwordAccounts = true
         case "off":
-            guard external || configuration.serviceKey != nil else {
+            guard external || configuration.serviceKey != nil || configuration.mail != nil else {
                 throw ValidationError(
-                    "--accounts off leaves no way to sign in: accept the product's tokens (--jwt-hs256-secret or --jwt-jwks-url) or give a --service-key")
+                    "--accounts off leaves no way to sign in: accept the product's tokens (--jwt-hs256-secret or --jwt-jwks-url), give a --service-key or an --smtp-url")
             }
             configuration.passwordAccounts = false
         case let other: throw ValidationError("accounts must be 'on' or 'off', not '\(other)'")

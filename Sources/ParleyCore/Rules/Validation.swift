@@ -21,6 +21,22 @@ public enum Validation {
         return handle.lowercased()
     }
 
+    /// An e-mail address: trimmed and lower-cased (the one form it is kept
+    /// and compared in), at most 254 bytes, one `@` between a local part and
+    /// a domain with a dot, no spaces or control characters. Deliverability
+    /// is the mail server's to judge.
+    public static func email(_ email: String?) throws(ChatError) -> String {
+        let trimmed = String((email ?? "").trimmingWhitespace()).lowercased()
+        guard !trimmed.isEmpty else { throw .invalidRequest("email is required") }
+        guard trimmed.utf8.count <= 254 else { throw .invalidRequest("email is longer than 254 bytes") }
+        let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }),
+            !trimmed.contains(where: { "<>,;:\"\\()[]".contains($0) })
+        else { throw .invalidRequest("email is not an e-mail address") }
+        return trimmed
+    }
+
     public static func password(_ password: String) throws(ChatError) {
         guard password.count >= 8 else { throw .invalidRequest("password must have at least 8 characters") }
         guard password.utf8.count <= 1024 else { throw .invalidRequest("password is longer than 1024 bytes") }

@@ -22,7 +22,7 @@ struct CopiedTable: Sendable {
         CopiedTable(name: "users", columns: [
             ("id", .int), ("public_id", .text), ("handle", .text), ("handle_key", .text), ("display_name", .text),
             ("display_key", .text), ("password_hash", .text), ("created_ts", .int), ("last_seen_ts", .int),
-            ("external_id", .text), ("bot", .int), ("erased_ts", .int),
+            ("external_id", .text), ("bot", .int), ("erased_ts", .int), ("email", .text),
         ], key: ["id"]),
         CopiedTable(name: "tokens", columns: [
             ("id", .text), ("user_id", .int), ("issued_ts", .int), ("expires_ts", .int), ("revoked_ts", .int),

@@ -287,6 +287,91 @@ public final class PostgresChatStore: ChatStore {
         }
     }
 
+    public func recordLoginCode(_ code: LoginCodeRecord) async throws {
+        try await write { db in
+            try await db.run("""
+                UPDATE login_codes SET used_ts = \(code.createdTS)
+                WHERE email = \(code.email) AND user_id IS NOT DISTINCT FROM \(code.purpose.userKey) AND used_ts IS NULL
+                """)
+            // Old codes are of no use to anyone: a day after they ended, gone.
+            try await db.run("DELETE FROM login_codes WHERE expires_ts < \(code.createdTS - 86_400_000)")
+            try await db.run("""
+                INSERT INTO login_codes (email, user_id, code_hash, created_ts, expires_ts)
+                VALUES (\(code.email), \(code.purpose.userKey), \(code.codeHash), \(code.createdTS), \(code.expiresTS))
+                """)
+        }
+    }
+
+    public func redeemLoginCode(
+        email: String, codeHash: String, purpose: LoginCodeRecord.Purpose, at now: Millis, maxTries: Int,
+        handles: [(handle: String, key: String)]
+    ) async throws -> (account: Account, created: Bool)? {
+        let userKey = purpose.userKey
+        let result = try await write { db -> (account: Account, created: Bool)? in
+            // Locked: two tries at once are counted one after the other.
+            guard let row = try await db.row("""
+                SELECT id, code_hash, tries FROM login_codes
+                WHERE email = \(email) AND user_id IS NOT DISTINCT FROM \(userKey) AND used_ts IS NULL AND expires_ts > \(now)
+                ORDER BY id DESC LIMIT 1 FOR UPDATE
+                """)
+            else { return nil }
+            let (id, hash, previous) = try row.decode((Int64, String, Int32).self)
+            let tries = Int(previous) + 1
+            let right = hash == codeHash && tries <= maxTries
+            try await db.run("""
+                UPDATE login_codes SET tries = \(Int32(tries)), used_ts = CASE WHEN \(right) OR \(tries >= maxTries) THEN \(now) ELSE used_ts END
+                WHERE id = \(id)
+                """)
+            guard right else { return nil }
+            switch purpose {
+            case .signIn:
+                if let account = try await db.row(
+                    "SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE email = \(email) AND erased_ts IS NULL") {
+                    return (try PostgresRows.account(account), false)
+                }
+                for (handle, key) in handles {
+                    let publicID = OpaqueID.make()
+                    if let created = try await db.row("""
+                        INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, email)
+                        VALUES (\(publicID), \(handle), \(key), \(handle), \(SearchKey.fold(handle)), '', \(now), \(email))
+                        ON CONFLICT DO NOTHING RETURNING id
+                        """)?.decode(Int64.self) {
+                        return (Account(key: UserKey(created), user: User(id: publicID, handle: handle, displayName: handle)), true)
+                    }
+                    // Another node made the user for this address meanwhile.
+                    if let account = try await db.row(
+                        "SELECT \(unescaped: PostgresRows.accountColumns) FROM users WHERE email = \(email) AND erased_ts IS NULL") {
+                        return (try PostgresRows.account(account), false)
+                    }
+                }
+                throw ChatError.conflict("no free handle for this user")
+            case .link(let user):
+                if try await db.exists("SELECT 1 FROM users WHERE email = \(email) AND id != \(user.rawValue)") {
+                    throw ChatError.conflict("that address belongs to another account")
+                }
+                return try await db.row("""
+                    UPDATE users SET email = \(email) WHERE id = \(user.rawValue) RETURNING \(unescaped: PostgresRows.accountColumns)
+                    """).map { (try PostgresRows.account($0), false) }
+            }
+        }
+        return result
+    }
+
+    public func email(of user: UserKey) async throws -> String? {
+        try await read { db in
+            try await db.row("SELECT email FROM users WHERE id = \(user.rawValue)")?.decode(String?.self)
+        }
+    }
+
+    public func pendingLinkEmail(of user: UserKey, at now: Millis) async throws -> String? {
+        try await read { db in
+            try await db.row("""
+                SELECT email FROM login_codes WHERE user_id = \(user.rawValue) AND used_ts IS NULL AND expires_ts > \(now)
+                ORDER BY id DESC LIMIT 1
+                """)?.decode(String.self)
+        }
+    }
+
     public func revokeToken(id: String) async throws -> Bool {
         let now = self.now()
         let eventLog = self.eventLog
@@ -440,7 +525,7 @@ public final class PostgresChatStore: ChatStore {
             // The handle key cannot be a handle ('~'), so it is free for
             // anyone and matches no log-in; the name says what happened.
             try await db.run("""
-                UPDATE users SET erased_ts = \(now), password_hash = '', external_id = NULL, handle = 'deleted',
+                UPDATE users SET erased_ts = \(now), password_hash = '', external_id = NULL, email = NULL, handle = 'deleted',
                     handle_key = '~' || public_id, display_name = 'Deleted user', display_key = '', bot = 0
                 WHERE id = \(user.rawValue)
                 """)

@@ -178,6 +178,87 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
+    public func recordLoginCode(_ code: LoginCodeRecord) async throws {
+        try await lane.perform { db, _ in
+            try db.execute(
+                sql: "UPDATE login_codes SET used_ts = ? WHERE email = ? AND user_id IS ? AND used_ts IS NULL",
+                arguments: [code.createdTS, code.email, code.purpose.userKey])
+            // Old codes are of no use to anyone: a day after they ended, gone.
+            try db.execute(sql: "DELETE FROM login_codes WHERE expires_ts < ?", arguments: [code.createdTS - 86_400_000])
+            try db.execute(
+                sql: "INSERT INTO login_codes (email, user_id, code_hash, created_ts, expires_ts) VALUES (?, ?, ?, ?, ?)",
+                arguments: [code.email, code.purpose.userKey, code.codeHash, code.createdTS, code.expiresTS])
+        }
+    }
+
+    public func redeemLoginCode(
+        email: String, codeHash: String, purpose: LoginCodeRecord.Purpose, at now: Millis, maxTries: Int,
+        handles: [(handle: String, key: String)]
+    ) async throws -> (account: Account, created: Bool)? {
+        try await lane.perform { db, _ in
+            guard let row = try Row.fetchOne(
+                db, sql: """
+                    SELECT id, code_hash, tries FROM login_codes
+                    WHERE email = ? AND user_id IS ? AND used_ts IS NULL AND expires_ts > ? ORDER BY id DESC LIMIT 1
+                    """,
+                arguments: [email, purpose.userKey, now])
+            else { return nil }
+            let id: Int64 = row[0]
+            let tries: Int = row[2] + 1
+            let right = (row[1] as String) == codeHash && tries <= maxTries
+            // A right code, or the last try, ends the code.
+            try db.execute(
+                sql: "UPDATE login_codes SET tries = ?, used_ts = CASE WHEN ? OR ? >= ? THEN ? ELSE used_ts END WHERE id = ?",
+                arguments: [tries, right, tries, maxTries, now, id])
+            guard right else { return nil }
+            switch purpose {
+            case .signIn:
+                if let account = try Row.fetchOne(
+                    db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE email = ? AND erased_ts IS NULL", arguments: [email]) {
+                    return (Rows.account(account), false)
+                }
+                for (handle, key) in handles {
+                    let publicID = OpaqueID.make()
+                    try db.execute(
+                        sql: """
+                            INSERT INTO users (public_id, handle, handle_key, display_name, display_key, password_hash, created_ts, email)
+                            VALUES (?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT DO NOTHING
+                            """,
+                        arguments: [publicID, handle, key, handle, SearchKey.fold(handle), now, email])
+                    if db.changesCount == 1 {
+                        return (Account(key: UserKey(db.lastInsertedRowID), user: User(id: publicID, handle: handle, displayName: handle)), true)
+                    }
+                }
+                throw ChatError.conflict("no free handle for this user")
+            case .link(let user):
+                if try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM users WHERE email = ? AND id != ?", arguments: [email, user.rawValue]) == true {
+                    throw ChatError.conflict("that address belongs to another account")
+                }
+                try db.execute(sql: "UPDATE users SET email = ? WHERE id = ?", arguments: [email, user.rawValue])
+                guard let account = try Row.fetchOne(
+                    db, sql: "SELECT \(Rows.accountColumns) FROM users WHERE id = ?", arguments: [user.rawValue]) else {
+                    throw ChatError.userNotFound
+                }
+                return (Rows.account(account), false)
+            }
+        }
+    }
+
+    public func email(of user: UserKey) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT email FROM users WHERE id = ?", arguments: [user.rawValue])
+        }
+    }
+
+    public func pendingLinkEmail(of user: UserKey, at now: Millis) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT email FROM login_codes WHERE user_id = ? AND used_ts IS NULL AND expires_ts > ? ORDER BY id DESC LIMIT 1",
+                arguments: [user.rawValue, now])
+        }
+    }
+
     public func revokeToken(id: String) async throws -> Bool {
         let now = self.now()
         let user = try await lane.perform { db, _ in
@@ -596,7 +677,7 @@ public final class SQLiteChatStore: ChatStore {
             // anyone and matches no log-in; the name says what happened.
             try db.execute(
                 sql: """
-                    UPDATE users SET erased_ts = ?, password_hash = '', external_id = NULL, handle = 'deleted',
+                    UPDATE users SET erased_ts = ?, password_hash = '', external_id = NULL, email = NULL, handle = 'deleted',
                         handle_key = '~' || public_id, display_name = 'Deleted user', display_key = '', bot = 0
                     WHERE id = ?
                     """,

@@ -160,6 +160,26 @@ enum SQLiteSchema {
                 CREATE INDEX invites_by_conversation ON invites(conversation_id);
                 """)
         }
+        migrator.registerMigration("v10: e-mail addresses, log-in codes") { db in
+            // Codes are kept as keyed hashes; user_id NULL: signing in by the
+            // address, else linking it to that user.
+            try db.execute(sql: """
+                ALTER TABLE users ADD COLUMN email TEXT;
+                CREATE UNIQUE INDEX users_by_email ON users(email);
+
+                CREATE TABLE login_codes (
+                    id INTEGER PRIMARY KEY,
+                    email TEXT NOT NULL,
+                    user_id INTEGER REFERENCES users(id),
+                    code_hash TEXT NOT NULL,
+                    created_ts INTEGER NOT NULL,
+                    expires_ts INTEGER NOT NULL,
+                    tries INTEGER NOT NULL DEFAULT 0,
+                    used_ts INTEGER
+                );
+                CREATE INDEX login_codes_by_email ON login_codes(email, id);
+                """)
+        }
         return migrator
     }
 }

@@ -93,7 +93,7 @@ final class Nginx: Sendable {
     deinit { stop() }
 
     /// A loopback port nothing was bound to a moment ago.
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
         defer { close(fd) }
