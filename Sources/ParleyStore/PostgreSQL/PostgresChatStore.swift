@@ -307,7 +307,20 @@ public final class PostgresChatStore: ChatStore {
         handles: [(handle: String, key: String)]
     ) async throws -> (account: Account, created: Bool)? {
         let userKey = purpose.userKey
-        let result = try await write { db -> (account: Account, created: Bool)? in
+        do {
+            return try await redeemLoginCode(
+                email: email, codeHash: codeHash, purpose: purpose, userKey: userKey, at: now, maxTries: maxTries, handles: handles)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            // Another account linked the address in the same moment.
+            throw ChatError.conflict("that address belongs to another account")
+        }
+    }
+
+    private func redeemLoginCode(
+        email: String, codeHash: String, purpose: LoginCodeRecord.Purpose, userKey: Int64?, at now: Millis, maxTries: Int,
+        handles: [(handle: String, key: String)]
+    ) async throws -> (account: Account, created: Bool)? {
+        try await write { db -> (account: Account, created: Bool)? in
             // Locked: two tries at once are counted one after the other.
             guard let row = try await db.row("""
                 SELECT id, code_hash, tries FROM login_codes
@@ -354,7 +367,6 @@ public final class PostgresChatStore: ChatStore {
                     """).map { (try PostgresRows.account($0), false) }
             }
         }
-        return result
     }
 
     public func email(of user: UserKey) async throws -> String? {
