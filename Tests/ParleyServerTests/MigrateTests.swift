@@ -87,7 +87,7 @@ struct MigrateTests {
         // The first copy, in small batches, killed once a part is across.
         let log = folder.appendingPathComponent("migrate.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let copy = Process()
+        let copy = ChildProcess()
         copy.executableURL = ServerProcess.binary
         copy.arguments = ["migrate", "--from", file, "--to", target.url, "--batch", "100"]
         copy.standardOutput = try FileHandle(forWritingTo: log)

@@ -96,7 +96,7 @@ struct SetupTests {
         let database = try await TestDatabase(.sqlite)
         let path = database.configuration.databasePath
         // PARLEY_PORT=1 would fail to bind: the flag must win.
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = ServerProcess.binary
         process.arguments = ["--port", "0"]
         process.environment = ProcessInfo.processInfo.environment.merging([

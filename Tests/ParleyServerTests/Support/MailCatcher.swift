@@ -8,9 +8,9 @@ final class MailCatcher: Sendable {
     let port: Int
     let caFile: String?
     private let directory: URL
-    private let process: Process
+    private let process: ChildProcess
 
-    private init(port: Int, caFile: String?, directory: URL, process: Process) {
+    private init(port: Int, caFile: String?, directory: URL, process: ChildProcess) {
         self.port = port
         self.caFile = caFile
         self.directory = directory
@@ -25,7 +25,7 @@ final class MailCatcher: Sendable {
         var caFile: String?
         if tls {
             let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
-            let openssl = Process()
+            let openssl = ChildProcess()
             openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
             openssl.arguments = [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
@@ -39,7 +39,7 @@ final class MailCatcher: Sendable {
             arguments += ["--tlscert", cert, "--tlskey", key]
             caFile = cert
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = arguments + [directory.appendingPathComponent("maildir").path]
         process.standardOutput = FileHandle.nullDevice

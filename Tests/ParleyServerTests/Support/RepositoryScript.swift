@@ -8,11 +8,9 @@ enum RepositoryScript {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// Runs a script and returns what it printed. A server the script
-    /// leaves running inherits its descriptors, and Foundation's Process
-    /// learns that its child ended when a socket it shares with the child is
-    /// closed; so the script closes every descriptor above 2 first, and its
-    /// output goes to a file rather than a pipe that would never end.
+    /// Runs a script in the repository's root and returns what it printed.
+    /// Its output goes to a file rather than a pipe, which a server the
+    /// script leaves running would hold open for ever.
     @discardableResult
     static func run(_ script: String) throws -> String {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("parley-script-\(UUID().uuidString).log")
@@ -20,13 +18,9 @@ enum RepositoryScript {
         defer { try? FileManager.default.removeItem(at: log) }
         let output = try FileHandle(forWritingTo: log)
         defer { try? output.close() }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", """
-            for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
-            set -e
-            """ + "\n" + script]
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.arguments = ["-c", "set -e\ncd \"$0\"\n" + script, root]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = output

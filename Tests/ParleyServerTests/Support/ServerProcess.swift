@@ -5,9 +5,9 @@ import ParleyStore
 /// it with SIGKILL and start it again on the same database.
 final class ServerProcess: Sendable {
     let port: Int
-    private let process: Process
+    private let process: ChildProcess
 
-    private init(port: Int, process: Process) {
+    private init(port: Int, process: ChildProcess) {
         self.port = port
         self.process = process
     }
@@ -37,7 +37,7 @@ final class ServerProcess: Sendable {
         guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
             throw TestFailure("cannot create \(output.path)")
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = [
             "serve", "--port", "0", "--database", database, "--bcrypt-cost", "10", "--log-level", "warning", "--send-rate", "0",
@@ -113,7 +113,7 @@ final class ServerProcess: Sendable {
 
 /// Runs `parley` to completion, for options it refuses at once.
 func runParley(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = ServerProcess.binary
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
