@@ -22,7 +22,9 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
-async function request(method, path, body) {
+// ownsUnauthorized: a 401 is the caller's to judge (a wrong code can be one),
+// not taken at once for the end of the session.
+async function request(method, path, body, { ownsUnauthorized = false } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -43,7 +45,7 @@ async function request(method, path, body) {
   const failure = new ApiError(response.status, error.code ?? 'internal_error',
     error.message ?? `The server answered ${response.status}.`, error.retry_after_ms);
   // A 401 on a route that needed our token means the session is over.
-  if (response.status === 401 && token) onUnauthorized(failure);
+  if (response.status === 401 && token && !ownsUnauthorized) onUnauthorized(failure);
   throw failure;
 }
 
@@ -60,7 +62,15 @@ export const api = {
   // Always 202, whether or not the address has an account (no one learns
   // which addresses do).
   sendLoginCode: (email) => request('POST', '/login-codes', { email }),
-  logInWithCode: (email, code) => request('POST', '/tokens', { email, code }),
+  // handle: the one a new account takes, if it is free (ignored for an
+  // address that has an account).
+  logInWithCode: (email, code, handle) =>
+    request('POST', '/tokens', { email, code, handle: handle || undefined }),
+  // Linking an address to the signed-in account: a code goes to it (202),
+  // and confirming that code links it ({user, email}).
+  linkEmail: (email) => request('PUT', '/me/email', { email }),
+  // 401 here mostly means a wrong code: the caller checks the session.
+  confirmEmail: (code) => request('POST', '/me/email/confirm', { code }, { ownsUnauthorized: true }),
 
   searchUsers: (q) => request('GET', `/users?q=${id(q)}`),
   blocks: () => request('GET', '/blocks'),

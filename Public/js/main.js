@@ -9,6 +9,7 @@ import { createSync } from './sync.js';
 import {
   conversationTitle, resetState, setBlocked, setOpen, state, subscribe, unreadCount, upsertConversation,
 } from './state.js';
+import { createAccountPane } from './ui/account-pane.js';
 import { createAuthView } from './ui/auth-view.js';
 import { createBlockedPane } from './ui/blocked-pane.js';
 import { createConfirm } from './ui/confirm-dialog.js';
@@ -49,6 +50,7 @@ const list = createConversationList({ onOpen: sync.openConversation, onLoadMore:
 const pane = createConversationPane({ sync, outbox, requests, confirm, toast, onBack: closeConversation });
 const details = createDetailsPane({ sync, blocks, toast, panels, confirm });
 const blocked = createBlockedPane({ blocks, toast });
+const account = createAccountPane();
 const groups = createGroupDialog({ toast, onCreated: sync.openConversation });
 const people = createUserSearch({
   input: $('people-search'),
@@ -59,6 +61,7 @@ const people = createUserSearch({
 });
 panels.register($('details-pane'), $('details-button'), render);
 panels.register($('blocked-pane'), $('blocked-button'), blocked.load);
+panels.register($('account-pane'), $('account-button'), account.load);
 
 let renderQueued = false;
 subscribe(() => {
@@ -91,6 +94,10 @@ function startSession(user, token) {
   api.blocks().then(({ users }) => setBlocked(users), () => {});
   connection.start(token);
   acceptPendingInvite();
+  // The account pane is about the e-mail address: only where codes are mailed.
+  auth.offers().then((offered) => {
+    if (state.me) $('account-button').hidden = !offered.email_code;
+  });
 }
 
 function endSession(message) {
@@ -100,7 +107,9 @@ function endSession(message) {
   groups.close();
   confirm.close();
   details.reset();
-  for (const panel of [$('details-pane'), $('blocked-pane')]) panels.close(panel);
+  account.reset();
+  for (const panel of [$('details-pane'), $('blocked-pane'), $('account-pane')]) panels.close(panel);
+  $('account-button').hidden = true;
   people.clear();
   pane.reset();
   resetState(null);

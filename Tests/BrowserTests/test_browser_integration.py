@@ -1,14 +1,14 @@
 """The browser client with what a product brings (PROTOCOL §9): bots shown
 as bots, messages deleted by their sender or a group's owner and admins
 (live in every open browser, and in one that was away meanwhile), roles
-changed in the members pane, invite links made, opened and revoked, and
-signing in with a code sent by e-mail (through a real SMTP server in the
-test, Debian's aiosmtpd)."""
+changed in the members pane, invite links made, opened and revoked,
+signing in with a code sent by e-mail (a new account's handle typed with
+it), and linking an address in the account pane (through a real SMTP server
+in the test, Debian's aiosmtpd)."""
 
 import email
 import email.policy
 import re
-import subprocess
 import threading
 import time
 import unittest
@@ -17,7 +17,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from support import BINARY, CONTRAST_FAILURES, UNLABELLED_FIELDS, WAIT, free_port
+from support import CONTRAST_FAILURES, UNLABELLED_FIELDS, WAIT, free_port
 from test_browser_client import BrowserTestCase
 from test_browser_requests import create_group, post
 
@@ -105,6 +105,8 @@ class BotTests(IntegrationTestCase):
 
         browser = self.browser()
         browser.log_in("alice")
+        # No codes mailed here: no account pane (it is about the address).
+        self.assertIsNone(browser.visible("#account-button"))
 
         # The list: the direct chat with the bot says so, the group does not.
         browser.wait_for(lambda: browser.entry(direct) is not None and browser.entry(group) is not None,
@@ -393,15 +395,6 @@ class InviteTests(IntegrationTestCase):
 
 # ---- Signing in with a code sent by e-mail -------------------------------
 
-def server_sends_mail():
-    """Whether the binary has the e-mail sign-in (--smtp-url) yet."""
-    try:
-        help_text = subprocess.run([str(BINARY), "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--smtp-url" in help_text
-
-
 class Inbox:
     """An aiosmtpd handler that keeps every message it is given."""
 
@@ -414,12 +407,13 @@ class Inbox:
             self.messages.append(envelope)
         return "250 OK"
 
-    def wait_code(self, address, timeout=WAIT):
-        """The 6-digit code of the newest mail to `address`."""
+    def wait_code(self, address, after=0, timeout=WAIT):
+        """The 6-digit code of the newest mail to `address`, waiting for one
+        among the mails after the first `after`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                mails = [m for m in self.messages if address in m.rcpt_tos]
+                mails = [m for m in self.messages[after:] if address in m.rcpt_tos]
             if mails:
                 return code_in(mails[-1].content)
             time.sleep(0.1)
@@ -438,11 +432,6 @@ def code_in(raw):
 class MailTestCase(BrowserTestCase):
     """A server that sends its mail to an SMTP server in this process."""
     mail_server_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if not server_sends_mail():
-            raise unittest.SkipTest(f"{BINARY} has no --smtp-url yet (the e-mail sign-in of the server)")
 
     def setUp(self):
         from aiosmtpd.controller import Controller
@@ -463,8 +452,37 @@ class MailTestCase(BrowserTestCase):
         browser.wait_visible("#email-send-button").click()
         browser.wait_for(lambda: browser.visible("#code-sent") and browser.text("#code-sent")
                          == f"We sent a code to {address}.", "never said where the code went")
-        browser.wait_for(lambda: len(self.inbox.messages) > before, f"no mail for {address}")
-        return self.inbox.wait_code(address)
+        return self.inbox.wait_code(address, after=before)
+
+    def sign_in_by_code(self, browser, address, handle=None):
+        """Signs in with a code to `address` from the sign-in screen (the
+        handle typed in for a new account, if any); returns the token."""
+        browser.wait_visible("#email-start-button").click()
+        code = self.send_code(browser, address)
+        browser.fill("#auth-code", code)
+        if handle is not None:
+            browser.fill("#auth-code-handle", handle)
+        browser.wait_visible("#code-submit-button").click()
+        browser.wait_ready()
+        return browser.script("return sessionStorage.getItem('parley.token')")
+
+    def open_account(self, browser):
+        browser.wait_visible("#account-button").click()
+        browser.wait_visible("#account-pane")
+        browser.wait_for(lambda: browser.text("#account-email") != "…", "the linked address never loaded")
+
+    def send_link_code(self, browser, address):
+        """Asks for a code to link `address` in the open account pane, with
+        the keyboard; returns the code, as read from the mail."""
+        before = len(self.inbox.messages)
+        browser.fill("#link-email", address).send_keys(Keys.ENTER)
+        browser.wait_for(lambda: browser.visible("#link-code") and browser.text("#link-code-sent")
+                         == f"We sent a code to {address}.", "never said where the code went")
+        self.assertIsNone(browser.visible("#link-email"), "the address step hides meanwhile")
+        return self.inbox.wait_code(address, after=before)
+
+    def confirm_link_code(self, browser, code):
+        browser.fill("#link-code", code).send_keys(Keys.ENTER)
 
 
 class EmailSignInTests(MailTestCase):
@@ -509,6 +527,131 @@ class EmailSignInTests(MailTestCase):
         browser.wait_ready()
         token = browser.script("return sessionStorage.getItem('parley.token')")
         self.assertEqual(self.server.call("GET", "/v1/me", token=token)[1]["user"]["id"], answer["user"]["id"])
+
+    def test_a_new_account_takes_the_handle_typed_with_the_code(self):
+        browser = self.browser(width=360, height=740)
+        browser.wait_visible("#email-start-button").click()
+        code = self.send_code(browser, "hana@example.test")
+        field = browser.wait_visible("#auth-code-handle")
+        self.assertEqual(browser.script("return arguments[0].labels[0].textContent", field),
+                         "Handle (for a new account)")
+        self.assertIsNone(field.get_attribute("required"), "the handle is optional")
+        self.assertEqual(browser.script(UNLABELLED_FIELDS), [])
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the handle field and its note are readable")
+        self.assertLessEqual(browser.script("return document.documentElement.scrollWidth - window.innerWidth"), 0)
+        browser.screenshot("sign-in-code-handle")
+
+        # Typed with the code: the new account has it.
+        browser.fill("#auth-code", code)
+        browser.fill("#auth-code-handle", "hana")
+        browser.wait_visible("#code-submit-button").click()
+        browser.wait_ready()
+        token = browser.script("return sessionStorage.getItem('parley.token')")
+        status, answer = self.server.call("GET", "/v1/me", token=token)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["user"]["handle"], "hana")
+        self.assertEqual(answer.get("email"), "hana@example.test")
+        user_id = answer["user"]["id"]
+
+        # An account the address has already keeps its handle.
+        browser.wait_visible("#logout-button").click()
+        token = self.sign_in_by_code(browser, "hana@example.test", handle="someone-else")
+        status, answer = self.server.call("GET", "/v1/me", token=token)
+        self.assertEqual((answer["user"]["id"], answer["user"]["handle"]), (user_id, "hana"), answer)
+        self.assertEqual(browser.find("#auth-code-handle").get_attribute("value"), "", "the field is cleared")
+
+
+class AccountEmailTests(MailTestCase):
+    """A signed-in user links an e-mail address in the account pane."""
+
+    def test_a_password_account_links_an_address_and_signs_in_with_it(self):
+        browser = self.browser(width=360, height=740)
+        browser.sign_up("ivy", "Ivy")
+        token = browser.script("return sessionStorage.getItem('parley.token')")
+        ivy_id = self.server.call("GET", "/v1/me", token=token)[1]["user"]["id"]
+
+        # The pane, from the header: no address yet.
+        self.open_account(browser)
+        self.assertEqual(browser.find("#account-button").get_attribute("aria-expanded"), "true")
+        self.assertEqual(browser.text("#account-email"), "No e-mail address linked")
+        self.assertIn("@ivy", browser.text("#account-user"))
+        self.assertEqual(browser.script(UNLABELLED_FIELDS), [])
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the account pane is readable")
+        overflow = "return document.documentElement.scrollWidth - window.innerWidth"
+        self.assertLessEqual(browser.script(overflow), 0)
+        browser.screenshot("account-no-email")
+
+        # A code to the address; a wrong one is refused and says so, and
+        # Ivy stays signed in.
+        code = self.send_link_code(browser, "ivy@example.test")
+        self.assertEqual(browser.script(UNLABELLED_FIELDS), [])
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the code step is readable")
+        self.assertLessEqual(browser.script(overflow), 0)
+        self.confirm_link_code(browser, "000000" if code != "000000" else "111111")
+        browser.wait_for(lambda: "wrong or has expired" in browser.text("#account-error"), "no message for a wrong code")
+        self.assertTrue(browser.visible("#chat-view") and browser.visible("#account-pane"), "a wrong code ended the session")
+        self.assertEqual(browser.script("return document.activeElement.id"), "link-code")
+        self.assertEqual(browser.text("#account-email"), "No e-mail address linked")
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the error is readable")
+        browser.screenshot("account-wrong-code")
+
+        # The right one links it: the pane shows the address.
+        self.confirm_link_code(browser, code)
+        browser.wait_for(lambda: browser.text("#account-email") == "ivy@example.test", "the linked address never showed")
+        self.assertEqual(browser.text("#account-error"), "")
+        self.assertIn("ivy@example.test is linked", browser.text("#account-status"))
+        self.assertIsNone(browser.visible("#link-code-form"))
+        self.assertEqual(browser.text("#link-email-label"), "Link another e-mail address")
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the linked address is readable")
+        self.assertLessEqual(browser.script(overflow), 0)
+        browser.screenshot("account-email-linked")
+        status, answer = self.server.call("GET", "/v1/me", token=token)
+        self.assertEqual((status, answer.get("email")), (200, "ivy@example.test"), answer)
+
+        # Escape closes the pane, focus back on its button; it opens again
+        # with the address.
+        browser.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        browser.wait_for(lambda: not browser.visible("#account-pane"), "Escape left the pane open")
+        self.assertEqual(browser.script("return document.activeElement.id"), "account-button")
+        self.open_account(browser)
+        self.assertEqual(browser.text("#account-email"), "ivy@example.test")
+
+        # Logged out, a code to that address signs Ivy in: the same user.
+        browser.wait_visible("#account-pane .close-panel").click()
+        browser.wait_visible("#logout-button").click()
+        token = self.sign_in_by_code(browser, "ivy@example.test", handle="not-ivy")
+        status, answer = self.server.call("GET", "/v1/me", token=token)
+        self.assertEqual((answer["user"]["id"], answer["user"]["handle"]), (ivy_id, "ivy"), answer)
+        self.assertEqual(browser.text("#me-name"), "Ivy")
+        self.open_account(browser)
+        self.assertEqual(browser.text("#account-email"), "ivy@example.test")
+
+    def test_an_address_of_another_account_is_not_linked(self):
+        # Jo's account is the address's: made by a code to it.
+        before = len(self.inbox.messages)
+        self.assertEqual(self.server.call("POST", "/v1/login-codes", {"email": "jo@example.test"})[0], 202)
+        code = self.inbox.wait_code("jo@example.test", after=before)
+        status, answer = self.server.call("POST", "/v1/tokens", {"email": "jo@example.test", "code": code})
+        self.assertEqual(status, 201, answer)
+        self.server.sign_up("kim", "Kim")
+        browser = self.browser()
+        browser.log_in("kim")
+        token = browser.script("return sessionStorage.getItem('parley.token')")
+
+        self.open_account(browser)
+        self.confirm_link_code(browser, self.send_link_code(browser, "jo@example.test"))
+        browser.wait_for(lambda: "belongs to another account" in browser.text("#account-error"),
+                         "no message for an address of another account")
+        # Back at the address, to link another one.
+        self.assertEqual(browser.script("return document.activeElement.id"), "link-email")
+        self.assertEqual(browser.find("#link-email").get_attribute("value"), "jo@example.test")
+        self.assertIsNone(browser.visible("#link-code"))
+        self.assertEqual(browser.text("#account-email"), "No e-mail address linked")
+        self.assertEqual(browser.script(CONTRAST_FAILURES), [], "the error is readable")
+        self.assertTrue(browser.visible("#chat-view"))
+        status, answer = self.server.call("GET", "/v1/me", token=token)
+        self.assertEqual(status, 200, answer)
+        self.assertNotIn("email", answer)
 
 
 

@@ -1,8 +1,9 @@
 // Log in and sign up with a handle and a password, or sign in with a code
-// sent by e-mail: whichever the server offers (GET /v1/sign-in). Errors show
-// the server's own message.
+// sent by e-mail (with a handle for an account the code makes): whichever
+// the server offers (GET /v1/sign-in). Errors show the server's own message.
 import { api } from '../api.js';
 import { $, setText } from './dom.js';
+import { errorText } from './format.js';
 
 // What a server without GET /v1/sign-in (404) offers.
 const PASSWORD_ONLY = { password: true, email_code: false };
@@ -30,6 +31,7 @@ export function createAuthView({ onAuthenticated }) {
   const displayName = $('auth-display-name');
   const emailField = $('auth-email');
   const codeField = $('auth-code');
+  const codeHandle = $('auth-code-handle');
   const error = $('auth-error');
   const buttons = [...view.querySelectorAll('button')];
 
@@ -82,7 +84,7 @@ export function createAuthView({ onAuthenticated }) {
     event.preventDefault();
     run(async () => {
       try {
-        return await api.logInWithCode(codeSentTo, codeField.value.trim());
+        return await api.logInWithCode(codeSentTo, codeField.value.trim(), codeHandle.value.trim());
       } catch (failure) {
         // The server says no more than "unauthorized" for any code that
         // does not work: say what to do about it.
@@ -101,9 +103,10 @@ export function createAuthView({ onAuthenticated }) {
       if (!session) return;
       password.value = '';
       codeField.value = '';
+      codeHandle.value = '';
       onAuthenticated(session);
     } catch (failure) {
-      showError(describe(failure), focusOnError);
+      showError(errorText(failure), focusOnError);
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
@@ -167,14 +170,9 @@ export function createAuthView({ onAuthenticated }) {
     note.hidden = !text;
   }
 
-  return { show, hide, setNote };
-}
+  // What the server offers ({password, email_code}), once it said so
+  // (password only if it could not be asked).
+  const offers = () => answered.then(() => offered);
 
-function describe(failure) {
-  if (failure.code !== 'rate_limited' || !failure.retryAfterMs) return failure.message;
-  const minutes = Math.ceil(failure.retryAfterMs / 60_000);
-  const wait = failure.retryAfterMs < 60_000
-    ? `${Math.ceil(failure.retryAfterMs / 1000)} seconds`
-    : `${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
-  return `${failure.message} (try again in ${wait})`;
+  return { show, hide, setNote, offers };
 }

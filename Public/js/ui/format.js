@@ -38,3 +38,13 @@ export function hue(id) {
   for (const char of id) sum = (sum * 31 + char.charCodeAt(0)) >>> 0;
   return String(sum % 8);
 }
+
+// A failed call's message, with how long to wait when it was throttled.
+export function errorText(failure) {
+  if (failure.code !== 'rate_limited' || !failure.retryAfterMs) return failure.message;
+  const minutes = Math.ceil(failure.retryAfterMs / 60_000);
+  const wait = failure.retryAfterMs < 60_000
+    ? `${Math.ceil(failure.retryAfterMs / 1000)} seconds`
+    : `${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
+  return `${failure.message} (try again in ${wait})`;
+}
