@@ -74,7 +74,7 @@ struct ConnectionLimitTests {
     @Test("a connection still without a request head does not hold up the server's shutdown")
     func shutdownBeforeFirstRequest() async throws {
         var database = try await TestDatabase()
-        database.configuration.requestHeadTimeout = .seconds(20)
+        database.configuration.requestHeadTimeout = .seconds(60)
         let silent = try await Harness.live(database.configuration) { h in
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: h.port) { channel in
@@ -84,8 +84,9 @@ struct ConnectionLimitTests {
                 }
             return (channel, ContinuousClock.now)
         }
-        // Well under the 20 s head deadline, with room for a loaded machine.
-        #expect(ContinuousClock.now - silent.1 < .seconds(12), "the shutdown waited for the head deadline")
+        // Well under the 60 s head deadline, with room for a loaded machine
+        // (a PostgreSQL store's closing was seen to take 12 s in CI).
+        #expect(ContinuousClock.now - silent.1 < .seconds(30), "the shutdown waited for the head deadline")
         try await silent.0.executeThenClose { inbound, _ in
             for try await _ in inbound { Issue.record("the server sent something") }
         }

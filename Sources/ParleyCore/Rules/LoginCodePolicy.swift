@@ -12,16 +12,15 @@ public enum LoginCodePolicy {
     public static let requestsPerClient = 20
     public static let requestWindow: Duration = .seconds(15 * 60)
 
-    /// Six digits, every value as likely (no modulo bias).
-    public static func generate(using generator: inout some RandomNumberGenerator) -> String {
-        let value = Int.random(in: 0..<1_000_000, using: &generator)
-        let text = String(value)
-        return String(repeating: "0", count: digits - text.count) + text
+    /// Six digits, every value as likely (`Int.random` has no modulo bias).
+    public static func generate() -> String {
+        code(Int.random(in: 0..<1_000_000))
     }
 
-    public static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return generate(using: &generator)
+    /// `value` (0 to 999,999) as a code: six digits, zeros in front.
+    public static func code(_ value: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: digits - text.count) + text
     }
 
     /// A code as typed: spaces and dashes people add are dropped; anything
