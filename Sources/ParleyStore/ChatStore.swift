@@ -145,6 +145,9 @@ public protocol ChatStore: Sendable {
     func createInvite(conversationID: String, actor: UserKey, expiresTS: Millis?, maxUses: Int?) async throws -> Invite
     /// False if the group has no such invite not revoked yet.
     func revokeInvite(conversationID: String, actor: UserKey, code: String) async throws -> Bool
+    /// The group's invites that still let people in (not revoked, expired
+    /// or used up), newest first; for its owner and admins.
+    func invites(conversationID: String, actor: UserKey) async throws -> [Invite]
     /// Joins the invite's group: one use spent in the same transaction, so
     /// that two people cannot both take its last use. `.unchanged` for a
     /// member already (no use spent); `InvitePolicy.notFound` for a code

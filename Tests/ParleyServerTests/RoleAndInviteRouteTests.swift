@@ -96,8 +96,15 @@ struct RoleAndInviteRouteTests {
             expectError(try await h.call(.post, "/v1/invites/not-a-code/accept", token: eve.token), .notFound, "not_found")
             expectError(try await h.call(.post, "/v1/invites/\(code)/accept"), .unauthorized, "unauthorized")
 
+            // The list: live invites only (the used-up one is gone), newest first; the owner's and admins'.
             let other = try #require(defaulted.body["invite"]["code"].string)
+            let listed = try await h.call(.get, "/v1/conversations/\(group)/invites", token: ann.token)
+            #expect(listed.status == .ok && listed.body["invites"].array.map { $0["code"].string } == [other], "\(listed.raw)")
+            #expect(listed.body["invites"][0]["uses"].int == 0 && listed.body["invites"][0]["max_uses"] == .null)
+            expectError(try await h.call(.get, "/v1/conversations/\(group)/invites", token: cat.token), .forbidden, "forbidden")
+            expectError(try await h.call(.get, "/v1/conversations/\(group)/invites", token: eve.token), .notFound, "not_found")
             expectNoContent(try await h.call(.delete, "/v1/conversations/\(group)/invites/\(other)", token: ann.token))
+            #expect(try await h.call(.get, "/v1/conversations/\(group)/invites", token: ann.token).body["invites"].array.isEmpty, "revoked")
             expectError(try await h.call(.post, "/v1/invites/\(other)/accept", token: eve.token), .notFound, "not_found", "revoked")
             expectError(try await h.call(.delete, "/v1/conversations/\(group)/invites/\(other)", token: ann.token), .notFound, "not_found")
 

@@ -206,6 +206,10 @@ struct ChatService: Sendable {
         guard try await store.revokeInvite(conversationID: conversationID, actor: actor.key, code: code) else { throw InvitePolicy.notFound }
     }
 
+    func invites(conversationID: String, actor: Account) async throws -> [Invite] {
+        try await store.invites(conversationID: conversationID, actor: actor.key)
+    }
+
     /// Joins the invite's group; the conversation as the newcomer sees it.
     func acceptInvite(code: String, member: Account) async throws -> Conversation {
         guard OpaqueID.isWellFormed(code) else { throw InvitePolicy.notFound }

@@ -58,6 +58,7 @@ struct ConversationController {
         router.put("conversations/:id/members/:user_id", use: setRole)
         router.delete("conversations/:id/messages/:seq", use: deleteMessage)
         router.post("conversations/:id/invites", use: createInvite)
+        router.get("conversations/:id/invites", use: listInvites)
         router.delete("conversations/:id/invites/:code", use: revokeInvite)
         router.post("invites/:code/accept", use: acceptInvite)
     }
@@ -199,13 +200,28 @@ struct ConversationController {
             maxUses: body.maxUses)
         return jsonResponse(.created) { w in
             w.key("invite")
-            w.beginObject()
-            w.field("code", invite.code)
-            w.field("expires_ts", invite.expiresTS)
-            w.field("max_uses", invite.maxUses.map(Int64.init))
-            w.field("uses", Int64(invite.uses))
-            w.endObject()
+            Self.write(invite, to: &w)
         }
+    }
+
+    @Sendable func listInvites(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let invites = try await chat.invites(conversationID: try context.parameters.require("id"), actor: identity.account)
+        return jsonResponse { w in
+            w.key("invites")
+            w.beginArray()
+            for invite in invites { Self.write(invite, to: &w) }
+            w.endArray()
+        }
+    }
+
+    private static func write(_ invite: Invite, to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("code", invite.code)
+        w.field("expires_ts", invite.expiresTS)
+        w.field("max_uses", invite.maxUses.map(Int64.init))
+        w.field("uses", Int64(invite.uses))
+        w.endObject()
     }
 
     @Sendable func revokeInvite(_ request: Request, context: ParleyRequestContext) async throws -> Response {

@@ -294,6 +294,23 @@ extension PostgresChatStore {
         }
     }
 
+    public func invites(conversationID: String, actor: UserKey) async throws -> [Invite] {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try await Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
+            return try await db.rows("""
+                SELECT code, expires_ts, max_uses, uses FROM invites
+                WHERE conversation_id = \(state.key) AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > \(now))
+                    AND (max_uses IS NULL OR uses < max_uses)
+                ORDER BY created_ts DESC, code
+                """).map { row in
+                let (code, expires, maxUses, uses) = try row.decode((String, Int64?, Int64?, Int64).self)
+                return Invite(code: code, conversationID: conversationID, expiresTS: expires, maxUses: maxUses.map(Int.init), uses: Int(uses))
+            }
+        }
+    }
+
     public func acceptInvite(code: String, member: Account) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits

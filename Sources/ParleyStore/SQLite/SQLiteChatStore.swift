@@ -546,6 +546,23 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
+    public func invites(conversationID: String, actor: UserKey) async throws -> [Invite] {
+        let now = self.now()
+        return try await lane.perform { db, cache in
+            let state = try Self.memberState(conversationID, actor, cache, db)
+            try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
+            return try Row.fetchAll(
+                db, sql: """
+                    SELECT code, expires_ts, max_uses, uses FROM invites
+                    WHERE conversation_id = ? AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > ?)
+                        AND (max_uses IS NULL OR uses < max_uses)
+                    ORDER BY created_ts DESC, code
+                    """,
+                arguments: [state.key, now]
+            ).map { Invite(code: $0[0], conversationID: conversationID, expiresTS: $0[1], maxUses: $0[2], uses: $0[3]) }
+        }
+    }
+
     public func acceptInvite(code: String, member: Account) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits
