@@ -89,6 +89,8 @@ export const api = {
     request('PUT', `/conversations/${id(convId)}/members/${id(userId)}`, { role }),
   deleteMessage: (convId, seq) => request('DELETE', `/conversations/${id(convId)}/messages/${seq}`),
   // Invites (§9.5): the server's defaults, 7 days and no limit on uses.
+  // The group's invites that still let people in, newest first.
+  invites: (convId) => request('GET', `/conversations/${id(convId)}/invites`),
   createInvite: (convId) => request('POST', `/conversations/${id(convId)}/invites`, {}),
   revokeInvite: (convId, code) => request('DELETE', `/conversations/${id(convId)}/invites/${id(code)}`),
   acceptInvite: (code) => request('POST', `/invites/${id(code)}/accept`),

@@ -44,6 +44,15 @@ def member_actions(browser, user_id):
     return [b.get_attribute("data-member-action") for b in row.find_elements(By.CSS_SELECTOR, "button")] if row else None
 
 
+def invite_row(browser, code):
+    """The Details pane's row for the live invite `code`, None if not shown."""
+    return browser.visible(invite_row_css(code))
+
+
+def invite_row_css(code):
+    return f'#invite-list li[data-invite-code="{code}"]'
+
+
 def toast(browser):
     return browser.find("#toast").get_attribute("textContent") if browser.visible("#toast") else ""
 
@@ -306,7 +315,8 @@ class InviteTests(IntegrationTestCase):
     def make_invite(self, browser):
         self.open_details(browser)
         browser.wait_visible("#invite-create-button").click()
-        field = browser.wait_visible("#invite-link")
+        field = browser.wait_for(lambda: browser.script("return document.activeElement.closest('#invite-list li')"
+                                                        " && document.activeElement"), "the new link got no focus")
         browser.wait_for(lambda: field.get_attribute("value"), "no link shown")
         return field.get_attribute("value")
 
@@ -325,10 +335,10 @@ class InviteTests(IntegrationTestCase):
         match = re.fullmatch(re.escape(self.server.url) + r"/#/invite/([A-Za-z0-9_-]+)", link)
         self.assertIsNotNone(match, link)
         code = match.group(1)
-        self.assertEqual(alice.find("#invite-link").get_attribute("readonly"), "true")
+        self.assertEqual(alice.find(f"#invite-link-{code}").get_attribute("readonly"), "true")
         alice.driver.execute_cdp_cmd("Browser.grantPermissions", {
             "origin": self.server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
-        alice.wait_visible("#invite-copy-button").click()
+        alice.wait_visible(f'{invite_row_css(code)} button[data-invite-action="copy"]').click()
         alice.wait_for(lambda: toast(alice) == "Invite link copied.", "the link was not copied")
         self.assertEqual(alice.script("return navigator.clipboard.readText()"), link)
         self.assertEqual(alice.script(UNLABELLED_FIELDS), [])
@@ -361,11 +371,66 @@ class InviteTests(IntegrationTestCase):
         self.assertEqual(erin.script("return sessionStorage.getItem('parley.invite')"), None)
 
         # Revoked: the link shows no more, and no longer works.
-        alice.wait_visible("#invite-revoke-button").click()
+        alice.wait_visible(f'{invite_row_css(code)} button[data-invite-action="revoke"]').click()
+        alice.wait_for(lambda: invite_row(alice, code) is None, "the revoked link still shows")
         alice.wait_visible("#invite-create-button")
-        self.assertIsNone(alice.visible("#invite-shown"))
+        self.assertIsNone(alice.visible("#invite-list"))
         status, answer = self.server.call("POST", f"/v1/invites/{code}/accept", token=frank_account["token"])
         self.assertEqual(status, 404, answer)
+
+    def test_the_owner_sees_the_live_invites_in_a_fresh_browser_and_revokes_one(self):
+        alice = self.server.sign_up("alice", "Alice")
+        bob = self.server.sign_up("bob", "Bob")
+        group = create_group(self.server, alice, "Book club", [bob])
+        path = f"/v1/conversations/{group}/invites"
+        status, answer = self.server.call("POST", path, {"max_uses": 5}, token=alice["token"])
+        self.assertEqual(status, 201, answer)
+        older = answer["invite"]["code"]
+        time.sleep(0.01)  # made a little later: listed first
+        status, answer = self.server.call("POST", path, {}, token=alice["token"])
+        self.assertEqual(status, 201, answer)
+        newer = answer["invite"]["code"]
+        # A revoked one is not live: it is not listed.
+        status, answer = self.server.call("POST", path, {}, token=alice["token"])
+        gone = answer["invite"]["code"]
+        self.assertEqual(self.server.call("DELETE", f"{path}/{gone}", token=alice["token"])[0], 204)
+
+        # Not made in this browser, yet shown when the pane opens, newest first.
+        owner = self.browser(width=360, height=740)
+        owner.log_in("alice")
+        owner.open_conversation(group)
+        self.open_details(owner)
+        owner.wait_for(lambda: invite_row(owner, older) and invite_row(owner, newer), "the invites never showed")
+        rows = owner.find_all("#invite-list li")
+        self.assertEqual([r.get_attribute("data-invite-code") for r in rows], [newer, older])
+        self.assertIsNone(invite_row(owner, gone))
+        self.assertEqual(owner.find(f"#invite-link-{older}").get_attribute("value"),
+                         f"{self.server.url}/#/invite/{older}")
+        self.assertIn("0 of 5 uses", invite_row(owner, older).text)
+        self.assertIn("stops working", invite_row(owner, newer).text)
+        self.assertEqual(owner.script(UNLABELLED_FIELDS), [])
+        self.assertEqual(owner.script(CONTRAST_FAILURES), [], "the invite list is readable")
+        self.assertLessEqual(owner.script("return document.documentElement.scrollWidth - window.innerWidth"), 0)
+        owner.screenshot("invite-list")
+
+        # A plain member gets no list (the server says 403 to him).
+        member_browser = self.browser()
+        member_browser.log_in("bob")
+        member_browser.open_conversation(group)
+        self.open_details(member_browser)
+        self.assertIsNone(member_browser.visible("#invite-box"))
+        self.assertEqual(self.server.call("GET", path, token=bob["token"])[0], 403)
+
+        # Revoked from the keyboard: each Revoke says which link it is.
+        revoke = owner.find(f'{invite_row_css(older)} button[data-invite-action="revoke"]')
+        self.assertEqual(revoke.get_attribute("aria-label"), "Revoke invite link 2")
+        revoke.send_keys(Keys.ENTER)
+        owner.wait_for(lambda: invite_row(owner, older) is None, "the revoked invite still shows")
+        owner.wait_for(lambda: toast(owner) == "The invite link no longer works.", "no word of the revoke")
+        owner.find(f'{invite_row_css(newer)} button[data-invite-action="revoke"]').click()
+        owner.wait_for(lambda: not owner.visible("#invite-list"), "the list stayed")
+        status, answer = self.server.call("GET", path, token=alice["token"])
+        self.assertEqual((status, answer), (200, {"invites": []}))
 
     def test_an_invalid_invite_link_says_so_and_shows_the_list(self):
         alice = self.server.sign_up("alice", "Alice")

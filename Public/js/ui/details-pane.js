@@ -1,6 +1,7 @@
 // Details of the open conversation: members with their roles and presence;
 // for a group's owner and admins adding and removing members (admins remove
-// plain members only, like the server) and an invite link; for the owner
+// plain members only, like the server) and the group's live invite links;
+// for the owner
 // making members admins and back, and handing the group over; leaving a
 // group; blocking the other person of a direct chat.
 import { api } from '../api.js';
@@ -17,13 +18,15 @@ export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
   const addBox = $('add-member');
   const inviteBox = $('invite-box');
   const inviteCreate = $('invite-create-button');
-  const inviteShown = $('invite-shown');
-  const inviteLink = $('invite-link');
+  const inviteList = $('invite-list');
   const leave = $('leave-button');
   const block = $('block-button');
-  // The invites made in this tab, by conversation id: the server lists
-  // none, so a link shows only where it was made (and works anywhere).
+  // The group's live invites (GET …/invites, newest first), by conversation
+  // id: fetched when the pane opens on a group this user manages, and again
+  // after making or revoking one. loadedFor names the group last fetched
+  // while the pane showed; null once the pane closes, so reopening fetches.
   const invites = new Map();
+  let loadedFor = null;
 
   const addSearch = createUserSearch({
     input: $('add-member-search'),
@@ -61,24 +64,48 @@ export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
     });
   });
 
+  async function loadInvites(convId) {
+    try {
+      const { invites: live } = await api.invites(convId);
+      invites.set(convId, live);
+    } catch (error) {
+      // No longer the owner or an admin (or a member): the box hides anyway.
+      if (error.code !== 'forbidden' && error.code !== 'not_found') toast(error.message);
+      invites.delete(convId);
+    }
+    render();
+  }
+
   inviteCreate.addEventListener('click', () => act(async (conv) => {
     inviteCreate.disabled = true;
+    let invite;
     try {
-      const { invite } = await api.createInvite(conv.id);
-      invites.set(conv.id, invite);
+      ({ invite } = await api.createInvite(conv.id));
+      invites.set(conv.id, [invite, ...(invites.get(conv.id) ?? []).filter((i) => i.code !== invite.code)]);
+      render();
     } finally {
       inviteCreate.disabled = false;
     }
-    render();
-    inviteLink.focus();
-    inviteLink.select();
+    const field = $(`invite-link-${invite.code}`);
+    field?.focus();
+    field?.select();
+    await loadInvites(conv.id);
   }));
 
-  $('invite-copy-button').addEventListener('click', async () => {
-    inviteLink.focus();
-    inviteLink.select();
+  inviteList.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-invite-action]');
+    if (!button) return;
+    const { inviteCode: code } = button.closest('li').dataset;
+    if (button.dataset.inviteAction === 'copy') copyInvite(code);
+    else revokeInvite(code);
+  });
+
+  async function copyInvite(code) {
+    const field = $(`invite-link-${code}`);
+    field.focus();
+    field.select();
     try {
-      await navigator.clipboard.writeText(inviteLink.value);
+      await navigator.clipboard.writeText(field.value);
     } catch {
       // No Clipboard API outside HTTPS and localhost: the old way, on the
       // selection; failing that the link stays selected to copy by hand.
@@ -88,22 +115,21 @@ export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
       }
     }
     toast('Invite link copied.');
-  });
+  }
 
-  $('invite-revoke-button').addEventListener('click', () => act(async (conv) => {
-    const invite = invites.get(conv.id);
-    if (!invite) return;
+  const revokeInvite = (code) => act(async (conv) => {
     try {
-      await api.revokeInvite(conv.id, invite.code);
+      await api.revokeInvite(conv.id, code);
     } catch (error) {
       // Gone already (revoked in another tab): what was asked for is done.
       if (error.code !== 'not_found') throw error;
     }
-    invites.delete(conv.id);
+    invites.set(conv.id, (invites.get(conv.id) ?? []).filter((i) => i.code !== code));
     render();
     inviteCreate.focus();
     toast('The invite link no longer works.');
-  }));
+    await loadInvites(conv.id);
+  });
 
   leave.addEventListener('click', () => act(async (conv) => {
     await api.removeMember(conv.id, state.me.id);
@@ -139,7 +165,10 @@ export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
       panels.close(pane);
       return;
     }
-    if (pane.hidden) return;
+    if (pane.hidden) {
+      loadedFor = null;
+      return;
+    }
     const role = myRole(conv);
     reconcile(members, conv.members, (m) => m.user.id,
       (m) => h('li', { dataset: { userId: m.user.id } }),
@@ -157,26 +186,61 @@ export function createDetailsPane({ sync, blocks, toast, panels, confirm }) {
   }
 
   function renderInvite(conv) {
-    inviteBox.hidden = !canManage(conv);
-    const invite = invites.get(conv.id);
-    inviteCreate.hidden = Boolean(invite);
-    inviteShown.hidden = !invite;
-    if (!invite) return;
-    const link = `${location.origin}/#/invite/${encodeURIComponent(invite.code)}`;
-    if (inviteLink.value !== link) inviteLink.value = link;
-    const uses = invite.max_uses == null ? '' : `, or after ${invite.max_uses} ${invite.max_uses === 1 ? 'use' : 'uses'}`;
-    setText($('invite-expiry'), `It stops working ${fullTime(invite.expires_ts)}${uses}.`);
+    const manages = canManage(conv);
+    inviteBox.hidden = !manages;
+    if (!manages) {
+      if (loadedFor === conv.id) loadedFor = null;
+      return;
+    }
+    if (loadedFor !== conv.id) {
+      loadedFor = conv.id;
+      loadInvites(conv.id);
+    }
+    const live = invites.get(conv.id) ?? [];
+    inviteList.hidden = live.length === 0;
+    reconcile(inviteList, live, (invite) => invite.code, createInviteRow, renderInviteRow);
+    // Numbered in the accessible names, so each control says which link.
+    [...inviteList.children].forEach((li, index) => {
+      const n = live.length > 1 ? ` ${index + 1}` : '';
+      setText(li.querySelector('label'), `Invite link${n}`);
+      li.querySelector('[data-invite-action="copy"]').setAttribute('aria-label', `Copy invite link${n}`);
+      li.querySelector('[data-invite-action="revoke"]').setAttribute('aria-label', `Revoke invite link${n}`);
+    });
   }
 
   // On log out: no link of this user's may show for the next one.
   function reset() {
     invites.clear();
-    inviteLink.value = '';
+    loadedFor = null;
+    inviteList.replaceChildren();
+    inviteList.hidden = true;
   }
 
   return { render, reset };
 }
 
+// One live invite: its link, Copy, when it stops working, uses, Revoke.
+function createInviteRow(invite) {
+  const fieldId = `invite-link-${invite.code}`;
+  return h('li', { class: 'invite-shown', dataset: { inviteCode: invite.code } },
+    h('label', { for: fieldId, class: 'visually-hidden' }, 'Invite link'),
+    h('div', { class: 'invite-row' },
+      h('input', { id: fieldId, class: 'invite-link', readonly: true, spellcheck: 'false' }),
+      h('button', { type: 'button', class: 'primary', dataset: { inviteAction: 'copy' } }, 'Copy')),
+    h('p', { class: 'invite-about invite-expiry' }),
+    h('button', { type: 'button', class: 'danger', dataset: { inviteAction: 'revoke' } }, 'Revoke link'));
+}
+
+function renderInviteRow(li, invite) {
+  const field = li.querySelector('input');
+  const link = `${location.origin}/#/invite/${encodeURIComponent(invite.code)}`;
+  if (field.value !== link) field.value = link;
+  const uses = invite.uses ?? 0;
+  const count = invite.max_uses == null
+    ? `${uses} ${uses === 1 ? 'use' : 'uses'}, no limit`
+    : `${uses} of ${invite.max_uses} ${invite.max_uses === 1 ? 'use' : 'uses'}`;
+  setText(li.querySelector('.invite-expiry'), `It stops working ${fullTime(invite.expires_ts)}. ${count}.`);
+}
 // The owner_id of an older server's copy still names its owner.
 const roleOf = (member, conv) => member.role ?? (member.user.id === conv.owner_id ? 'owner' : 'member');
 
