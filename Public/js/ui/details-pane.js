@@ -1,9 +1,8 @@
 // Details of the open conversation: members with their roles and presence;
 // for a group's owner and admins adding and removing members (admins remove
 // plain members only, like the server) and the group's live invite links;
-// for the owner
-// making members admins and back, and handing the group over; leaving a
-// group; blocking the other person of a direct chat.
+// for the owner making members admins and back, and handing the group over;
+// leaving a group; blocking the other person of a direct chat.
 import { api } from '../api.js';
 import {
   canManage, conversationTitle, myRole, otherMembers, removeConversation, state, upsertConversation,
