@@ -3,7 +3,10 @@ import Testing
 
 /// Log-in codes by e-mail (issue 19), against the real binary and a real
 /// SMTP server on loopback (Debian's aiosmtpd).
-@Suite("Log-in codes by e-mail", .timeLimit(.minutes(3)))
+///
+/// One test at a time: each starts a mail server (and openssl for TLS) and a
+/// server, a burst the other suites' timings feel on two cores.
+@Suite("Log-in codes by e-mail", .serialized, .timeLimit(.minutes(3)))
 struct LoginCodeTests {
     /// A server (SQLite or PostgreSQL, as the run says) mailing through
     /// aiosmtpd; with `trusted: false` it is not told the mail server's CA.
