@@ -16,8 +16,8 @@ struct LoginCodeTests {
         let mail = try await MailCatcher.start(tls: tls)
         defer { mail.stop() }
         let database = try await TestDatabase()
-        let arguments = trusted ? mail.serverArguments : ["--smtp-url", "smtp://127.0.0.1:\(mail.port)", "--mail-from", "parley@example.test"]
-        let server = try await ServerProcess.start(database: database.configuration.databasePath, arguments: arguments)
+        let server = try await ServerProcess.start(
+            database: database.configuration.databasePath, arguments: mail.serverArguments(trusting: trusted))
         defer { server.terminate() }
         try await body(mail, Harness(port: server.port))
     }

@@ -70,9 +70,11 @@ final class MailCatcher: Sendable {
         } == 0
     }
 
-    /// The arguments that point `parley serve` at this server.
-    var serverArguments: [String] {
-        ["--smtp-url", "smtp://127.0.0.1:\(port)", "--mail-from", "parley@example.test"] + (caFile.map { ["--smtp-ca-file", $0] } ?? [])
+    /// The arguments that point `parley serve` at this server; with
+    /// `trusting: false` without its certificate's authority.
+    func serverArguments(trusting: Bool = true) -> [String] {
+        ["--smtp-url", "smtp://127.0.0.1:\(port)", "--mail-from", "parley@example.test"]
+            + (trusting ? caFile.map { ["--smtp-ca-file", $0] } ?? [] : [])
     }
 
     /// Every mail received so far, as text.
