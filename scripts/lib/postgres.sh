@@ -5,6 +5,8 @@
 #
 #   postgres_start    sets POSTGRES_DIR, POSTGRES_PORT, POSTGRES_URL and
 #                     POSTGRES_PGCTL, and leaves the server running
+#   postgres_drop_test_databases
+#                     drops the databases the tests made (parley_test_*)
 #   postgres_stop     stops it and removes the folder
 
 postgres_bin() {
@@ -40,6 +42,13 @@ postgres_start() {
         || { cat "$POSTGRES_DIR/server.log" >&2; return 1; }
     POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/postgres"
     export POSTGRES_DIR POSTGRES_PORT POSTGRES_URL POSTGRES_PGCTL
+}
+
+postgres_drop_test_databases() {
+    local name
+    for name in $(psql "$POSTGRES_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'parley\_test\_%'"); do
+        psql "$POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
+    done
 }
 
 postgres_stop() {

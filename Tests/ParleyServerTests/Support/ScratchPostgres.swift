@@ -30,9 +30,16 @@ struct ScratchPostgres: Sendable {
         try await Self.run("CREATE DATABASE \(name)", on: server)
     }
 
+    /// Whether the server is thrown away after the run (scripts/test says
+    /// so): its databases are then dropped between passes, not here, where
+    /// each DROP DATABASE (a checkpoint each) would load the other tests.
+    static var isThrownAway: Bool {
+        ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_THROWAWAY"] == "1"
+    }
+
     /// Drops the database, in the background: called from `deinit`s, which cannot wait.
     func drop() {
-        guard let server = Self.server else { return }
+        guard let server = Self.server, !Self.isThrownAway else { return }
         let name = self.name
         Task.detached { try? await Self.run("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: server) }
     }
