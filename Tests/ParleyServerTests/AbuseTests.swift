@@ -670,7 +670,7 @@ struct AbuseTests {
     func serveFlags() async throws {
         let database = try await TestDatabase()
         let path = database.configuration.databasePath
-        let refused = try runParley(["serve", "--database", path, "--links", "maybe"])
+        let refused = try await runParley(["serve", "--database", path, "--links", "maybe"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("links must be 'allow' or 'deny'"), "output: \(refused.output)")
         #expect(!FileManager.default.fileExists(atPath: path), "nothing started")

@@ -65,7 +65,7 @@ struct AddressLimitTests {
     @Test("--trusted-proxies refuses what is not an address block, naming it")
     func badProxyList() async throws {
         let database = try await TestDatabase()
-        let refused = try runParley(["serve", "--database", database.configuration.databasePath, "--trusted-proxies", "10.0.0.0/8,lb.local"])
+        let refused = try await runParley(["serve", "--database", database.configuration.databasePath, "--trusted-proxies", "10.0.0.0/8,lb.local"])
         #expect(refused.status != 0 && refused.output.contains("'lb.local'"), "\(refused.output)")
     }
 

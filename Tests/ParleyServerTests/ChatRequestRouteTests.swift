@@ -210,7 +210,7 @@ struct ChatRequestRouteTests {
     func flag() async throws {
         let database = try await TestDatabase()
         let path = database.configuration.databasePath
-        let refused = try runParley(["serve", "--database", path, "--chat-requests", "maybe"])
+        let refused = try await runParley(["serve", "--database", path, "--chat-requests", "maybe"])
         #expect(refused.status != 0 && refused.output.contains("chat requests must be 'on' or 'off'"), "\(refused.output)")
         for (arguments, environment) in [(["--chat-requests", "on"], [String: String]()), ([], ["PARLEY_CHAT_REQUESTS": "on"])] {
             let server = try await ServerProcess.start(database: path, arguments: arguments, environment: environment)

@@ -104,15 +104,15 @@ struct MigrateTests {
         #expect(copy.terminationReason == .uncaughtSignal, "killed in the middle: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         #expect(across < Self.messageCount)
 
-        let early = try runParley(["serve", "--port", "0", "--database", target.url])
+        let early = try await runParley(["serve", "--port", "0", "--database", target.url])
         #expect(early.status != 0 && early.output.contains("unfinished copy"), "no server on a half copy: \(early.output)")
 
-        let resumed = try runParley(["migrate", "--from", file, "--to", target.url])
+        let resumed = try await runParley(["migrate", "--from", file, "--to", target.url])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(resumed.output.contains("resuming"), "\(resumed.output)")
         #expect(resumed.output.contains("\(Self.messageCount) messages; counts and every conversation's last seq match"), "\(resumed.output)")
 
-        let again = try runParley(["migrate", "--from", file, "--to", target.url])
+        let again = try await runParley(["migrate", "--from", file, "--to", target.url])
         #expect(again.status == 0 && again.output.contains("already holds a finished copy"), "\(again.output)")
 
         let postgresServer = try await ServerProcess.start(database: target.url, jwtSecret: nil)
@@ -140,24 +140,24 @@ struct MigrateTests {
         let (folder, file, target) = try await Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder); target.drop() }
 
-        let missing = try runParley(["migrate", "--from", file, "--to", target.url])
+        let missing = try await runParley(["migrate", "--from", file, "--to", target.url])
         #expect(missing.status != 0 && missing.output.contains("there is no SQLite database at"), "\(missing.output)")
         #expect(!FileManager.default.fileExists(atPath: file), "nothing is made where nothing was")
 
         let sqliteServer = try await ServerProcess.start(database: file)
         _ = try await Harness(port: sqliteServer.port).signUp("alice")
-        let inUse = try runParley(["migrate", "--from", file, "--to", target.url])
+        let inUse = try await runParley(["migrate", "--from", file, "--to", target.url])
         #expect(inUse.status != 0 && inUse.output.contains("in use by a running Parley server"), "\(inUse.output)")
         sqliteServer.terminate()
 
         let postgresServer = try await ServerProcess.start(database: target.url)
         _ = try await Harness(port: postgresServer.port).signUp("bob")
         postgresServer.terminate()
-        let notEmpty = try runParley(["migrate", "--from", file, "--to", target.url])
+        let notEmpty = try await runParley(["migrate", "--from", file, "--to", target.url])
         #expect(notEmpty.status != 0 && notEmpty.output.contains("is not empty"), "\(notEmpty.output)")
         #expect(try await target.value("SELECT string_agg(handle, ',') FROM users") == "bob", "the target is untouched")
 
-        let badURL = try runParley(["migrate", "--from", file, "--to", "mysql://x"])
+        let badURL = try await runParley(["migrate", "--from", file, "--to", "mysql://x"])
         #expect(badURL.status != 0 && badURL.output.contains("--to must be a postgres:// URL"), "\(badURL.output)")
     }
 

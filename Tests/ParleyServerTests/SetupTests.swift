@@ -85,7 +85,7 @@ struct SetupTests {
     ])
     func refusedOptions(_ arguments: [String], _ environment: [String: String], _ expected: String) async throws {
         let database = try await TestDatabase(.sqlite)
-        let result = try runParley(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
+        let result = try await runParley(["serve", "--database", database.configuration.databasePath] + arguments, environment: environment)
         #expect(result.status != 0)
         #expect(result.output.contains(expected), "output: \(result.output)")
         #expect(!FileManager.default.fileExists(atPath: database.configuration.databasePath), "no database was created")
@@ -144,10 +144,10 @@ struct SetupTests {
     // MARK: PostgreSQL
 
     @Test("PostgreSQL that cannot be reached at start: a clear message and a failing exit code, not a hang")
-    func unreachablePostgres() throws {
+    func unreachablePostgres() async throws {
         let start = ContinuousClock.now
         // Port 1 on loopback: nothing listens there.
-        let result = try runParley(["serve", "--port", "0", "--database", "postgres://parley:secret@127.0.0.1:1/parley"])
+        let result = try await runParley(["serve", "--port", "0", "--database", "postgres://parley:secret@127.0.0.1:1/parley"])
         #expect(result.status != 0)
         #expect(result.output.contains("cannot reach PostgreSQL at postgres://parley:***@127.0.0.1:1/parley"), "output: \(result.output)")
         #expect(!result.output.contains("secret"), "the password is never printed")
@@ -164,7 +164,7 @@ struct SetupTests {
         defer { silent.close(promise: nil) }
         let port = try #require(silent.localAddress?.port)
         let start = ContinuousClock.now
-        let result = try runParley(["serve", "--port", "0", "--database", "postgres://parley@127.0.0.1:\(port)/parley"])
+        let result = try await runParley(["serve", "--port", "0", "--database", "postgres://parley@127.0.0.1:\(port)/parley"])
         #expect(result.status != 0)
         #expect(result.output.contains("cannot reach PostgreSQL at postgres://parley@127.0.0.1:\(port)/parley"), "output: \(result.output)")
         #expect(result.output.contains("no answer"), "output: \(result.output)")

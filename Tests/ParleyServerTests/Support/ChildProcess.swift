@@ -104,8 +104,16 @@ final class ChildProcess: @unchecked Sendable {
         if isRunning { kill(processIdentifier, SIGTERM) }
     }
 
+    /// Blocks its thread: only for a child that is ending already (just
+    /// killed); otherwise `exited()`.
     func waitUntilExit() {
         while isRunning { usleep(5_000) }
+    }
+
+    /// Waits for the child to end without holding one of the few threads
+    /// the test process's tasks share.
+    func exited() async {
+        while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     var terminationStatus: Int32 {

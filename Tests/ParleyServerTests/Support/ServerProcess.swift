@@ -111,17 +111,28 @@ final class ServerProcess: Sendable {
     }
 }
 
-/// Runs `parley` to completion, for options it refuses at once.
-func runParley(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+/// Runs `parley` to completion, for options it refuses at once or commands
+/// that end by themselves. Its output goes to a file rather than a pipe read
+/// to its end: that read, like a blocking wait, would hold one of the test
+/// process's few task threads for as long as the command runs.
+func runParley(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("parley-run-\(UUID().uuidString).log")
+    FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
     let process = ChildProcess()
     process.executableURL = ServerProcess.binary
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    process.standardOutput = handle
+    process.standardError = handle
+    do {
+        try process.run()
+        try handle.close()
+    } catch {
+        try? handle.close()
+        throw error
+    }
+    await process.exited()
+    return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
 }
