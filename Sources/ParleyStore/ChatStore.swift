@@ -124,9 +124,13 @@ public protocol ChatStore: Sendable {
 
     // MARK: Conversations
 
-    /// The one direct conversation of the pair, created on first use.
-    func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool)
-    func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation
+    /// The one direct conversation of the pair, created on first use. The
+    /// other is asked to accept it if chat requests apply to `introducer`
+    /// (`ChatRequestPolicy`).
+    func openDirect(
+        between owner: Account, andUserID otherID: String, introducedBy introducer: Introducer
+    ) async throws -> (conversation: Conversation, created: Bool)
+    func createGroup(owner: Account, title: String, memberIDs: [String], introducedBy introducer: Introducer) async throws -> Conversation
     func conversation(id: String, viewer: UserKey) async throws -> Conversation
     /// Any conversation, as the product's backend sees it (it is no
     /// member); nil if no conversation has that id.
@@ -137,7 +141,9 @@ public protocol ChatStore: Sendable {
     func readMarks(of user: UserKey) async throws -> [ReadMark]
     /// Adds a member with `role` (`member` or `admin`), if `actor` may
     /// (`MembershipPolicy.checkAdd`).
-    func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange
+    func addMember(
+        conversationID: String, actor: UserKey, userID: String, role: MemberRole, introducedBy introducer: Introducer
+    ) async throws -> MembershipChange
     /// Gives a member another role (`MembershipPolicy.roleChange`):
     /// `.roleChanged`, or `.unchanged` if it is theirs already.
     func setRole(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange
@@ -199,9 +205,18 @@ public protocol ChatStore: Sendable {
     func close() async throws
 }
 
+/// What members do themselves.
 extension ChatStore {
-    public func addMember(conversationID: String, actor: UserKey, userID: String) async throws -> MembershipChange {
-        try await addMember(conversationID: conversationID, actor: actor, userID: userID, role: .member)
+    public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
+        try await openDirect(between: owner, andUserID: otherID, introducedBy: .member)
+    }
+
+    public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
+        try await createGroup(owner: owner, title: title, memberIDs: memberIDs, introducedBy: .member)
+    }
+
+    public func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole = .member) async throws -> MembershipChange {
+        try await addMember(conversationID: conversationID, actor: actor, userID: userID, role: role, introducedBy: .member)
     }
 
     public func markRead(conversationID: String, reader: Account, seq: Int64) async throws -> ReadMarkChange {

@@ -135,6 +135,13 @@ struct ChatRulesTests {
         #expect(ReadMark(conversationID: "c", lastSeq: 10, readSeq: 10, unreadFromBlocked: 0).unread == 0)
     }
 
+    @Test("chat requests apply to what members do, not to what the product's backend does")
+    func requestsApply() {
+        #expect(ChatRequestPolicy.applies(enabled: true, introducer: .member))
+        #expect(!ChatRequestPolicy.applies(enabled: true, introducer: .service))
+        #expect(!ChatRequestPolicy.applies(enabled: false, introducer: .member))
+    }
+
     @Test("chat requests: strangers bring people in as requests only when the option is on")
     func requestStanding() {
         #expect(ChatRequestPolicy.standing(of: bob, broughtBy: ann, sharesAcceptedConversation: false, enabled: true) == .request)

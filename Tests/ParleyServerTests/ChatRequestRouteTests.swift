@@ -206,6 +206,42 @@ struct ChatRequestRouteTests {
         }
     }
 
+    @Test("what the product's backend brings together is accepted: its direct conversations, its groups and the members it adds; so is a group joined by invite")
+    func serviceAndInvitesAreAccepted() async throws {
+        var database = try await TestDatabase()
+        database.configuration.limits.chatRequests = true
+        let key = "service-key-of-the-product-backend-0123456789"
+        database.configuration.serviceKey = key
+        try await Harness.live(database.configuration) { h in
+            let ann = try await h.signUp("ann")
+            let ben = try await h.signUp("ben")
+            let cat = try await h.signUp("cat")
+            let dan = try await h.signUp("dan")
+            let made = try await h.call(.post, "/v1/service/conversations", token: key, json: ["kind": "direct", "members": [ann.id, ben.id]])
+            let direct = try #require(made.body["conversation"]["id"].string, "\(made.raw)")
+            let grouped = try await h.call(
+                .post, "/v1/service/conversations", token: key, json: ["kind": "group", "title": "Team", "owner_id": ann.id, "members": [cat.id]])
+            let group = try #require(grouped.body["conversation"]["id"].string, "\(grouped.raw)")
+            expectNoContent(try await h.call(.post, "/v1/service/conversations/\(group)/members", token: key, json: ["user_id": dan.id]))
+            #expect(try await h.show(ben, direct)["request"] == .bool(false))
+            #expect(try await h.show(cat, group)["request"] == .bool(false))
+            #expect(try await h.show(dan, group)["request"] == .bool(false))
+            // Ann adding Ben herself (strangers but for the service's direct
+            // conversation, which is accepted) is no request either; a
+            // stranger she adds is.
+            let eve = try await h.signUp("eve")
+            let own = try await h.group(ann, members: [ben, eve])
+            #expect(try await h.show(ben, own)["request"] == .bool(false))
+            #expect(try await h.show(eve, own)["request"] == .bool(true))
+            // An invite is accepted by whoever takes it.
+            let invite = try await h.call(.post, "/v1/conversations/\(group)/invites", token: ann.token, json: [:])
+            let code = try #require(invite.body["invite"]["code"].string, "\(invite.raw)")
+            let fay = try await h.signUp("fay")
+            #expect(try await h.call(.post, "/v1/invites/\(code)/accept", token: fay.token).status == .ok)
+            #expect(try await h.show(fay, group)["request"] == .bool(false))
+        }
+    }
+
     @Test("parley serve takes --chat-requests on and PARLEY_CHAT_REQUESTS, and refuses anything but on or off")
     func flag() async throws {
         let database = try await TestDatabase()

@@ -7,6 +7,13 @@ public enum ChatRequestPolicy {
     /// the other writes; a message after that brings it back as a request.
     public static let quietPeriod: Millis = 30 * 24 * 3600 * 1000
 
+    /// Whether chat requests apply to what `introducer` does: the product's
+    /// backend vouches for whom it brings together, so conversations it
+    /// makes and members it adds are accepted.
+    public static func applies(enabled: Bool, introducer: Introducer) -> Bool {
+        enabled && introducer == .member
+    }
+
     /// The standing of `subject` when `actor` opens a direct conversation
     /// with them or adds them to a group.
     public static func standing(
@@ -39,4 +46,11 @@ public enum ChatRequestPolicy {
     public static func decline(kind: ConversationKind, now: Millis) -> Decline {
         kind == .group ? .leave : .hide(since: now)
     }
+}
+
+/// Who brings people together in a conversation: one of its members, or the
+/// product's backend through the service API (acting as the owner).
+public enum Introducer: Sendable, Equatable {
+    case member
+    case service
 }

@@ -153,17 +153,21 @@ struct ChatService: Sendable {
         try await store.blockedUsers(of: user.key)
     }
 
-    func openDirect(owner: Account, with userID: String) async throws -> (conversation: Conversation, created: Bool) {
-        try await store.openDirect(between: owner, andUserID: userID)
+    func openDirect(
+        owner: Account, with userID: String, introducedBy introducer: Introducer = .member
+    ) async throws -> (conversation: Conversation, created: Bool) {
+        try await store.openDirect(between: owner, andUserID: userID, introducedBy: introducer)
     }
 
-    func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
+    func createGroup(
+        owner: Account, title: String, memberIDs: [String], introducedBy introducer: Introducer = .member
+    ) async throws -> Conversation {
         let title = try Validation.groupTitle(title, limits: limits)
         // Each person once; the owner is a member already.
         var seen: Set<String> = [owner.user.id]
         let memberIDs = memberIDs.filter { seen.insert($0).inserted }
         try MembershipPolicy.checkRoom(members: 1, adding: memberIDs.count, limits: limits)
-        return try await store.createGroup(owner: owner, title: title, memberIDs: memberIDs)
+        return try await store.createGroup(owner: owner, title: title, memberIDs: memberIDs, introducedBy: introducer)
     }
 
     func conversation(id: String, viewer: Account) async throws -> Conversation {

@@ -161,13 +161,14 @@ struct ServiceController {
         case .direct:
             guard ids.count == 2 else { throw ChatError.invalidRequest("a direct conversation has exactly two members") }
             let first = try await user(ids[0])
-            let (conversation, created) = try await chat.openDirect(owner: first, with: ids[1])
+            let (conversation, created) = try await chat.openDirect(owner: first, with: ids[1], introducedBy: .service)
             return conversationResponse(conversation, viewer: first, status: created ? .created : .ok)
         case .group:
             // Without an owner_id, the first member owns the group.
             guard let ownerID = ids.first else { throw ChatError.invalidRequest("a group needs owner_id or at least one member") }
             let owner = try await user(ownerID)
-            let conversation = try await chat.createGroup(owner: owner, title: body.title ?? "", memberIDs: Array(ids.dropFirst()))
+            let conversation = try await chat.createGroup(
+                owner: owner, title: body.title ?? "", memberIDs: Array(ids.dropFirst()), introducedBy: .service)
             return conversationResponse(conversation, viewer: owner, status: .created)
         case nil:
             throw ChatError.invalidRequest("kind must be \"direct\" or \"group\"")
@@ -179,7 +180,9 @@ struct ServiceController {
         let role = try MemberRole.parse(body.role ?? "member")
         let conversation = try await conversation(try context.parameters.require("id"))
         let owner = try owner(of: conversation)
-        _ = try await store.addMember(conversationID: conversation.id, actor: owner.key, userID: body.userID, role: role == .admin ? .admin : .member)
+        _ = try await store.addMember(
+            conversationID: conversation.id, actor: owner.key, userID: body.userID, role: role == .admin ? .admin : .member,
+            introducedBy: .service)
         // Made owner: the owner hands the group over (and stays, as an admin).
         if role == .owner {
             _ = try await store.setRole(conversationID: conversation.id, actor: owner.key, userID: body.userID, role: .owner)

@@ -3,9 +3,11 @@ import PostgresNIO
 
 /// Conversations and their members.
 extension PostgresChatStore {
-    public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
+    public func openDirect(
+        between owner: Account, andUserID otherID: String, introducedBy introducer: Introducer
+    ) async throws -> (conversation: Conversation, created: Bool) {
         let now = self.now()
-        let requests = limits.chatRequests
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             guard let other = try await PostgresRows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
             try DirectConversationPolicy.checkOpen(
@@ -51,9 +53,11 @@ extension PostgresChatStore {
         return ((conversation, false), Publication(conversation: key, event: .membershipChanged(change)))
     }
 
-    public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
+    public func createGroup(
+        owner: Account, title: String, memberIDs: [String], introducedBy introducer: Introducer
+    ) async throws -> Conversation {
         let now = self.now()
-        let requests = limits.chatRequests
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             var members: [(UserKey, Standing)] = [(owner.key, .accepted)]
             for id in memberIDs {
@@ -198,9 +202,12 @@ extension PostgresChatStore {
         }
     }
 
-    public func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
+    public func addMember(
+        conversationID: String, actor: UserKey, userID: String, role: MemberRole, introducedBy introducer: Introducer
+    ) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             let state = try await Self.memberState(conversationID, actor, cache, db)
             try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
@@ -211,7 +218,7 @@ extension PostgresChatStore {
                     nil
                 )
             }
-            let standing = try await Self.newcomerStanding(subject.key, broughtBy: actor, requests: limits.chatRequests, db)
+            let standing = try await Self.newcomerStanding(subject.key, broughtBy: actor, requests: requests, db)
             return try await Self.insertMember(subject, standing: standing, role: role, into: state, now: now, cache, db)
         })
     }

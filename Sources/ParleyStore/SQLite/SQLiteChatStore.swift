@@ -280,9 +280,11 @@ public final class SQLiteChatStore: ChatStore {
 
     // MARK: Conversations
 
-    public func openDirect(between owner: Account, andUserID otherID: String) async throws -> (conversation: Conversation, created: Bool) {
+    public func openDirect(
+        between owner: Account, andUserID otherID: String, introducedBy introducer: Introducer
+    ) async throws -> (conversation: Conversation, created: Bool) {
         let now = self.now()
-        let requests = limits.chatRequests
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             guard let other = try Rows.account(publicID: otherID, db) else { throw ChatError.userNotFound }
             try DirectConversationPolicy.checkOpen(between: owner.key, and: other.key, blocks: Rows.blocks(between: owner.key, other.key, db))
@@ -315,9 +317,11 @@ public final class SQLiteChatStore: ChatStore {
         return ((conversation, false), Publication(conversation: key, event: .membershipChanged(change)))
     }
 
-    public func createGroup(owner: Account, title: String, memberIDs: [String]) async throws -> Conversation {
+    public func createGroup(
+        owner: Account, title: String, memberIDs: [String], introducedBy introducer: Introducer
+    ) async throws -> Conversation {
         let now = self.now()
-        let requests = limits.chatRequests
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             var members: [(UserKey, Standing)] = [(owner.key, .accepted)]
             for id in memberIDs {
@@ -448,9 +452,12 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func addMember(conversationID: String, actor: UserKey, userID: String, role: MemberRole) async throws -> MembershipChange {
+    public func addMember(
+        conversationID: String, actor: UserKey, userID: String, role: MemberRole, introducedBy introducer: Introducer
+    ) async throws -> MembershipChange {
         let now = self.now()
         let limits = self.limits
+        let requests = ChatRequestPolicy.applies(enabled: limits.chatRequests, introducer: introducer)
         return try await lane.perform(publishing: { db, cache in
             let state = try Self.memberState(conversationID, actor, cache, db)
             try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try Rows.role(of: actor, in: state, db) ?? .member)
@@ -458,7 +465,7 @@ public final class SQLiteChatStore: ChatStore {
             guard try MembershipPolicy.addition(of: subject.key, to: state.members, limits: limits) == .add else {
                 return (MembershipChange(kind: .unchanged, conversation: try Rows.conversation(key: state.key, db), subject: subject), nil)
             }
-            let standing = try Self.newcomerStanding(subject.key, broughtBy: actor, requests: limits.chatRequests, db)
+            let standing = try Self.newcomerStanding(subject.key, broughtBy: actor, requests: requests, db)
             return try Self.insertMember(subject, standing: standing, role: role, into: state, now: now, db)
         })
     }
