@@ -250,6 +250,40 @@ struct ClusterTests {
         }
     }
 
+    @Test("a rename by the service on one node reaches the user's sockets on the others: what they send after it carries the new name")
+    func renameCrossesNodes() async throws {
+        let key = "service-key-of-the-product-backend-0123456789"
+        try await withNodes(2, arguments: ["--service-key", key]) { _, _, nodes in
+            let made = try await nodes[1].call(.put, "/v1/service/users/ext-fay", token: key, json: ["handle": "fay", "display_name": "Fay"])
+            let fay = try #require(made.body["user"]["id"].string, "\(made.raw)")
+            let gus = try await nodes[1].signUp("gus")
+            let group = try await nodes[1].call(
+                .post, "/v1/service/conversations", token: key, json: ["kind": "group", "title": "T", "owner_id": gus.id, "members": [fay]])
+            let groupID = try #require(group.body["conversation"]["id"].string, "\(group.raw)")
+            let token = try #require(try await nodes[1].call(.post, "/v1/service/users/\(fay)/tokens", token: key).body["token"].string)
+            let (faySocket, _) = try await TestSocket.ready(port: nodes[0].port, token: token)
+            let (gusSocket, _) = try await nodes[1].socket(gus)
+
+            // Renamed on node 2, then a message posted there: once Fay's
+            // socket on node 1 has it, node 1 has had the rename too (a
+            // node's events come in commit order).
+            let renamed = try await nodes[1].call(.put, "/v1/service/users/ext-fay", token: key, json: ["display_name": "Fay Fenn"])
+            #expect(renamed.status == .ok, "\(renamed.raw)")
+            let posted = try await nodes[1].call(
+                .post, "/v1/service/conversations/\(groupID)/messages", token: key, json: ["as": gus.id, "text": "hi", "client_id": "g1"])
+            #expect(posted.status == .created, "\(posted.raw)")
+            _ = try await faySocket.awaitFrame("message", "Fay gets Gus's message on node 1")
+            _ = try await gusSocket.awaitFrame("message", "Gus's own socket gets his message")
+
+            try await faySocket.send(["type": "send", "id": "1", "conversation_id": groupID, "text": "same me", "client_id": "f1"])
+            _ = try await faySocket.awaitFrame("ack", "Fay's ack")
+            let sender = try await gusSocket.awaitFrame("message", "Gus gets Fay's message on node 2")["message"]["sender"]
+            #expect(sender["id"].string == fay && sender["display_name"].string == "Fay Fenn", "\(sender)")
+            await faySocket.close()
+            await gusSocket.close()
+        }
+    }
+
     @Test("the limit of sessions per user counts every node's: with 3 allowed, two on one node and one on another fill it; a fourth is closed 1008 on any node; a close anywhere frees a place anywhere")
     func sessionLimitAcrossNodes() async throws {
         try await withNodes(3, arguments: ["--max-sessions", "3"]) { _, _, nodes in

@@ -108,6 +108,32 @@ struct ServiceAPITests {
         expectError(try await h.call(.post, "/v1/service/users/AAAAAAAAAAAAAAAAAAAAAA/tokens", token: Self.key), .notFound, "not_found")
     }
 
+    @Test("a rename by the service reaches the user's open sockets: what they send after it carries the new handle and name")
+    func renameReachesSockets() async throws {
+        let database = try await TestDatabase()
+        let server = try await Self.start(database)
+        defer { server.terminate() }
+        let h = Harness(port: server.port)
+        let made = try await h.call(.put, "/v1/service/users/ext-fay", token: Self.key, json: ["handle": "fay", "display_name": "Fay"])
+        let fay = try #require(made.body["user"]["id"].string, "\(made.raw)")
+        let gus = try await h.signUp("gus")
+        let group = try await h.call(
+            .post, "/v1/service/conversations", token: Self.key, json: ["kind": "group", "title": "T", "owner_id": gus.id, "members": [fay]])
+        let groupID = try #require(group.body["conversation"]["id"].string, "\(group.raw)")
+        let token = try #require(try await h.call(.post, "/v1/service/users/\(fay)/tokens", token: Self.key).body["token"].string)
+        let (faySocket, _) = try await TestSocket.ready(port: h.port, token: token)
+        let (gusSocket, _) = try await h.socket(gus)
+
+        let renamed = try await h.call(.put, "/v1/service/users/ext-fay", token: Self.key, json: ["handle": "fenn", "display_name": "Fay Fenn"])
+        #expect(renamed.status == .ok, "\(renamed.raw)")
+        try await faySocket.send(["type": "send", "id": "1", "conversation_id": groupID, "text": "same me", "client_id": "r1"])
+        _ = try await faySocket.next(type: "ack")
+        let sender = try await gusSocket.next(type: "message")["message"]["sender"]
+        #expect(sender["id"].string == fay && sender["handle"].string == "fenn" && sender["display_name"].string == "Fay Fenn", "\(sender)")
+        await faySocket.close()
+        await gusSocket.close()
+    }
+
     @Test("conversations: the service makes groups and direct ones, changes members as the owner would, and a bot posts as a member")
     func conversationsAndBots() async throws {
         let database = try await TestDatabase()

@@ -51,6 +51,7 @@ struct ChatEventCodecTests {
         .userBanned(ben.key, until: 1_800_000_000_000),
         .banLifted(ben.key),
         .userErased(bot.key),
+        .accountChanged(bot),
         .messagesUpdated(
             [Message(id: "m_3", conversationID: "c_1", seq: 7, sender: ann.user, text: "", ts: 5, clientID: "x", deleted: true), message],
             recipients: [ann.key, ben.key]),

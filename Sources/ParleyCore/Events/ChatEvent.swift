@@ -37,6 +37,10 @@ public enum ChatEvent: Sendable, Hashable {
     case messagesUpdated([Message], recipients: [UserKey])
     /// The account is gone: every session of it ends (4401).
     case userErased(UserKey)
+    /// The product changed the user's handle, display name or bot flag: the
+    /// user's open sessions go on as the account is now (what they send
+    /// carries the new name).
+    case accountChanged(Account)
     /// This node may have missed other nodes' events (it could not read
     /// them for longer than they are kept): every session here ends (1012)
     /// and catches up when it reconnects. Never leaves the node.

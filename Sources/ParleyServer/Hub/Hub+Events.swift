@@ -59,6 +59,8 @@ extension Hub: EventHandler {
             }
         case .userErased(let user):
             closeSessions(user: user, code: CloseCode.unauthenticated, reason: "account erased")
+        case .accountChanged(let account):
+            for session in sessions(of: account.key) { session.account = account }
         case .eventsMissed:
             for session in allSessions() {
                 session.outbox.close(code: CloseCode.serviceRestart, reason: "missed events: reconnect and catch up", discardingQueued: true)

@@ -104,6 +104,9 @@ extension ByteBuffer {
         case .userErased(let user):
             writeInteger(UInt8(12))
             writeKey(user)
+        case .accountChanged(let account):
+            writeInteger(UInt8(13))
+            writeAccount(account)
         case .onlineChanged(let account, let online, let lastSeenTS, let contacts):
             writeInteger(UInt8(8))
             writeAccount(account)
@@ -238,6 +241,8 @@ extension ByteBuffer {
             return .messagesUpdated(messages, recipients: try readKeys())
         case 12:
             return .userErased(try readKey())
+        case 13:
+            return .accountChanged(try readAccount(version))
         case 8:
             return .onlineChanged(
                 try readAccount(version), online: try readFlag(),

@@ -259,21 +259,26 @@ public final class PostgresChatStore: ChatStore {
     public func updateAccount(
         _ user: UserKey, handle: (handle: String, key: String)?, displayName: String?, bot: Bool?
     ) async throws -> Account {
+        let eventLog = self.eventLog
         let account: Account?
         do {
             account = try await write { db in
-                try await db.row("""
+                let account = try await db.row("""
                     UPDATE users SET handle = COALESCE(\(handle?.handle), handle), handle_key = COALESCE(\(handle?.key), handle_key),
                         display_name = COALESCE(\(displayName), display_name), display_key = COALESCE(\(displayName.map(SearchKey.fold)), display_key),
                         bot = COALESCE(\(bot.map { Int16($0 ? 1 : 0) }), bot)
                     WHERE id = \(user.rawValue)
                     RETURNING \(unescaped: PostgresRows.accountColumns)
                     """).map(PostgresRows.account)
+                // Every node's sessions of the user go on under the new name.
+                if let account { try await eventLog.write([.accountChanged(account)], db) }
+                return account
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw ChatError.conflict("the handle '\(handle?.handle ?? "")' is taken")
         }
         guard let account else { throw ChatError.userNotFound }
+        broker.publishCommitted(.accountChanged(account))
         return account
     }
 

@@ -149,7 +149,7 @@ public final class SQLiteChatStore: ChatStore {
     public func updateAccount(
         _ user: UserKey, handle: (handle: String, key: String)?, displayName: String?, bot: Bool?
     ) async throws -> Account {
-        try await lane.perform { db, _ in
+        let account = try await lane.perform { db, _ in
             if let handle, try Bool.fetchOne(
                 db, sql: "SELECT 1 FROM users WHERE handle_key = ? AND id != ?", arguments: [handle.key, user.rawValue]) == true {
                 throw ChatError.conflict("the handle '\(handle.handle)' is taken")
@@ -167,6 +167,8 @@ public final class SQLiteChatStore: ChatStore {
             }
             return Rows.account(row)
         }
+        broker.publish(.accountChanged(account))
+        return account
     }
 
     public func recordToken(_ token: TokenRecord) async throws {
