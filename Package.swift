@@ -108,8 +108,9 @@ let package = Package(
             dependencies: [
                 "ParleyServer",
                 "ParleyStore",
-                // Built so that tests can run the real binary and kill it.
-                "parley",
+                // Built so that tests can run the real binary and kill it,
+                // spawned as the bench spawns it (ChildProcess).
+                "parley", "ParleyBench",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // RSA keys for the product tokens the tests sign (RS256).

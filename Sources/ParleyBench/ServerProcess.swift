@@ -2,7 +2,8 @@
 // throwaway database (SQLite in a temporary directory, or a fresh one on the
 // PostgreSQL server --spawn-postgres names), and --send-rate 0 so that the
 // per-user send limit does not cap the measurement. Its pid is kept for
-// memory readings, and it is always stopped (SIGTERM, then SIGKILL).
+// memory readings, and it is always stopped (SIGTERM, then SIGKILL). It is
+// spawned with posix_spawn (`ChildProcess`), not Foundation's `Process`.
 // `startNode` starts more nodes alike on the same PostgreSQL database (one
 // server of several nodes, docs/PROTOCOL.md §8), and `crash` kills one -9.
 
@@ -14,7 +15,7 @@ import Glibc
 #endif
 
 public final class SpawnedServer: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     public let port: Int
     public let directory: URL
     public let logPath: String
@@ -69,7 +70,7 @@ public final class SpawnedServer: @unchecked Sendable {
         let logPath = dir.appendingPathComponent("server.log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: launch.binary)
         var args = ["serve", "--host", "127.0.0.1", "--port", "\(port)",
                     "--database", database.argument,
@@ -98,7 +99,7 @@ public final class SpawnedServer: @unchecked Sendable {
         throw SpawnError(message: "the server did not answer on port \(port) within \(timeout.nanoseconds / 1_000_000_000) s; log: \(logPath)")
     }
 
-    init(process: Process, port: Int, directory: URL, logPath: String, database: BenchDatabase, launch: Launch) {
+    init(process: ChildProcess, port: Int, directory: URL, logPath: String, database: BenchDatabase, launch: Launch) {
         self.process = process
         self.launch = launch
         self.database = database

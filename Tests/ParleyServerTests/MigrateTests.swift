@@ -2,6 +2,7 @@ import Foundation
 import ParleyCore
 import ParleyStore
 import Testing
+import ParleyBench
 
 /// `parley migrate` on the real binary: a SQLite database in use for a
 /// while, copied into PostgreSQL, interrupted and resumed, then served.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ParleyStore
 import Testing
+import ParleyBench
 
 /// What happens on a fresh start: the signing key, password hashing, the
 /// database lock, and the `parley` command's options.

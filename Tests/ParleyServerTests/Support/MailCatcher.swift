@@ -1,4 +1,5 @@
 import Foundation
+import ParleyBench
 
 /// A real SMTP server on loopback: Debian's aiosmtpd, keeping what it
 /// receives in a maildir the test reads. With `tls`, it offers (and

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyBench
 
 /// Runs bash scripts of the repository (scripts/lib/…) from its root, for
 /// support that starts servers the tests do not own as children

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyStore
+import ParleyBench
 
 /// The real `parley` binary, run as a child process, so that a test can kill
 /// it with SIGKILL and start it again on the same database.

@@ -5,31 +5,34 @@ import Synchronization
 /// `Process`: on Linux, `Process.run()` lists /proc/self/fd with a copy of
 /// 256 bytes per entry that can read past glibc's buffer, and crashes a test
 /// run now and then (swift-corelibs-foundation#5472, fixed after Swift
-/// 6.3.1; seen here in CI). The properties are `Process`'s, for the little
-/// the tests use.
-final class ChildProcess: @unchecked Sendable {
-    enum TerminationReason { case exit, uncaughtSignal }
+/// 6.3.1; seen in the tests' CI). The properties are `Process`'s, for the
+/// little the bench and the tests use. The bench starts nodes with thousands
+/// of sockets open, where that copy had the most to read.
+public final class ChildProcess: @unchecked Sendable {
+    public enum TerminationReason { case exit, uncaughtSignal }
 
     // Set before `run()`, by one task.
-    var executableURL: URL?
-    var arguments: [String] = []
+    public var executableURL: URL?
+    public var arguments: [String] = []
     /// nil: the test process's own.
-    var environment: [String: String]?
+    public var environment: [String: String]?
     /// `FileHandle` (`.nullDevice` included) or `Pipe`; nil: the test
     /// process's own.
-    var standardInput: Any?
-    var standardOutput: Any?
-    var standardError: Any?
+    public var standardInput: Any?
+    public var standardOutput: Any?
+    public var standardError: Any?
 
-    private(set) var processIdentifier: pid_t = 0
+    public private(set) var processIdentifier: pid_t = 0
     /// The raw status from `waitpid`, once the child is reaped.
     private let reaped = Mutex<Int32?>(nil)
 
-    struct SpawnFailed: Error, CustomStringConvertible {
-        let description: String
+    public struct SpawnFailed: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    func run() throws {
+    public init() {}
+
+    public func run() throws {
         guard let path = executableURL?.path else { throw SpawnFailed(description: "no executable") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -98,30 +101,30 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    var isRunning: Bool { processIdentifier > 0 && poll() == nil }
+    public var isRunning: Bool { processIdentifier > 0 && poll() == nil }
 
-    func terminate() {
+    public func terminate() {
         if isRunning { kill(processIdentifier, SIGTERM) }
     }
 
     /// Blocks its thread: only for a child that is ending already (just
     /// killed); otherwise `exited()`.
-    func waitUntilExit() {
+    public func waitUntilExit() {
         while isRunning { usleep(5_000) }
     }
 
     /// Waits for the child to end without holding one of the few threads
-    /// the test process's tasks share.
-    func exited() async {
+    /// a process's tasks share.
+    public func exited() async {
         while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
-    var terminationStatus: Int32 {
+    public var terminationStatus: Int32 {
         guard let raw = poll() else { return 0 }
         return raw & 0x7f == 0 ? (raw >> 8) & 0xff : raw & 0x7f
     }
 
-    var terminationReason: TerminationReason {
+    public var terminationReason: TerminationReason {
         guard let raw = poll() else { return .exit }
         return raw & 0x7f == 0 ? .exit : .uncaughtSignal
     }
