@@ -301,6 +301,12 @@ extension PostgresChatStore {
         }
     }
 
+    /// An invite that still lets people in at `now` (not revoked, expired
+    /// or used up). `now` is a number, written into the statement.
+    private static func liveInvite(at now: Millis) -> String {
+        "revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > \(now)) AND (max_uses IS NULL OR uses < max_uses)"
+    }
+
     public func invites(conversationID: String, actor: UserKey) async throws -> [Invite] {
         let now = self.now()
         return try await lane.perform { db, cache in
@@ -308,8 +314,7 @@ extension PostgresChatStore {
             try MembershipPolicy.checkAdd(kind: state.kind, actorRole: try await PostgresRows.role(of: actor, in: state, db) ?? .member)
             return try await db.rows("""
                 SELECT code, expires_ts, max_uses, uses FROM invites
-                WHERE conversation_id = \(state.key) AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > \(now))
-                    AND (max_uses IS NULL OR uses < max_uses)
+                WHERE conversation_id = \(state.key) AND \(unescaped: Self.liveInvite(at: now))
                 ORDER BY created_ts DESC, code
                 """).map { row in
                 let (code, expires, maxUses, uses) = try row.decode((String, Int64?, Int64?, Int64).self)
@@ -324,8 +329,7 @@ extension PostgresChatStore {
         return try await lane.perform(publishing: { db, cache in
             guard let row = try await db.row("""
                 SELECT c.public_id, i.created_by FROM invites i JOIN conversations c ON c.id = i.conversation_id
-                WHERE i.code = \(code) AND i.revoked_ts IS NULL AND (i.expires_ts IS NULL OR i.expires_ts > \(now))
-                    AND (i.max_uses IS NULL OR i.uses < i.max_uses)
+                WHERE i.code = \(code) AND \(unescaped: Self.liveInvite(at: now))
                 """),
                 let state = try await cache.lock(publicID: try row.decode((String, Int64).self).0, db)
             else { throw InvitePolicy.notFound }
@@ -344,7 +348,7 @@ extension PostgresChatStore {
             // row lock: two people at the last use cannot both get in.
             guard try await db.exists("""
                 UPDATE invites SET uses = uses + 1
-                WHERE code = \(code) AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > \(now)) AND (max_uses IS NULL OR uses < max_uses)
+                WHERE code = \(code) AND \(unescaped: Self.liveInvite(at: now))
                 RETURNING 1
                 """)
             else { throw InvitePolicy.notFound }

@@ -555,6 +555,10 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
+    /// An invite that still lets people in (not revoked, expired or used
+    /// up); its `?` is now.
+    private static let liveInvite = "revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > ?) AND (max_uses IS NULL OR uses < max_uses)"
+
     public func invites(conversationID: String, actor: UserKey) async throws -> [Invite] {
         let now = self.now()
         return try await lane.perform { db, cache in
@@ -563,8 +567,7 @@ public final class SQLiteChatStore: ChatStore {
             return try Row.fetchAll(
                 db, sql: """
                     SELECT code, expires_ts, max_uses, uses FROM invites
-                    WHERE conversation_id = ? AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > ?)
-                        AND (max_uses IS NULL OR uses < max_uses)
+                    WHERE conversation_id = ? AND \(Self.liveInvite)
                     ORDER BY created_ts DESC, code
                     """,
                 arguments: [state.key, now]
@@ -576,7 +579,7 @@ public final class SQLiteChatStore: ChatStore {
         let now = self.now()
         let limits = self.limits
         return try await lane.perform(publishing: { db, cache in
-            let valid = "code = ? AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > ?) AND (max_uses IS NULL OR uses < max_uses)"
+            let valid = "code = ? AND \(Self.liveInvite)"
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT c.public_id, i.created_by FROM invites i JOIN conversations c ON c.id = i.conversation_id WHERE i.\(valid)",
                 arguments: [code, now]),
